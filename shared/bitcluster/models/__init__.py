@@ -1,0 +1,1 @@
+"""Torch models (training side only; the consumer never imports this package)."""

@@ -1,0 +1,56 @@
+"""Train -> evaluate -> save: what ``bitcluster train`` and the benchmarks run."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+from . import __version__
+from .data import Dataset, load_dataset
+from .methods import get_method
+from .runs import CONFIG, HISTORY, METRICS, read_config, write_json
+
+
+def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True) -> dict:
+    """Train ``method`` on ``data``, score it on the test split and write the run directory.
+
+    Returns the metrics written to ``metrics.json``.
+    """
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    impl = get_method(method)
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    state, history, config = impl.train(method, dataset, options, progress=progress)
+    train_seconds = time.perf_counter() - t0
+    config = {"method": method, "dataset": dataset.name, "preprocessing": dataset.preprocessing.to_dict(),
+              "bitcluster_version": __version__, **config}
+    write_json(out / CONFIG, config)
+    impl.save(state, out)
+    write_json(out / HISTORY, history)
+    epochs = len(history)
+    metrics = {"method": method, "dataset": dataset.name, "seed": options.get("seed", 0),
+               "clusters": config["model"]["clusters"] if "model" in config else options.get("clusters"),
+               "epochs": epochs, "train_seconds": train_seconds,
+               "seconds_per_epoch": train_seconds / epochs if epochs else None,
+               "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+               **impl.evaluate(state, dataset)}
+    write_json(out / METRICS, metrics)
+    return metrics
+
+
+def evaluate_run(run_dir: Path, data: str | None = None) -> dict:
+    """Re-score a run directory, on its own dataset or on ``data``."""
+    config = read_config(run_dir)
+    impl = get_method(config["method"])
+    dataset = load_dataset(data or config["dataset"])
+    trained_on = config["preprocessing"]
+    if dataset.preprocessing.to_dict() != trained_on:
+        raise ValueError(f"{run_dir} was trained on {trained_on['height']}x{trained_on['width']} images, "
+                         f"but {dataset.name} has {dataset.preprocessing.height}x{dataset.preprocessing.width}")
+    state = impl.load(Path(run_dir))
+    return {"method": config["method"], "dataset": dataset.name, **impl.evaluate(state, dataset)}

@@ -1,0 +1,1 @@
+"""Training loops (torch). Each method's trainer lives in its own module."""

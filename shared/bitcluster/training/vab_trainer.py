@@ -1,0 +1,148 @@
+"""Training VAB, two recipes.
+
+``paper``: the paper as written. The ELBO of eq. 10-17 is maximised jointly over encoder,
+decoder and BMM prior with Gumbel-Softmax samples; after each epoch the BMM is refitted by EM
+on sampled codes (the paper's second step, "the classifier is updated by Bernoulli distributed
+samples"). Random initialisation, no pre-training.
+
+``teacher`` (the default): the same model and the same ELBO, trained in three phases.
+1. pre-train the binary autoencoder (reconstruction only, straight-through codes);
+2. cluster its features without labels (UMAP + GMM, :mod:`.teacher`) into soft pseudo-labels
+   and initialise the BMM from the codes of each pseudo-cluster;
+3. train everything jointly on the ELBO plus a cross-entropy that pulls the BMM posterior of
+   the sampled codes towards the pseudo-labels.
+A code trained this way is a code the BMM can read, which a plain ELBO does not ask for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from ..bmm import BernoulliMixture
+from ..data import Dataset
+from ..models.vab import VAB, VABConfig
+from .schedule import paper_learning_rate, temperature
+from .teacher import pseudo_labels
+from .vab_loss import elbo_terms
+
+RECIPES = ("teacher", "paper")
+
+
+@dataclass
+class VABTrainConfig:
+    bits: int = 32
+    clusters: int = 10
+    epochs: int = 30
+    recipe: str = "teacher"
+    seed: int = 0
+    batch_size: int = 256
+    hidden: list[int] = field(default_factory=lambda: [512, 256])
+    pretrain_epochs: int | None = None  # teacher recipe: default is 40% of the epochs
+    cluster_weight: float = 20.0        # teacher recipe: weight of the pseudo-label cross-entropy
+    em_iterations: int = 10             # paper recipe: EM steps of the per-epoch BMM refit
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator):
+    perm = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch_size):
+        yield perm[i:i + batch_size]
+
+
+@torch.no_grad()
+def _features(model: VAB, x: torch.Tensor) -> np.ndarray:
+    """The encoder's last hidden layer: a richer view of the image than the D-bit code."""
+    return torch.cat([model.g_a[:-1](xb) for xb in x.split(4096)]).numpy()
+
+
+@torch.no_grad()
+def _codes(model: VAB, x: torch.Tensor) -> np.ndarray:
+    return torch.cat([model.encode(xb) for xb in x.split(4096)]).numpy()
+
+
+@torch.no_grad()
+def _sampled_codes(model: VAB, x: torch.Tensor, tau: float, gen: torch.Generator) -> np.ndarray:
+    return torch.cat([model(xb, tau, generator=gen)["z"] for xb in x.split(4096)]).numpy()
+
+
+def _init_bmm_from_responsibilities(model: VAB, codes: np.ndarray, resp: np.ndarray) -> None:
+    bmm = BernoulliMixture(model.config.clusters, max_iter=0)
+    bmm._m_step(codes.astype(np.float64), resp)
+    model.prior.set_parameters(bmm.log_pi_, bmm.means_)
+
+
+def train_vab(data: Dataset, cfg: VABTrainConfig, progress: bool = True) -> tuple[VAB, list[dict]]:
+    """Train on ``data.x_train`` (labels are never read). Returns the model and per-epoch history."""
+    if cfg.recipe not in RECIPES:
+        raise ValueError(f"unknown VAB recipe {cfg.recipe!r}; choose one of {RECIPES}")
+    if cfg.epochs < 1:
+        raise ValueError("epochs must be at least 1")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = VAB(VABConfig(data.n_pixels, cfg.bits, cfg.clusters, list(cfg.hidden)))
+    x = torch.from_numpy(data.x_train)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+
+    pretrain = 0
+    if cfg.recipe == "teacher":
+        pretrain = cfg.pretrain_epochs if cfg.pretrain_epochs is not None else max(1, int(0.4 * cfg.epochs))
+        pretrain = min(pretrain, cfg.epochs - 1) if cfg.epochs > 1 else 0
+    targets: torch.Tensor | None = None
+    history: list[dict] = []
+    bar = tqdm(range(cfg.epochs), desc=f"vab/{cfg.recipe} {cfg.bits} bits", disable=not progress, unit="epoch")
+    for epoch in bar:
+        t0 = time.perf_counter()
+        if cfg.recipe == "teacher" and epoch == pretrain:
+            bar.set_postfix_str("clustering features (UMAP + GMM)")
+            resp = pseudo_labels(_features(model, x), cfg.clusters, cfg.seed)
+            _init_bmm_from_responsibilities(model, _codes(model, x), resp)
+            targets = torch.from_numpy(resp.astype(np.float32))
+        for group in opt.param_groups:
+            group["lr"] = paper_learning_rate(epoch)
+        tau = temperature(epoch)
+        sums: dict[str, float] = {}
+        for idx in _batches(len(x), cfg.batch_size, gen):
+            xb = x[idx]
+            out = model(xb, tau, generator=gen)
+            if epoch < pretrain:
+                loss = F.binary_cross_entropy_with_logits(out["x_logits"], xb, reduction="sum") / len(xb)
+                terms = {"recon": loss}
+            else:
+                terms = elbo_terms(xb, out, model.prior)
+                log_q_c = terms.pop("log_q_c")
+                loss = -(terms["A1"] + terms["A2"] + terms["A3"] + terms["A4"])
+                if targets is not None:
+                    terms["pseudo_ce"] = -(targets[idx] * log_q_c).sum(dim=1).mean()
+                    loss = loss + cfg.cluster_weight * terms["pseudo_ce"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss) * len(idx)
+        if cfg.recipe == "paper":
+            # Step two of the paper: refit the BMM by EM on codes sampled from q(z|x).
+            z = _sampled_codes(model, x, tau, gen)
+            log_pi, means = model.prior.numpy_parameters()
+            bmm = BernoulliMixture(cfg.clusters, max_iter=cfg.em_iterations, seed=cfg.seed + epoch)
+            if epoch == 0:
+                bmm.fit(z)
+            else:
+                from ..bmm import bmm_log_posterior
+
+                bmm.fit(z, resp_init=np.exp(bmm_log_posterior(z, log_pi, means)))
+            model.prior.set_parameters(bmm.log_pi_, bmm.means_)
+        row = {"epoch": epoch, "tau": tau, "lr": paper_learning_rate(epoch),
+               "phase": "pretrain" if epoch < pretrain else "joint",
+               "seconds": time.perf_counter() - t0, **{k: v / len(x) for k, v in sums.items()}}
+        history.append(row)
+        bar.set_postfix(loss=f"{row['loss']:.1f}")
+    return model, history
