@@ -104,5 +104,122 @@ def data_fetch(name: str = typer.Argument("mnist", help="Dataset to fetch (mnist
         _fail(str(e))
 
 
+# --- serving: the vendor and consumer services, the client, the demo ---------------------------
+SERVICES = ("vendor", "consumer")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@app.command()
+def serve(
+    service: str = typer.Argument(..., help="vendor (images -> codes) or consumer (codes -> clusters)."),
+    model_dir: Optional[Path] = typer.Option(None, help="Exported model directory, or just this half of it "
+                                                        "(default: $BITCLUSTER_MODEL_DIR, else the embedded model)."),
+    host: Optional[str] = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in containers)."),
+    port: Optional[int] = typer.Option(None, help="Port (default: vendor 8001, consumer 8002)."),
+    threads: Optional[int] = typer.Option(None, min=0, help="ONNX Runtime intra-op threads (0: its default)."),
+) -> None:
+    """Serve one half of an exported model over HTTP until SIGTERM; the command the containers run.
+
+    Other settings come from BITCLUSTER_* variables: MAX_BATCH, MAX_BODY_BYTES, MAX_IMAGE_PIXELS,
+    REQUEST_TIMEOUT_S, API_KEY, USE_GPU (vendor), LOG_LEVEL.
+    """
+    if service not in SERVICES:
+        _fail(f"serve vendor or consumer, not {service!r}")
+    from pydantic import ValidationError
+
+    from .manifest import ManifestError, load_manifest
+    from .serving.app import serve as run_server
+
+    if service == "vendor":
+        from bitcluster_vendor.config import Settings
+        from bitcluster_vendor.main import create_app
+    else:
+        from bitcluster_consumer.config import Settings
+        from bitcluster_consumer.main import create_app
+    given = {"model_dir": model_dir, "host": host, "port": port, "intra_op_threads": threads}
+    try:
+        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+    except ValidationError as e:
+        _fail(f"invalid setting: {e}")
+    try:  # fail here, with one line, rather than as a traceback from inside uvicorn's startup
+        load_manifest(settings.model_dir, service)
+    except ManifestError as e:
+        _fail(f"refusing to serve: {e}")
+    run_server(create_app(settings), settings)
+
+
+def _cluster_inputs(paths: list[Path]) -> list[tuple[list[str], object]]:
+    """Group the command line's inputs into batches: ``(names, (N, H, W) array or list of files)``."""
+    import numpy as np
+
+    groups, files = [], []
+    for path in paths:
+        if path.suffix.lower() == ".npz":
+            with np.load(path) as f:
+                key = next((k for k in ("x", "x_test") if k in f), None)
+                if key is None:
+                    _fail(f"{path} has neither 'x' nor 'x_test' (it has {sorted(f.files)})")
+                x = f[key]
+            if x.ndim == 2 and round(x.shape[1] ** 0.5) ** 2 == x.shape[1]:
+                side = round(x.shape[1] ** 0.5)
+                x = x.reshape(len(x), side, side)  # flat square images
+            if x.ndim != 3:
+                _fail(f"{path}:{key} must be (N, H, W) or (N, H*W) square images, got {x.shape}")
+            groups.append(([f"{path}[{i}]" for i in range(len(x))], x))
+        elif path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                _fail(f"{path} holds no {'/'.join(IMAGE_SUFFIXES)} files")
+            files += found
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            files.append(path)
+        else:
+            _fail(f"{path}: expected PNG/JPEG files, a directory of them, or a .npz")
+    if files:
+        groups.append(([str(p) for p in files], files))
+    return groups
+
+
+@app.command()
+def cluster(
+    images: list[Path] = typer.Argument(..., exists=True, help="PNG/JPEG files, directories of them, or .npz "
+                                                               "files with 'x' or 'x_test'."),
+    vendor: str = typer.Option(..., envvar="BITCLUSTER_VENDOR_URL", help="Vendor service URL."),
+    consumer: str = typer.Option(..., envvar="BITCLUSTER_CONSUMER_URL", help="Consumer service URL."),
+    api_key: Optional[str] = typer.Option(None, envvar="BITCLUSTER_API_KEY", help="Bearer key of the services."),
+    batch_size: int = typer.Option(1024, min=1, help="Images per request."),
+) -> None:
+    """Cluster images through the two services; prints one 'input<TAB>cluster' line per image."""
+    from .client import BitclusterClient, BitclusterError
+
+    try:
+        with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size) as client:
+            for names, batch in _cluster_inputs(images):
+                for name, c in zip(names, client.cluster(batch)):
+                    typer.echo(f"{name}\t{c}")
+    except BitclusterError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"cannot reach the services ({e}); check --vendor and --consumer")
+
+
+@app.command()
+def demo(
+    model_dir: Optional[Path] = typer.Option(None, help="Exported model to serve (default: the embedded model)."),
+    batch_size: int = typer.Option(1024, min=1, help="Images per request."),
+) -> None:
+    """Start both services, send the digits test images through vendor -> consumer, report, stop."""
+    from .manifest import ManifestError
+    from .serving.process import ServiceStartError
+    from .serving.settings import DEFAULT_MODEL_DIR
+
+    from .demo import run_demo
+
+    try:
+        run_demo(model_dir or DEFAULT_MODEL_DIR, echo=typer.echo, batch_size=batch_size)
+    except (ManifestError, ServiceStartError) as e:
+        _fail(str(e))
+
+
 if __name__ == "__main__":
     app()

@@ -16,6 +16,18 @@ def logistic_noise(shape: torch.Size, generator: torch.Generator | None = None, 
     return torch.log(u) - torch.log1p(-u)
 
 
+class _StraightThrough(torch.autograd.Function):
+    """Forward ``1[y > 0.5]`` exactly (``hard + y - y.detach()`` would round 1 to 0.99999994); backward identity."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:
+        return (y > 0.5).to(y.dtype)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
 def binary_concrete(logits: torch.Tensor, tau: float, hard: bool = True,
                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Relaxed Bernoulli sample of shape ``logits.shape``.
@@ -27,7 +39,7 @@ def binary_concrete(logits: torch.Tensor, tau: float, hard: bool = True,
     y = torch.sigmoid((logits + logistic_noise(logits.shape, generator, logits.device)) / tau)
     if not hard:
         return y
-    return (y > 0.5).to(y.dtype) + y - y.detach()
+    return _StraightThrough.apply(y)
 
 
 def deterministic_code(logits: torch.Tensor) -> torch.Tensor:

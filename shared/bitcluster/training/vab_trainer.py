@@ -41,10 +41,11 @@ class VABTrainConfig:
     epochs: int = 30
     recipe: str = "teacher"
     seed: int = 0
-    batch_size: int = 256
+    batch_size: int | None = None      # default: 256, smaller for small data (>= 20 steps an epoch)
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     pretrain_epochs: int | None = None  # teacher recipe: default is 40% of the epochs
-    cluster_weight: float = 20.0        # teacher recipe: weight of the pseudo-label cross-entropy
+    cluster_weight: float = 100.0       # teacher recipe: weight of the pseudo-label cross-entropy
+    teacher_rounds: int = 2             # teacher recipe: pseudo-labels are recomputed this many times
     em_iterations: int = 10             # paper recipe: EM steps of the per-epoch BMM refit
 
     def to_dict(self) -> dict:
@@ -89,18 +90,23 @@ def train_vab(data: Dataset, cfg: VABTrainConfig, progress: bool = True) -> tupl
     gen = torch.Generator().manual_seed(cfg.seed)
     model = VAB(VABConfig(data.n_pixels, cfg.bits, cfg.clusters, list(cfg.hidden)))
     x = torch.from_numpy(data.x_train)
+    batch_size = cfg.batch_size or max(16, min(256, len(x) // 20))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
 
-    pretrain = 0
+    pretrain, teacher_epochs = 0, set()
     if cfg.recipe == "teacher":
         pretrain = cfg.pretrain_epochs if cfg.pretrain_epochs is not None else max(1, int(0.4 * cfg.epochs))
         pretrain = min(pretrain, cfg.epochs - 1) if cfg.epochs > 1 else 0
+        joint = cfg.epochs - pretrain
+        rounds = max(1, min(cfg.teacher_rounds, joint))
+        # Later rounds cluster the features the earlier rounds shaped (self-training).
+        teacher_epochs = {pretrain + (joint * r) // rounds for r in range(rounds)}
     targets: torch.Tensor | None = None
     history: list[dict] = []
     bar = tqdm(range(cfg.epochs), desc=f"vab/{cfg.recipe} {cfg.bits} bits", disable=not progress, unit="epoch")
     for epoch in bar:
         t0 = time.perf_counter()
-        if cfg.recipe == "teacher" and epoch == pretrain:
+        if epoch in teacher_epochs:
             bar.set_postfix_str("clustering features (UMAP + GMM)")
             resp = pseudo_labels(_features(model, x), cfg.clusters, cfg.seed)
             _init_bmm_from_responsibilities(model, _codes(model, x), resp)
@@ -109,7 +115,7 @@ def train_vab(data: Dataset, cfg: VABTrainConfig, progress: bool = True) -> tupl
             group["lr"] = paper_learning_rate(epoch)
         tau = temperature(epoch)
         sums: dict[str, float] = {}
-        for idx in _batches(len(x), cfg.batch_size, gen):
+        for idx in _batches(len(x), batch_size, gen):
             xb = x[idx]
             out = model(xb, tau, generator=gen)
             if epoch < pretrain:
@@ -126,8 +132,8 @@ def train_vab(data: Dataset, cfg: VABTrainConfig, progress: bool = True) -> tupl
             loss.backward()
             opt.step()
             for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
-            sums["loss"] = sums.get("loss", 0.0) + float(loss) * len(idx)
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach()) * len(idx)
         if cfg.recipe == "paper":
             # Step two of the paper: refit the BMM by EM on codes sampled from q(z|x).
             z = _sampled_codes(model, x, tau, gen)

@@ -1,0 +1,213 @@
+"""Clustering a latent space with K-means or a Gaussian mixture, and quantising that latent.
+
+Both clusterers end as one :class:`GaussianMixtureParams`, the form the consumer evaluates. A
+K-means model is the mixture with equal weights and one shared isotropic variance (the mean
+squared distance to the centroids): its most probable component is the nearest centroid, so it
+predicts exactly what K-means predicts and also gives posteriors. numpy + scikit-learn only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+LOG_2PI = float(np.log(2 * np.pi))
+MIXTURE_FILE = "latent_mixture.npz"
+CLUSTERERS = ("kmeans", "gmm")
+# A level fits one byte, which is what the exported graph bit-shifts.
+MAX_BITS_PER_DIM = 8
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    return (m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))).squeeze(axis)
+
+
+def gaussian_log_joint(z: np.ndarray, log_pi: np.ndarray, means: np.ndarray,
+                       precision_cholesky: np.ndarray) -> np.ndarray:
+    """``log pi_k + log N(z; mu_k, Sigma_k)`` for each row of ``z`` and each component.
+
+    Parameters
+    ----------
+    z : (N, d)
+    log_pi : (K,)
+    means : (K, d)
+    precision_cholesky : (K, d) for diagonal covariances (``1 / sigma``), or (K, d, d) with
+        ``Sigma_k^-1 = P_k P_k^T`` (scikit-learn's ``precisions_cholesky_``)
+
+    Returns
+    -------
+    (N, K) float64
+    """
+    z = np.asarray(z, dtype=np.float64)
+    mu = np.asarray(means, dtype=np.float64)
+    p = np.asarray(precision_cholesky, dtype=np.float64)
+    if p.ndim == 2:
+        # sum_j p^2 (z - mu)^2 expanded, so no (N, K, d) array is formed (d is 1024 on raw pixels)
+        p2 = p**2
+        mahalanobis = (z**2) @ p2.T - 2.0 * z @ (mu * p2).T + np.sum(mu**2 * p2, axis=1)
+        log_det = np.sum(np.log(p), axis=1)
+    else:
+        mahalanobis = np.stack([np.sum((z @ p[k] - mu[k] @ p[k]) ** 2, axis=1) for k in range(len(mu))], axis=1)
+        log_det = np.sum(np.log(np.diagonal(p, axis1=1, axis2=2)), axis=1)
+    return np.asarray(log_pi, dtype=np.float64) - 0.5 * (mu.shape[1] * LOG_2PI + mahalanobis) + log_det
+
+
+@dataclass
+class GaussianMixtureParams:
+    """A fitted Gaussian mixture, stored as arrays (no estimator object, no pickle).
+
+    Attributes
+    ----------
+    log_pi : (K,) log mixing weights
+    means : (K, d)
+    precision_cholesky : (K, d) diagonal or (K, d, d) full, see :func:`gaussian_log_joint`
+    """
+
+    log_pi: np.ndarray
+    means: np.ndarray
+    precision_cholesky: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.means.shape[1])
+
+    def log_joint(self, z: np.ndarray) -> np.ndarray:
+        """``log pi_k + log N(z | k)``: (N, K)."""
+        return gaussian_log_joint(z, self.log_pi, self.means, self.precision_cholesky)
+
+    def predict_proba(self, z: np.ndarray) -> np.ndarray:
+        """Posterior ``p(k | z)``: (N, K)."""
+        joint = self.log_joint(z)
+        return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
+
+    def predict(self, z: np.ndarray) -> np.ndarray:
+        """Most probable component of each row: (N,) int64."""
+        return np.argmax(self.log_joint(z), axis=1)
+
+    def full_precision_cholesky(self) -> np.ndarray:
+        """``P`` as (K, d, d), diagonal covariances made explicit."""
+        p = np.asarray(self.precision_cholesky, dtype=np.float64)
+        return p if p.ndim == 3 else np.stack([np.diag(row) for row in p])
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"log_pi": self.log_pi, "means": self.means, "precision_cholesky": self.precision_cholesky}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "GaussianMixtureParams":
+        return cls(np.asarray(arrays["log_pi"]), np.asarray(arrays["means"]), np.asarray(arrays["precision_cholesky"]))
+
+
+def fit_latent_mixture(z: np.ndarray, kind: str, clusters: int, seed: int, covariance: str = "full",
+                       restarts: int | None = None, max_iter: int = 100) -> tuple[GaussianMixtureParams, dict]:
+    """Fit K-means (``kind="kmeans"``) or a Gaussian mixture (``"gmm"``) to ``z``, without labels.
+
+    Parameters
+    ----------
+    z : (N, d) float array
+    covariance : ``"full"`` or ``"diag"``, for the GMM
+    restarts : K-means ``n_init`` (default 10) or GMM ``n_init`` (default 1); the best objective wins
+
+    Returns
+    -------
+    The mixture and a small dict of fit diagnostics for the run's history.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    z = np.asarray(z, dtype=np.float64)
+    if kind == "kmeans":
+        km = KMeans(clusters, n_init=restarts or 10, random_state=seed).fit(z)
+        variance = max(float(km.inertia_) / z.size, 1e-12)
+        means = km.cluster_centers_.astype(np.float64)
+        params = GaussianMixtureParams(np.full(clusters, -np.log(clusters)), means,
+                                       np.full_like(means, 1.0 / np.sqrt(variance)))
+        return params, {"inertia": float(km.inertia_), "n_iter": int(km.n_iter_)}
+    if kind == "gmm":
+        gmm = GaussianMixture(clusters, covariance_type=covariance, n_init=restarts or 1, max_iter=max_iter,
+                              random_state=seed).fit(z)
+        params = GaussianMixtureParams(np.log(gmm.weights_), gmm.means_, gmm.precisions_cholesky_)
+        return params, {"log_likelihood": float(gmm.lower_bound_), "n_iter": int(gmm.n_iter_),
+                        "converged": bool(gmm.converged_)}
+    raise ValueError(f"unknown latent clusterer {kind!r}; choose one of {CLUSTERERS}")
+
+
+@dataclass
+class UniformQuantiser:
+    """Uniform scalar quantiser of each latent dimension over a range fixed from training latents.
+
+    ``b`` bits per dimension give ``L = 2^b - 1`` steps: ``level = round((clip(z) - low) * L / (high - low))``.
+    Computed in float32 in the same order as the exported graph, so both give the same levels.
+
+    Attributes
+    ----------
+    low, high : (d,) float32
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+
+    @classmethod
+    def fit(cls, z: np.ndarray, tail: float = 0.001) -> "UniformQuantiser":
+        """Range from the ``tail`` and ``1 - tail`` quantiles of the training latents ``z`` (N, d)."""
+        low = np.quantile(z, tail, axis=0).astype(np.float32)
+        high = np.quantile(z, 1.0 - tail, axis=0).astype(np.float32)
+        return cls(low, np.maximum(high, low + np.float32(1e-6)))
+
+    def scale(self, bits_per_dim: int) -> np.ndarray:
+        """Levels per unit of latent: (d,) float32."""
+        check_bits_per_dim(bits_per_dim)
+        return (np.float32(2**bits_per_dim - 1) / (self.high - self.low)).astype(np.float32)
+
+    def step(self, bits_per_dim: int) -> np.ndarray:
+        """Latent units per level: (d,) float32."""
+        check_bits_per_dim(bits_per_dim)
+        return ((self.high - self.low) / np.float32(2**bits_per_dim - 1)).astype(np.float32)
+
+    def levels(self, z: np.ndarray, bits_per_dim: int) -> np.ndarray:
+        """Integer levels in ``0 .. 2^b - 1``: (N, d) uint8."""
+        x = (np.asarray(z, dtype=np.float32) - self.low) * self.scale(bits_per_dim)
+        return np.clip(np.rint(x), 0, 2**bits_per_dim - 1).astype(np.uint8)
+
+    def values(self, levels: np.ndarray, bits_per_dim: int) -> np.ndarray:
+        """The latent each level stands for: (N, d) float32."""
+        return self.low + np.asarray(levels, dtype=np.float32) * self.step(bits_per_dim)
+
+    def roundtrip(self, z: np.ndarray, bits_per_dim: int) -> np.ndarray:
+        return self.values(self.levels(z, bits_per_dim), bits_per_dim)
+
+
+def check_bits_per_dim(bits_per_dim: int) -> None:
+    if not 1 <= int(bits_per_dim) <= MAX_BITS_PER_DIM:
+        raise ValueError(f"bits per latent dimension must be 1..{MAX_BITS_PER_DIM}, got {bits_per_dim}")
+
+
+def bits_per_dim_for(bits: int, latent_dim: int) -> int:
+    """Whole bits per dimension that fit a budget of ``bits`` per image (at least 1, at most 8)."""
+    return int(np.clip(int(bits) // latent_dim, 1, MAX_BITS_PER_DIM))
+
+
+def save_latent_head(run_dir: Path, mixture: GaussianMixtureParams, quantiser: UniformQuantiser | None = None) -> None:
+    """Write the mixture (and the quantiser's range) to ``run_dir/latent_mixture.npz``."""
+    arrays = mixture.to_arrays()
+    if quantiser is not None:
+        arrays |= {"quantiser_low": quantiser.low, "quantiser_high": quantiser.high}
+    np.savez(Path(run_dir) / MIXTURE_FILE, **arrays)
+
+
+def load_latent_head(run_dir: Path) -> tuple[GaussianMixtureParams, UniformQuantiser | None]:
+    path = Path(run_dir) / MIXTURE_FILE
+    if not path.is_file():
+        from ..runs import RunDirError
+
+        raise RunDirError(f"{path} is missing: is {path.parent} a run directory of a latent-clustering method?")
+    with np.load(path, allow_pickle=False) as f:
+        mixture = GaussianMixtureParams.from_arrays(f)
+        quantiser = UniformQuantiser(f["quantiser_low"], f["quantiser_high"]) if "quantiser_low" in f.files else None
+    return mixture, quantiser

@@ -1,0 +1,68 @@
+"""Assemble a service: settings, model loaded once in the lifespan, errors, limits, auth, metrics."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from fastapi import APIRouter, FastAPI
+
+from .. import __version__
+from ..manifest import ManifestError
+from . import metrics as metrics_module
+from .auth import APIKeyMiddleware, document_bearer_auth
+from .errors import install_error_handlers
+from .limits import BodyLimitMiddleware
+from .metrics import MetricsMiddleware, ServiceMetrics
+from .settings import ServiceSettings
+
+log = logging.getLogger("uvicorn.error.bitcluster")  # shown by uvicorn's handlers
+
+
+def create_service_app(*, service: str, title: str, description: str, settings: ServiceSettings,
+                       load_model: Callable[[ServiceSettings], Any], routers: Sequence[APIRouter]) -> FastAPI:
+    """A FastAPI app whose lifespan loads ``load_model(settings)`` into ``app.state.model``.
+
+    A model that fails verification stops the startup (uvicorn then exits non-zero); it is never
+    served half-checked.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            app.state.model = load_model(settings)
+        except ManifestError as e:
+            log.error("refusing to start %s: %s", service, e)
+            raise
+        info = app.state.model.info()
+        log.info("%s serving model %s (%d bits, %d clusters) on %s", service, info.model_id, info.bits,
+                 info.clusters, info.provider)
+        yield
+        app.state.model = None  # /readyz answers 503 while in-flight requests drain
+
+    app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.model = None
+    app.state.metrics = ServiceMetrics(service)
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(metrics_module.router)
+
+    # Added innermost first: metrics see everything, then auth, then the body cap.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.api_key is not None:
+        app.add_middleware(APIKeyMiddleware, api_key=settings.api_key.get_secret_value())
+        document_bearer_auth(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics,
+                       known_paths=frozenset(getattr(r, "path", "") for r in app.routes))
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run ``app`` under uvicorn until SIGINT/SIGTERM, then drain in-flight requests."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=settings.shutdown_timeout_s)

@@ -1,0 +1,42 @@
+"""``/healthz`` (alive), ``/readyz`` (model loaded and verified) and ``/v1/model``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from .deps import served_model
+from .errors import error_responses
+from .model import ModelInfo
+
+
+class Liveness(BaseModel):
+    status: Literal["alive"] = "alive"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    model_id: str
+
+
+def build_health_router() -> APIRouter:
+    """The probes and the model description; identical for both services."""
+    router = APIRouter()
+
+    @router.get("/healthz", response_model=Liveness, tags=["operations"], summary="The process is alive")
+    def healthz() -> Liveness:
+        return Liveness()
+
+    @router.get("/readyz", response_model=Readiness, tags=["operations"], responses=error_responses(401, 503),
+                summary="The model is loaded and verified")
+    def readyz(model=Depends(served_model)) -> Readiness:
+        return Readiness(model_id=model.info().model_id)
+
+    @router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=error_responses(401, 503),
+                summary="The served model: id, code length, clusters, preprocessing, provider")
+    def model_info(model=Depends(served_model)) -> ModelInfo:
+        return model.info()
+
+    return router

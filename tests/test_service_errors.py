@@ -1,0 +1,160 @@
+"""Bad inputs against both running services: each refused before any work, with the one error shape."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
+
+from service_fixtures import assert_error, png_bytes, random_images  # noqa: E402
+
+pytest_plugins = ["service_fixtures"]
+pytestmark = pytest.mark.slow
+OCTET = "application/octet-stream"
+JSON = {"Content-Type": "application/json"}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels in a few dozen bytes: a decompression bomb's header."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def multipart(files: list[tuple[str, bytes]]) -> dict:
+    """A multipart body, streamed in chunks without Content-Length."""
+    request = httpx.Request("POST", "http://unused", files=[("files", f) for f in files])
+    return dict(content=chunked(request.read()), headers={"Content-Type": request.headers["Content-Type"]})
+
+
+def chunked(data: bytes):
+    """A body without Content-Length (Transfer-Encoding: chunked)."""
+    for i in range(0, len(data), 16384):
+        yield data[i:i + 16384]
+
+
+TOO_BIG = b"x" * (300 * 1024)  # the services under test accept 256 KiB
+ONE = random_images(1)[0]
+GIF = b"GIF89a\x01\x00\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x00;"
+
+VENDOR_CASES = {
+    "empty pixels": (dict(json={"pixels": []}), 422, "empty_batch"),
+    "empty images": (dict(json={"images": []}), 422, "empty_batch"),
+    "batch over max_batch": (dict(json={"pixels": np.zeros((257, 1, 1), int).tolist()}), 413, "batch_too_large"),
+    "body over max_body_bytes": (dict(content=TOO_BIG, headers=JSON), 413, "body_too_large"),
+    "chunked body over the cap": (dict(content=chunked(TOO_BIG), headers=JSON), 413, "body_too_large"),
+    "NaN pixel": (dict(content=b'{"pixels": [[[NaN, 0.5]]]}', headers=JSON), 422, None),
+    "infinite pixel": (dict(content=b'{"pixels": [[[Infinity, 0.5]]]}', headers=JSON), 422, None),
+    "float pixel above 1": (dict(json={"pixels": [[[0.5, 1.5]]]}), 422, "invalid_pixels"),
+    "integer pixel above 255": (dict(json={"pixels": [[[0, 300]]]}), 422, "invalid_pixels"),
+    "ragged pixels": (dict(json={"pixels": [[[1, 2], [3]]]}), 422, "invalid_pixels"),
+    "pixels not 3-D": (dict(json={"pixels": [[1, 2]]}), 422, "invalid_request"),
+    "zero-size image": (dict(json={"pixels": [[[]]]}), 422, "empty_image"),
+    "both images and pixels": (dict(json={"images": [b64(png_bytes(ONE))], "pixels": [[[1]]]}), 422, "invalid_request"),
+    "neither": (dict(json={}), 422, "invalid_request"),
+    "unknown field": (dict(json={"pixels": [[[1]]], "pixel": 1}), 422, "invalid_request"),
+    "not base64": (dict(json={"images": ["%%%not base64%%%"]}), 422, "invalid_base64"),
+    "non-image bytes": (dict(json={"images": [b64(b"just some bytes")]}), 422, "invalid_image"),
+    "GIF is not accepted": (dict(json={"images": [b64(GIF)]}), 422, "invalid_image"),
+    "truncated PNG": (dict(json={"images": [b64(png_bytes(ONE)[:40])]}), 422, "invalid_image"),
+    "PNG over max_image_pixels": (dict(json={"images": [b64(png_bytes(random_images(1, side=100)[0]))]}),
+                                  413, "image_too_large"),
+    "header claims 5000x5000": (dict(json={"images": [b64(png_header(5000, 5000))]}), 413, "image_too_large"),
+    "header claims 10^10 pixels": (dict(files=[("files", ("bomb.png", png_header(100000, 100000)))]), 413,
+                                   "image_too_large"),
+    "chunked multipart over the cap": (multipart([(f"{i}.png", b"y" * 100_000) for i in range(4)]), 413,
+                                       "body_too_large"),
+    "multipart without files": (dict(files=[("other", ("a.png", png_bytes(ONE)))]), 422, "empty_batch"),
+    "malformed JSON": (dict(content=b'{"pixels": [[[1,', headers=JSON), 422, "invalid_json"),
+    "unsupported media type": (dict(content=b"hello", headers={"Content-Type": "text/plain"}), 415,
+                               "unsupported_media_type"),
+}
+
+
+@pytest.mark.parametrize("case", VENDOR_CASES)
+def test_vendor_refuses(services, case):
+    kwargs, status, code = VENDOR_CASES[case]
+    assert_error(httpx.post(services.vendor.url + "/v1/encode", **kwargs), status, code)
+
+
+def consumer_cases(model_id: str) -> dict:
+    octet = lambda **h: {"Content-Type": OCTET, "X-Model-Id": model_id, "X-Code-Bits": "12", **h}  # noqa: E731
+    good = b64(b"\x12\x30")
+    return {
+        "another model's codes (JSON)": (dict(json={"model_id": "0123456789abcdef", "codes": [good]}), 409,
+                                         "model_mismatch"),
+        "another model's codes (octet)": (dict(content=b"\x12\x30", headers=octet(**{"X-Model-Id": "feed"})), 409,
+                                          "model_mismatch"),
+        "wrong X-Code-Bits": (dict(content=b"\x12\x30", headers=octet(**{"X-Code-Bits": "16"})), 422, "bits_mismatch"),
+        "wrong bits field": (dict(json={"model_id": model_id, "codes": [good], "bits": 16}), 422, "bits_mismatch"),
+        "X-Code-Bits not a number": (dict(content=b"\x12\x30", headers=octet(**{"X-Code-Bits": "twelve"})), 422,
+                                     "invalid_header"),
+        "missing headers": (dict(content=b"\x12\x30", headers={"Content-Type": OCTET}), 422, "missing_header"),
+        "body not whole codes": (dict(content=b"\x12\x30\x01", headers=octet()), 422, "invalid_code_length"),
+        "padding bits set (octet)": (dict(content=b"\x12\x30\x00\x0f", headers=octet()), 422, "invalid_codes"),
+        "padding bits set (JSON)": (dict(json={"model_id": model_id, "codes": [good, b64(b"\x00\x01")]}), 422,
+                                    "invalid_codes"),
+        "code of the wrong length (JSON)": (dict(json={"model_id": model_id, "codes": [b64(b"\x00\x00\x00")]}), 422,
+                                            "invalid_code_length"),
+        "X-Count disagrees": (dict(content=b"\x12\x30" * 2, headers=octet(**{"X-Count": "3"})), 422,
+                              "count_mismatch"),
+        "empty octet body": (dict(content=b"", headers=octet()), 422, "empty_batch"),
+        "empty codes list": (dict(json={"model_id": model_id, "codes": []}), 422, "empty_batch"),
+        "batch over max_batch": (dict(content=b"\x12\x30" * 257, headers=octet()), 413, "batch_too_large"),
+        "body over max_body_bytes": (dict(content=TOO_BIG, headers=octet()), 413, "body_too_large"),
+        "chunked body over the cap": (dict(content=chunked(TOO_BIG), headers=octet()), 413, "body_too_large"),
+        "not base64": (dict(json={"model_id": model_id, "codes": ["@@"]}), 422, "invalid_base64"),
+        "missing model_id": (dict(json={"codes": [good]}), 422, "invalid_request"),
+        "malformed JSON": (dict(content=b"{nope", headers=JSON), 422, "invalid_json"),
+        "unsupported media type": (dict(content=b"\x12\x30", headers={"Content-Type": "text/plain"}), 415,
+                                   "unsupported_media_type"),
+    }
+
+
+CONSUMER_CASE_NAMES = list(consumer_cases("x"))
+
+
+@pytest.mark.parametrize("case", CONSUMER_CASE_NAMES)
+def test_consumer_refuses(services, case):
+    kwargs, status, code = consumer_cases(services.model.manifest.model_id)[case]
+    error = assert_error(httpx.post(services.consumer.url + "/v1/classify", **kwargs), status, code)
+    if code == "model_mismatch":
+        assert services.model.manifest.model_id in error["message"]
+
+
+@pytest.mark.parametrize("service", ["vendor", "consumer"])
+def test_unknown_paths_and_methods_use_the_error_shape(services, service):
+    url = getattr(services, service).url
+    assert_error(httpx.get(url + "/v1/nothing"), 404, "not_found")
+    assert_error(httpx.delete(url + "/v1/model"), 405, "method_not_allowed")
+    assert_error(httpx.get(url + ("/v1/encode" if service == "vendor" else "/v1/classify")), 405)
+
+
+def test_query_validation_errors_use_the_error_shape(services):
+    r = httpx.post(services.consumer.url + "/v1/classify?posteriors=maybe",
+                   json={"model_id": services.model.manifest.model_id, "codes": [b64(b"\x12\x30")]})
+    assert "posteriors" in assert_error(r, 422, "invalid_request")["message"]
+
+
+def test_the_vendor_never_echoes_or_logs_what_it_was_sent(services):
+    secret = b"SECRET-PIXELS-0xC0FFEE"
+    for body in ({"images": [b64(secret)]}, {"images": [secret.decode()]}, {"pixels": secret.decode()}):
+        r = httpx.post(services.vendor.url + "/v1/encode", json=body)
+        assert r.status_code == 422 and b"SECRET" not in r.content and b"QVNF" not in r.content
+    assert "SECRET" not in services.vendor.log() and b64(secret) not in services.vendor.log()
+
+
+def test_services_still_work_after_refusals(services):
+    r = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": random_images(2).tolist()})
+    assert r.status_code == 200 and r.json()["count"] == 2
