@@ -6,16 +6,14 @@ import subprocess
 import sys
 
 import pytest
-from fastapi.testclient import TestClient
 
 from bitcluster.serving.process import ServiceProcess
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
-from service_fixtures import QUIET, assert_error  # noqa: E402
+from service_fixtures import QUIET, assert_error, in_process_client  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 KEY = "s3cret-key"
 CLOSED = [("GET", "/readyz"), ("GET", "/v1/model"), ("GET", "/metrics"), ("GET", "/openapi.json"),
           ("GET", "/docs"), ("GET", "/v1/nothing")]
@@ -34,7 +32,7 @@ def make_app(service: str, **settings):
 @pytest.mark.parametrize("service", ["vendor", "consumer"])
 def test_a_configured_key_closes_everything_but_healthz(model_a, service):
     work = ("POST", "/v1/encode" if service == "vendor" else "/v1/classify")
-    with TestClient(make_app(service, model_dir=model_a.dir, api_key=KEY)) as client:
+    with in_process_client(make_app(service, model_dir=model_a.dir, api_key=KEY)) as client:
         assert client.get("/healthz").status_code == 200
         for method, path in CLOSED + [work]:
             r = client.request(method, path)
@@ -56,14 +54,14 @@ def test_a_configured_key_closes_everything_but_healthz(model_a, service):
 @pytest.mark.parametrize("service", ["vendor", "consumer"])
 def test_without_a_key_everything_is_open(model_a, service, monkeypatch):
     monkeypatch.setenv("BITCLUSTER_API_KEY", "")  # an empty variable (compose's default) means no key
-    with TestClient(make_app(service, model_dir=model_a.dir)) as client:
+    with in_process_client(make_app(service, model_dir=model_a.dir)) as client:
         assert client.get("/v1/model").status_code == 200
         assert "securitySchemes" not in client.get("/openapi.json").json().get("components", {})
 
 
 def test_the_key_is_read_from_the_environment(model_a, monkeypatch):
     monkeypatch.setenv("BITCLUSTER_API_KEY", KEY)
-    with TestClient(make_app("consumer", model_dir=model_a.dir)) as client:
+    with in_process_client(make_app("consumer", model_dir=model_a.dir)) as client:
         assert client.get("/v1/model").status_code == 401
         assert client.get("/v1/model", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
 

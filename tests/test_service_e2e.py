@@ -15,7 +15,7 @@ from bitcluster.codes import codes_from_bytes
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
-from service_fixtures import png_bytes, random_images  # noqa: E402
+from service_fixtures import png_bytes, random_images, in_process_client  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 pytestmark = pytest.mark.slow
@@ -105,6 +105,10 @@ def test_model_endpoint_health_metrics_and_openapi(services):
         path = "/v1/encode" if half == "vendor" else "/v1/classify"
         responses = spec["paths"][path]["post"]["responses"]
         assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+        body = spec["paths"][path]["post"]["requestBody"]["content"]
+        assert set(body) == ({"application/json", "multipart/form-data"} if half == "vendor"
+                             else {"application/json", OCTET})
+        assert "properties" in body["application/json"]["schema"]
         metrics = httpx.get(svc.url + "/metrics").text
         assert f'bitcluster_requests_total{{method="GET",route="/v1/model",service="{half}",status="200"}}' in metrics
         assert "bitcluster_request_seconds_bucket" in metrics and "bitcluster_batch_size_bucket" in metrics
@@ -129,8 +133,6 @@ def test_the_app_itself_refuses_a_tampered_model(model_a, tmp_path):
     """Also without the CLI's early check: the lifespan verifies before serving."""
     import shutil
 
-    from fastapi.testclient import TestClient
-
     from bitcluster.manifest import ManifestError
     from bitcluster_consumer.config import Settings
     from bitcluster_consumer.main import create_app
@@ -139,7 +141,7 @@ def test_the_app_itself_refuses_a_tampered_model(model_a, tmp_path):
     shutil.copytree(model_a.dir, bad)
     (bad / "consumer/classifier.onnx").write_bytes(b"not the model")
     with pytest.raises(ManifestError, match="altered"):
-        with TestClient(create_app(Settings(model_dir=bad))):
+        with in_process_client(create_app(Settings(model_dir=bad))):
             pass
 
 
@@ -165,3 +167,16 @@ def test_demo_reports_accuracy_bytes_and_throughput(model_a):
     out = done.stdout
     assert "clustering accuracy" in out and "2 B of code on the wire vs 64 B" in out and "images/s" in out
     assert "services stopped" in out
+
+
+def test_readyz_is_503_until_the_model_is_loaded(model_a):
+    from bitcluster_consumer.config import Settings
+    from bitcluster_consumer.main import create_app
+
+    client = in_process_client(create_app(Settings(model_dir=model_a.dir)))  # no `with`: no lifespan yet
+    assert client.get("/healthz").status_code == 200
+    r = client.get("/readyz")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "not_ready" and r.headers["Retry-After"] == "1"
+    with client:
+        assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").status_code == 503  # after shutdown

@@ -158,3 +158,24 @@ def test_the_vendor_never_echoes_or_logs_what_it_was_sent(services):
 def test_services_still_work_after_refusals(services):
     r = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": random_images(2).tolist()})
     assert r.status_code == 200 and r.json()["count"] == 2
+
+
+def test_work_past_the_deadline_is_answered_504():
+    import time
+
+    import anyio
+
+    from bitcluster.serving.errors import ServiceError
+    from bitcluster.serving.runtime import run_with_deadline
+
+    seen = []
+
+    def slow(run_options):
+        seen.append(run_options)
+        time.sleep(0.5)
+
+    start = time.perf_counter()
+    with pytest.raises(ServiceError) as e:
+        anyio.run(run_with_deadline, slow, 0.05)
+    assert e.value.status_code == 504 and e.value.code == "timeout"
+    assert time.perf_counter() - start < 0.4 and seen[0].terminate  # answered at once; ORT asked to stop

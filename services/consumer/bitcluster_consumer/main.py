@@ -1,0 +1,20 @@
+"""The consumer app: wiring only. ``create_app(settings)`` is what ``bitcluster serve consumer`` runs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from bitcluster.serving.app import create_service_app
+
+from .classifier import Classifier
+from .config import Settings
+from .routes import classify, health
+
+DESCRIPTION = """The data consumer's half of bitcluster: packed binary codes from the vendor's
+`/v1/encode` become clusters. It never sees an image, and runs on numpy + onnxruntime alone."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(service="consumer", title="bitcluster consumer", description=DESCRIPTION,
+                              settings=settings or Settings(), load_model=Classifier.load,
+                              routers=[health.router, classify.router])

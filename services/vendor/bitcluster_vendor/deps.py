@@ -1,0 +1,18 @@
+"""The vendor's dependencies: its settings and its loaded encoder, from ``app.state``."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from bitcluster.serving.deps import served_model
+
+from .config import Settings
+from .encoder import Encoder
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_encoder(request: Request) -> Encoder:
+    return served_model(request)

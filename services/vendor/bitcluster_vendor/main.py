@@ -1,0 +1,20 @@
+"""The vendor app: wiring only. ``create_app(settings)`` is what ``bitcluster serve vendor`` runs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from bitcluster.serving.app import create_service_app
+
+from .config import Settings
+from .encoder import Encoder
+from .routes import encode, health
+
+DESCRIPTION = """The data vendor's half of bitcluster: images become packed binary codes
+(`ceil(D/8)` bytes each), ready to send to the consumer's `/v1/classify`. Images are never logged."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(service="vendor", title="bitcluster vendor", description=DESCRIPTION,
+                              settings=settings or Settings(), load_model=Encoder.load,
+                              routers=[health.router, encode.router])
