@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .codes import pack_codes
 from .data import Dataset
+from .entropy_coding import encode_codes, ideal_bits
 from .metrics import clustering_metrics, psnr, rate_metrics
 from .models.vab import VAB
 
@@ -28,6 +30,16 @@ def evaluate_vab(model: VAB, data: Dataset) -> dict:
          **rate_metrics(bits, data.n_pixels),
          "clusters_used": int(len(np.unique(out["clusters"]))),
          "dead_bits": int((out["codes"].min(axis=0) == out["codes"].max(axis=0)).sum())}
+    m.update(coded_rate(out["codes"], *model.prior.numpy_parameters()))
     if data.y_test is not None:
         m.update(clustering_metrics(data.y_test, out["clusters"]))
     return m
+
+
+def coded_rate(codes: np.ndarray, log_pi: np.ndarray, means: np.ndarray, batch: int = 1024) -> dict:
+    """Mean bits per code of the entropy-coded format, coding batches of ``batch`` codes."""
+    packed = pack_codes(codes)
+    total = sum(len(encode_codes(packed[i:i + batch], codes.shape[1], log_pi, means)) * 8
+                for i in range(0, len(packed), batch))
+    return {"coded_bits_mean": total / len(codes), "coded_batch": batch,
+            "ideal_bits_mean": float(ideal_bits(codes, log_pi, means).mean())}

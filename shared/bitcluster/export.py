@@ -22,8 +22,8 @@ from onnx import TensorProto, helper, numpy_helper
 from . import __version__
 from .bmm import classifier_weights
 from .codes import code_bytes
-from .manifest import (CLASSIFIER_FILE, ENCODER_FILE, MANIFEST_FILE, ModelManifest, compute_model_id,
-                       sha256_file)
+from .manifest import (CLASSIFIER_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE, MANIFEST_FILE, ModelManifest,
+                       compute_model_id, sha256_file)
 from .runs import METRICS, read_config, read_json
 
 OPSET = 18
@@ -113,8 +113,12 @@ def _finish(graph: onnx.GraphProto) -> onnx.ModelProto:
 
 def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelProto, *, method: str,
                     bits: int, clusters: int, preprocessing: dict, metrics: dict, training: dict,
-                    needs_raw_image: bool = False) -> ModelManifest:
-    """Write both halves and the manifest (a copy in each half, so each directory stands alone)."""
+                    needs_raw_image: bool = False, entropy_model: dict | None = None) -> ModelManifest:
+    """Write both halves and the manifest (a copy in each half, so each directory stands alone).
+
+    ``entropy_model`` (``{"log_pi": [...], "means": [[...]]}``), when given, is written into both
+    halves so that they can speak the entropy-coded code format (:mod:`bitcluster.entropy_coding`).
+    """
     import onnxruntime
 
     out = Path(out)
@@ -123,7 +127,15 @@ def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelP
     for rel, model in ((ENCODER_FILE, encoder), (CLASSIFIER_FILE, classifier)):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(out / rel))
-    files = {rel: sha256_file(out / rel) for rel in (ENCODER_FILE, CLASSIFIER_FILE)}
+    written = [ENCODER_FILE, CLASSIFIER_FILE]
+    if entropy_model is not None:
+        # repr-exact floats: both halves must build bit-identical coding probabilities
+        text = json.dumps({"log_pi": [float(v) for v in entropy_model["log_pi"]],
+                           "means": [[float(v) for v in row] for row in entropy_model["means"]]})
+        for half in ("vendor", "consumer"):
+            (out / half / ENTROPY_MODEL_FILE).write_text(text)
+            written.append(f"{half}/{ENTROPY_MODEL_FILE}")
+    files = {rel: sha256_file(out / rel) for rel in written}
     manifest = ModelManifest(
         model_id=compute_model_id(files), method=method, bits=bits, clusters=clusters,
         preprocessing=preprocessing, files=files, code_bytes=code_bytes(bits), needs_raw_image=needs_raw_image,
@@ -151,4 +163,5 @@ def export_run(run_dir: Path, out: Path) -> ModelManifest:
     return write_model_dir(
         out, encoder_graph(layers, model.config.bits), classifier_graph(log_pi, means),
         method=config["method"], bits=model.config.bits, clusters=model.config.clusters,
-        preprocessing=config["preprocessing"], metrics=metrics, training=json.loads(json.dumps(training)))
+        preprocessing=config["preprocessing"], metrics=metrics, training=json.loads(json.dumps(training)),
+        entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()})

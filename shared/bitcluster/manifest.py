@@ -23,6 +23,8 @@ from pathlib import Path
 SCHEMA_VERSION = 1
 ENCODER_FILE = "vendor/encoder.onnx"
 CLASSIFIER_FILE = "consumer/classifier.onnx"
+# The BMM parameters, for the optional entropy-coded code format; each half holds a copy.
+ENTROPY_MODEL_FILE = "entropy_model.json"
 MANIFEST_FILE = "manifest.json"
 HALVES = {"vendor": ENCODER_FILE, "consumer": CLASSIFIER_FILE}
 BIT_ORDER = "msb-first"
@@ -99,11 +101,29 @@ def load_manifest(model_dir: Path, half: str) -> tuple[ModelManifest, Path]:
         raise ManifestError(f"{manifest_path} is not a valid manifest: {e}") from e
     if compute_model_id(manifest.files) != manifest.model_id:
         raise ManifestError(f"{manifest_path}: model_id does not match the listed file hashes")
-    onnx_path = half_dir / Path(rel).name
-    if not onnx_path.is_file():
-        raise ManifestError(f"{onnx_path} is missing")
-    digest = sha256_file(onnx_path)
-    if digest != manifest.files.get(rel):
-        raise ManifestError(f"{onnx_path} has sha256 {digest[:12]}…, the manifest says "
-                            f"{str(manifest.files.get(rel))[:12]}…: the file was altered or belongs to another model")
-    return manifest, onnx_path
+    if rel not in manifest.files:
+        raise ManifestError(f"{manifest_path} lists no {rel}")
+    # Every file of this half is checked, the ONNX graph and anything beside it.
+    for listed, expected in manifest.files.items():
+        if not listed.startswith(half + "/"):
+            continue
+        path = half_dir / Path(listed).name
+        if not path.is_file():
+            raise ManifestError(f"{path} is missing")
+        digest = sha256_file(path)
+        if digest != expected:
+            raise ManifestError(f"{path} has sha256 {digest[:12]}…, the manifest says {expected[:12]}…: "
+                                "the file was altered or belongs to another model")
+    return manifest, half_dir / Path(rel).name
+
+
+def load_entropy_model(onnx_path: Path) -> tuple[list[float], list[list[float]]] | None:
+    """The BMM ``(log_pi, means)`` stored beside a half's ONNX file, or None for models without one.
+
+    Call after :func:`load_manifest`, which has verified the file's hash.
+    """
+    path = Path(onnx_path).parent / ENTROPY_MODEL_FILE
+    if not path.is_file():
+        return None
+    d = json.loads(path.read_text())
+    return d["log_pi"], d["means"]
