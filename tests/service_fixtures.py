@@ -61,7 +61,7 @@ class SyntheticModel:
 
 
 def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int = CLUSTERS,
-                          side: int = SIDE, hidden: int = 32) -> SyntheticModel:
+                          side: int = SIDE, hidden: int = 32, entropy_model: bool = True) -> SyntheticModel:
     from bitcluster.export import classifier_graph, encoder_graph, write_model_dir
 
     rng = np.random.default_rng(seed)
@@ -78,7 +78,8 @@ def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int 
     log_pi = np.log(rng.dirichlet(np.full(clusters, 5.0)))
     manifest = write_model_dir(out, encoder_graph(layers, bits), classifier_graph(log_pi, means),
                                method="synthetic", bits=bits, clusters=clusters,
-                               preprocessing=Preprocessing(side, side).to_dict(), metrics={}, training={"seed": seed})
+                               preprocessing=Preprocessing(side, side).to_dict(), metrics={}, training={"seed": seed},
+                               entropy_model={"log_pi": log_pi, "means": means} if entropy_model else None)
     return SyntheticModel(Path(out), manifest, layers, log_pi, means)
 
 

@@ -20,6 +20,7 @@ from service_fixtures import png_bytes, random_images, in_process_client  # noqa
 pytest_plugins = ["service_fixtures"]
 pytestmark = pytest.mark.slow
 OCTET = "application/octet-stream"
+ENTROPY_CODED = "application/x-bitcluster-entropy-coded"
 
 
 def in_process(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +108,8 @@ def test_model_endpoint_health_metrics_and_openapi(services):
         assert responses["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
         body = spec["paths"][path]["post"]["requestBody"]["content"]
         assert set(body) == ({"application/json", "multipart/form-data"} if half == "vendor"
-                             else {"application/json", OCTET})
+                             else {"application/json", OCTET, ENTROPY_CODED})
+        assert info["code_formats"] == [OCTET, ENTROPY_CODED]
         assert "properties" in body["application/json"]["schema"]
         metrics = httpx.get(svc.url + "/metrics").text
         assert f'bitcluster_requests_total{{method="GET",route="/v1/model",service="{half}",status="200"}}' in metrics
@@ -180,3 +182,32 @@ def test_readyz_is_503_until_the_model_is_loaded(model_a):
     with client:
         assert client.get("/readyz").status_code == 200
     assert client.get("/readyz").status_code == 503  # after shutdown
+
+
+def test_entropy_coded_round_trip_gives_the_same_clusters(services):
+    model, images = services.model, random_images(200, seed=5)
+    raw = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": images.tolist()}, headers={"Accept": OCTET})
+    coded = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": images.tolist()},
+                       headers={"Accept": ENTROPY_CODED})
+    assert coded.status_code == 200 and coded.headers["content-type"] == ENTROPY_CODED
+    assert coded.headers["X-Count"] == "200" and coded.headers["X-Model-Id"] == model.manifest.model_id
+    headers = {k: coded.headers[k] for k in ("X-Model-Id", "X-Code-Bits")}
+    via_coded = httpx.post(services.consumer.url + "/v1/classify", content=coded.content,
+                           headers={"Content-Type": ENTROPY_CODED, **headers})
+    via_raw = httpx.post(services.consumer.url + "/v1/classify", content=raw.content,
+                         headers={"Content-Type": OCTET, **headers})
+    assert via_coded.status_code == 200
+    assert via_coded.json()["clusters"] == via_raw.json()["clusters"]
+    np.testing.assert_array_equal(via_coded.json()["clusters"], model.classify(codes_from_bytes(raw.content, 12)))
+
+
+def test_corrupted_entropy_coded_stream_is_refused(services):
+    coded = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": random_images(50, seed=6).tolist()},
+                       headers={"Accept": ENTROPY_CODED})
+    body = bytearray(coded.content)
+    body[-3] ^= 0xFF
+    headers = {"Content-Type": ENTROPY_CODED, "X-Model-Id": coded.headers["X-Model-Id"], "X-Code-Bits": "12"}
+    r = httpx.post(services.consumer.url + "/v1/classify", content=bytes(body), headers=headers)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_entropy_coded"
+    r = httpx.post(services.consumer.url + "/v1/classify", content=b"junk", headers=headers)
+    assert r.status_code == 422

@@ -19,6 +19,7 @@ import numpy as np
 from .codes import codes_from_bytes
 
 OCTET = "application/octet-stream"
+ENTROPY_CODED = "application/x-bitcluster-entropy-coded"  # bitcluster.entropy_coding.MEDIA_TYPE
 # An image is a (H, W) array inside an (N, H, W) batch, or an encoded PNG/JPEG file (bytes or path).
 ImageFiles = Sequence[Union[bytes, str, Path]]
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
@@ -160,6 +161,26 @@ class BitclusterClient:
         except ModelMismatchError as e:
             raise ModelMismatchError(e.status, e.code, f"the vendor serves model {model_id} but the consumer "
                                                        f"refused it: {e.message}", e.url) from None
+
+    def cluster_entropy_coded(self, images: np.ndarray) -> tuple[np.ndarray, int]:
+        """The round trip with the entropy-coded format: the vendor's stream goes to the consumer as is.
+
+        Returns the (N,) int64 clusters and the bytes of code that crossed from vendor to consumer.
+        """
+        vendor_url = self._url(self.vendor_url, "/v1/encode")
+        consumer_url = self._url(self.consumer_url, "/v1/classify")
+        out, wire_bytes = [], 0
+        for start in range(0, len(images), self.batch_size):
+            batch = np.asarray(images[start:start + self.batch_size])
+            coded = self._request("POST", vendor_url, content=json.dumps({"pixels": batch.tolist()}).encode(),
+                                  headers={"Content-Type": "application/json", "Accept": ENTROPY_CODED})
+            headers = {"Content-Type": ENTROPY_CODED, **{k: coded.headers[k] for k in
+                                                          ("X-Model-Id", "X-Code-Bits", "X-Count")}}
+            wire_bytes += len(coded.content)
+            out.append(self._request("POST", consumer_url, content=coded.content, headers=headers).json()["clusters"])
+        if not out:
+            raise ValueError("no images to cluster")
+        return np.concatenate([np.asarray(c, dtype=np.int64) for c in out]), wire_bytes
 
 
 def _read_file(f: bytes | str | Path) -> bytes:

@@ -31,6 +31,8 @@ class DemoReport:
     raw_bytes: int
     encode_s: float
     classify_s: float
+    entropy_coded_bytes: float | None = None  # per image, when the model speaks the entropy-coded format
+    entropy_coded_accuracy: float | None = None
 
     @property
     def images_per_s(self) -> float:
@@ -45,7 +47,10 @@ class DemoReport:
             f"pixels ({self.raw_bytes / self.code_bytes:.0f}x smaller)",
             f"throughput           {self.images_per_s:,.0f} images/s end to end "
             f"(encode {self.encode_s * 1e3:.1f} ms, classify {self.classify_s * 1e3:.1f} ms)",
-        ]
+        ] + ([] if self.entropy_coded_bytes is None else [
+            f"entropy-coded        {self.entropy_coded_bytes:.2f} B per image on the wire "
+            f"({self.entropy_coded_bytes * 8:.1f} bits vs {self.code_bytes * 8} raw), accuracy "
+            f"{self.entropy_coded_accuracy:.4f}"])
 
 
 def run_demo(model_dir: Path, echo: Callable[[str], None] = print, batch_size: int = 1024) -> DemoReport:
@@ -66,9 +71,15 @@ def run_demo(model_dir: Path, echo: Callable[[str], None] = print, batch_size: i
             t1 = time.perf_counter()
             clusters = client.classify(model_id, bits, packed)
             t2 = time.perf_counter()
+            entropy = None
+            if "entropy_model.json" in " ".join(manifest.files):
+                entropy = client.cluster_entropy_coded(images)
     report = DemoReport(model_id=model_id, n_images=len(images), accuracy=cluster_accuracy(data.y_test, clusters),
                         accuracy_at_export=manifest.metrics.get("acc"), code_bytes=packed.shape[1],
                         raw_bytes=images[0].size, encode_s=t1 - t0, classify_s=t2 - t1)
+    if entropy is not None:
+        report.entropy_coded_bytes = entropy[1] / len(images)
+        report.entropy_coded_accuracy = cluster_accuracy(data.y_test, entropy[0])
     for line in report.lines():
         echo(line)
     echo("services stopped")

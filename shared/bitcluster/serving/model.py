@@ -8,7 +8,7 @@ from pathlib import Path
 import onnxruntime as ort
 from pydantic import BaseModel, Field
 
-from ..manifest import ManifestError, ModelManifest, load_manifest
+from ..manifest import ManifestError, ModelManifest, load_entropy_model, load_manifest
 from .runtime import create_session
 
 
@@ -25,6 +25,8 @@ class ModelInfo(BaseModel):
     preprocessing: dict
     metrics: dict = Field(..., description="Test metrics recorded at training time.")
     provider: str = Field(..., description="ONNX Runtime execution provider, e.g. CPUExecutionProvider.")
+    code_formats: list[str] = Field(..., description="Media types of the code formats spoken: the raw packed "
+                                                     "format always, the entropy-coded one when the export has it.")
 
 
 @dataclass
@@ -34,12 +36,19 @@ class LoadedModel:
     provider: str
     onnx_path: Path
     half: str
+    entropy_model: tuple[list[float], list[list[float]]] | None = None  # (log_pi, means) of the BMM
 
     def info(self) -> ModelInfo:
         m = self.manifest
         return ModelInfo(model_id=m.model_id, half=self.half, method=m.method, bits=m.bits, clusters=m.clusters,
                          code_bytes=m.code_bytes, bit_order=m.bit_order, preprocessing=m.preprocessing,
-                         metrics=m.metrics, provider=self.provider)
+                         metrics=m.metrics, provider=self.provider, code_formats=self.code_formats)
+
+    @property
+    def code_formats(self) -> list[str]:
+        from ..entropy_coding import MEDIA_TYPE
+
+        return ["application/octet-stream"] + ([MEDIA_TYPE] if self.entropy_model is not None else [])
 
     def expect_io(self, inputs: dict[str, int], outputs: tuple[str, ...]) -> None:
         """Check the graph's input names and widths and its output names against the manifest.
@@ -64,4 +73,4 @@ def load_model(model_dir: Path, half: str, *, allow_gpu: bool = False, intra_op_
     """
     manifest, onnx_path = load_manifest(Path(model_dir), half)
     session, provider = create_session(onnx_path, allow_gpu=allow_gpu, intra_op_threads=intra_op_threads)
-    return LoadedModel(manifest, session, provider, onnx_path, half)
+    return LoadedModel(manifest, session, provider, onnx_path, half, load_entropy_model(onnx_path))

@@ -10,11 +10,14 @@ import base64
 import binascii
 from functools import partial
 
+import anyio
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
 from bitcluster.codes import CodeFormatError, codes_from_bytes
+from bitcluster.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
+from bitcluster.entropy_coding import decode_codes
 from bitcluster.manifest import ModelManifest
 from bitcluster.serving.errors import ServiceError, describe_validation_errors, error_responses
 from bitcluster.serving.limits import check_batch_size
@@ -37,6 +40,9 @@ _REQUEST_BODY = {
         OCTET: {"schema": {"type": "string", "format": "binary",
                            "description": "Packed codes concatenated, ceil(D/8) bytes each. Headers: X-Model-Id "
                                           "and X-Code-Bits (required), X-Count (optional, checked)."}},
+        ENTROPY_CODED: {"schema": {"type": "string", "format": "binary",
+                                   "description": "A batch entropy-coded by the vendor (Accept: "
+                                                  "application/x-bitcluster-entropy-coded); same headers."}},
     },
 }
 
@@ -64,7 +70,8 @@ def _header_int(request: Request, name: str) -> int | None:
         raise ServiceError(422, "invalid_header", f"{name} must be an integer") from None
 
 
-async def read_octet_stream(request: Request, manifest: ModelManifest, settings: Settings) -> np.ndarray:
+async def read_octet_stream(request: Request, manifest: ModelManifest, settings: Settings,
+                            entropy_model=None) -> np.ndarray:
     model_id = request.headers.get("x-model-id")
     bits = _header_int(request, "X-Code-Bits")
     if model_id is None or bits is None:
@@ -73,15 +80,32 @@ async def read_octet_stream(request: Request, manifest: ModelManifest, settings:
     check_model_id(model_id, manifest)
     check_bits(bits, manifest)
     body = await request.body()
-    check_batch_size(-(-len(body) // manifest.code_bytes), settings.max_batch, "codes")  # ceil: 0 only if empty
-    try:
-        packed = codes_from_bytes(body, bits)
-    except CodeFormatError as e:
-        raise ServiceError(422, "invalid_code_length", str(e)) from None
+    if entropy_model is not None:
+        packed = await anyio.to_thread.run_sync(decode_entropy_coded, body, manifest, settings, entropy_model)
+    else:
+        check_batch_size(-(-len(body) // manifest.code_bytes), settings.max_batch, "codes")  # ceil: 0 only if empty
+        try:
+            packed = codes_from_bytes(body, bits)
+        except CodeFormatError as e:
+            raise ServiceError(422, "invalid_code_length", str(e)) from None
     declared = _header_int(request, "X-Count")
     if declared is not None and declared != len(packed):
         raise ServiceError(422, "count_mismatch", f"X-Count says {declared} codes, the body holds {len(packed)}")
     return packed
+
+
+def decode_entropy_coded(body: bytes, manifest: ModelManifest, settings: Settings, entropy_model) -> np.ndarray:
+    """Entropy-coded stream -> packed codes; the count in its header is checked before any decoding."""
+    import struct
+
+    from bitcluster.entropy_coding import HEADER
+
+    if len(body) >= HEADER.size:
+        check_batch_size(struct.unpack_from("<I", body, 4)[0], settings.max_batch, "codes")
+    try:
+        return decode_codes(body, manifest.bits, *entropy_model)
+    except CodeFormatError as e:
+        raise ServiceError(422, "invalid_entropy_coded", str(e)) from None
 
 
 def read_json(body: bytes, manifest: ModelManifest, settings: Settings) -> tuple[np.ndarray, bool]:
@@ -123,6 +147,11 @@ async def classify(request: Request,
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(OCTET):
         packed = await read_octet_stream(request, manifest, settings)
+    elif content_type.startswith(ENTROPY_CODED):
+        if classifier.model.entropy_model is None:
+            raise ServiceError(415, "format_unavailable", f"model {manifest.model_id} was exported without the "
+                                                          "entropy model; send application/octet-stream")
+        packed = await read_octet_stream(request, manifest, settings, classifier.model.entropy_model)
     elif content_type.startswith("application/json"):
         packed, asked = read_json(await request.body(), manifest, settings)
         posteriors = posteriors or asked

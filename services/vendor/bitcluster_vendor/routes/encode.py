@@ -13,6 +13,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from bitcluster.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
+from bitcluster.entropy_coding import encode_codes
 from bitcluster.serving.errors import ServiceError, describe_validation_errors, error_responses
 from bitcluster.serving.limits import check_batch_size
 from bitcluster.serving.runtime import run_with_deadline
@@ -40,13 +42,16 @@ _REQUEST_BODY = {
 }
 _OCTET_RESPONSE = {
     "description": "With 'Accept: application/octet-stream': the packed codes concatenated, ceil(D/8) bytes each, "
-                   "with headers X-Model-Id, X-Code-Bits and X-Count.",
-    "content": {OCTET: {"schema": {"type": "string", "format": "binary"}}},
+                   "with headers X-Model-Id, X-Code-Bits and X-Count. With 'Accept: "
+                   "application/x-bitcluster-entropy-coded': the batch entropy-coded under the model's BMM "
+                   "(fewer bytes for batches; see bitcluster.entropy_coding), same headers.",
+    "content": {OCTET: {"schema": {"type": "string", "format": "binary"}},
+                ENTROPY_CODED: {"schema": {"type": "string", "format": "binary"}}},
 }
 
 
-def wants_octet_stream(accept: str) -> bool:
-    """True when ``Accept`` lists application/octet-stream before application/json (or without it)."""
+def preferred_binary(accept: str) -> str | None:
+    """The binary code format ``Accept`` asks for before application/json, or None for JSON."""
     for part in accept.split(","):
         media, *params = (p.strip() for p in part.split(";"))
         q = next((p[2:] for p in params if p.startswith("q=")), "1")
@@ -55,11 +60,11 @@ def wants_octet_stream(accept: str) -> bool:
                 continue  # q=0 means "not this one"
         except ValueError:
             continue
-        if media == OCTET:
-            return True
+        if media in (OCTET, ENTROPY_CODED):
+            return media
         if media in ("application/json", "application/*", "*/*"):
-            return False
-    return False
+            return None
+    return None
 
 
 # What a request carries before decoding: the parsed JSON body, or multipart ``(name, file bytes)`` pairs.
@@ -114,7 +119,7 @@ def encode_payload(encoder: Encoder, payload: Payload, max_pixels: int, run_opti
 
 @router.post(
     ROUTE, response_model=EncodeResponse, summary="Encode images into packed binary codes",
-    responses={200: _OCTET_RESPONSE, **error_responses(400, 401, 413, 415, 422, 503, 504)},
+    responses={200: _OCTET_RESPONSE, **error_responses(400, 401, 406, 413, 415, 422, 503, 504)},
     openapi_extra={"requestBody": _REQUEST_BODY},
 )
 async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
@@ -130,9 +135,15 @@ async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
                                      settings.request_timeout_s)
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     manifest = encoder.model.manifest
-    if wants_octet_stream(request.headers.get("accept", "")):
-        return Response(packed.tobytes(), media_type=OCTET,
-                        headers={"X-Model-Id": manifest.model_id, "X-Code-Bits": str(manifest.bits),
-                                 "X-Count": str(len(packed))})
+    binary = preferred_binary(request.headers.get("accept", ""))
+    if binary is not None:
+        headers = {"X-Model-Id": manifest.model_id, "X-Code-Bits": str(manifest.bits), "X-Count": str(len(packed))}
+        if binary == OCTET:
+            return Response(packed.tobytes(), media_type=OCTET, headers=headers)
+        if encoder.model.entropy_model is None:
+            raise ServiceError(406, "format_unavailable", f"model {manifest.model_id} was exported without the "
+                                                          "entropy model; ask for application/octet-stream")
+        stream = await anyio.to_thread.run_sync(encode_codes, packed, manifest.bits, *encoder.model.entropy_model)
+        return Response(stream, media_type=ENTROPY_CODED, headers=headers)
     return EncodeResponse(model_id=manifest.model_id, bits=manifest.bits, count=len(packed),
                           codes=[base64.b64encode(row.tobytes()).decode("ascii") for row in packed])
