@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean default-model
 
 $(BIN)/bitcluster: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: install  ## the main job: vendor and consumer services, a real encode -> c
 
 test: install  ## the whole test suite (exit code 5, "no tests ran", fails too)
 	$(BIN)/python -m pytest -q
+
+# How the embedded default model in shared/bitcluster/default_model was made (about a minute).
+default-model: install
+	$(BIN)/bitcluster train --method vab --data digits --bits 16 --clusters 10 --epochs 60 --seed 0 \
+		--threads 1 --quiet --out runs/default-model
+	$(BIN)/bitcluster export runs/default-model --out shared/bitcluster/default_model
 
 clean:
 	rm -rf $(VENV)

@@ -31,7 +31,12 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["vab", "vab-paper"])
     ap.add_argument("--epochs", type=int, default=None, help="epochs for every method (default: each method's own)")
     ap.add_argument("--name", default="vab_mnist")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     default_epochs = {"vab": 30, "vab-paper": 10}
     data = load_dataset("mnist")
     runs = []

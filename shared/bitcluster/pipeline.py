@@ -19,7 +19,6 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
     """
     import torch
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     impl = get_method(method)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     out = Path(out)
