@@ -49,3 +49,13 @@ def test_another_model_or_corruption_is_detected():
         decode_codes(stream, 16, log_pi, means[:, :16])
     with pytest.raises(CodeFormatError, match="magic"):
         decode_codes(b"nope" + stream[4:], 24, log_pi, means)
+
+
+def test_a_header_claiming_too_many_codes_is_refused_before_decoding():
+    import struct
+
+    z, log_pi, means = clustered_codes(n=10)
+    stream = bytearray(encode_codes(pack_codes(z), 24, log_pi, means))
+    struct.pack_into("<I", stream, 4, 2**32 - 1)
+    with pytest.raises(CodeFormatError, match="claims"):
+        decode_codes(bytes(stream), 24, log_pi, means)

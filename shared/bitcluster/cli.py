@@ -6,6 +6,7 @@ Heavy imports (torch, scikit-learn, onnxruntime) happen inside the commands, so 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Optional
@@ -129,7 +130,6 @@ def data_fetch(name: str = typer.Argument("mnist", help="Dataset to fetch (mnist
 
 # --- serving: the vendor and consumer services, the client, the demo ---------------------------
 SERVICES = ("vendor", "consumer")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @app.command()
@@ -174,41 +174,6 @@ def serve(
     run_server(create_app(settings), settings)
 
 
-def _cluster_inputs(paths: list[Path]) -> list[tuple[list[str], object]]:
-    """Group the command line's inputs, in order, into batches: ``(names, (N, H, W) array or files)``."""
-    import numpy as np
-
-    groups, files = [], []
-    for path in paths:
-        if path.suffix.lower() == ".npz":
-            if files:
-                groups.append(([str(p) for p in files], files))
-                files = []
-            with np.load(path) as f:
-                key = next((k for k in ("x", "x_test") if k in f), None)
-                if key is None:
-                    _fail(f"{path} has neither 'x' nor 'x_test' (it has {sorted(f.files)})")
-                x = f[key]
-            if x.ndim == 2 and round(x.shape[1] ** 0.5) ** 2 == x.shape[1]:
-                side = round(x.shape[1] ** 0.5)
-                x = x.reshape(len(x), side, side)  # flat square images
-            if x.ndim != 3:
-                _fail(f"{path}:{key} must be (N, H, W) or (N, H*W) square images, got {x.shape}")
-            groups.append(([f"{path}[{i}]" for i in range(len(x))], x))
-        elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                _fail(f"{path} holds no {'/'.join(IMAGE_SUFFIXES)} files")
-            files += found
-        elif path.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(path)
-        else:
-            _fail(f"{path}: expected PNG/JPEG files, a directory of them, or a .npz")
-    if files:
-        groups.append(([str(p) for p in files], files))
-    return groups
-
-
 @app.command()
 def cluster(
     images: list[Path] = typer.Argument(..., exists=True, help="PNG/JPEG files, directories of them, or .npz "
@@ -216,20 +181,50 @@ def cluster(
     vendor: str = typer.Option(..., envvar="BITCLUSTER_VENDOR_URL", help="Vendor service URL."),
     consumer: str = typer.Option(..., envvar="BITCLUSTER_CONSUMER_URL", help="Consumer service URL."),
     api_key: Optional[str] = typer.Option(None, envvar="BITCLUSTER_API_KEY", help="Bearer key of the services."),
-    batch_size: int = typer.Option(1024, min=1, help="Images per request."),
+    batch_size: int = typer.Option(1024, min=1, help="Images per request (and per chunk of results with --out)."),
+    out: Optional[Path] = typer.Option(None, help="Append results to this JSON-lines file, one "
+                                                  "{id, cluster, model_id} per input, chunk by chunk; rerun "
+                                                  "with the same --out to resume where a run stopped."),
+    retry_for: float = typer.Option(120.0, min=0, help="With --out: seconds to keep retrying a chunk while a "
+                                                       "service is down or restarting, before stopping."),
+    quiet: bool = typer.Option(False, help="With --out: no progress bar."),
 ) -> None:
-    """Cluster images through the two services; prints one 'input<TAB>cluster' line per image."""
-    from .client import BitclusterClient, BitclusterError
+    """Cluster images through the two services.
+
+    Without --out, prints one 'input<TAB>cluster' line per image. With --out, runs a resumable
+    batch job: exactly one result per input even across crashes and service restarts, and a JSON
+    summary on stdout.
+    """
+    try:
+        import httpx
+
+        from .batch_job import BatchJobError, InputError, RetryPolicy, collect_inputs, iter_clusters, run_batch_job
+        from .client import BitclusterClient, BitclusterError
+    except ImportError as e:
+        _fail(f"the cluster command needs httpx ({e}): pip install 'bitcluster[consumer]'")
 
     try:
-        with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size) as client:
-            for names, batch in _cluster_inputs(images):
-                for name, c in zip(names, client.cluster(batch)):
-                    typer.echo(f"{name}\t{c}")
-    except BitclusterError as e:
+        groups = collect_inputs(images)
+    except (InputError, OSError) as e:
         _fail(str(e))
-    except OSError as e:
+    try:
+        if out is None:
+            with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size) as client:
+                for name, c in iter_clusters(groups, client):
+                    typer.echo(f"{name}\t{c}")
+            return
+        # One request per chunk, and no retries inside the client: --retry-for is the one bound.
+        with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size, max_attempts=1) as client:
+            summary = run_batch_job(groups, client, out, chunk_size=batch_size,
+                                    retry=RetryPolicy(retry_for_s=retry_for), progress=not quiet,
+                                    log=lambda message: typer.echo(message, err=True))
+    except (BitclusterError, BatchJobError) as e:
+        _fail(str(e))
+    except httpx.TransportError as e:
         _fail(f"cannot reach the services ({e}); check --vendor and --consumer")
+    except OSError as e:
+        _fail(str(e))
+    typer.echo(json.dumps(dataclasses.asdict(summary), indent=2))
 
 
 @app.command()

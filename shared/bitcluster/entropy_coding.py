@@ -83,11 +83,18 @@ def encode_codes(packed: np.ndarray, bits: int, log_pi: np.ndarray, means: np.nd
     return HEADER.pack(MAGIC, n, bits, crc) + words.tobytes()
 
 
-def decode_codes(payload: bytes, bits: int, log_pi: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """Decode :func:`encode_codes` output back to packed codes (N, ceil(D/8)); checks the CRC."""
+def decode_codes(payload: bytes, bits: int, log_pi: np.ndarray, means: np.ndarray,
+                 max_codes: int = 1 << 20) -> np.ndarray:
+    """Decode :func:`encode_codes` output back to packed codes (N, ceil(D/8)); checks the CRC.
+
+    A stream's header states its count and near-certain bits cost almost nothing, so a short
+    stream could claim billions of codes: counts over ``max_codes`` are refused before decoding.
+    """
     if len(payload) < HEADER.size or payload[:4] != MAGIC:
         raise CodeFormatError("not an entropy-coded bitcluster stream (bad magic)")
     _, n, d_stream, crc = HEADER.unpack_from(payload)
+    if n > max_codes:
+        raise CodeFormatError(f"stream claims {n} codes; at most {max_codes} are decoded at once")
     if d_stream != bits:
         raise CodeFormatError(f"stream holds {d_stream}-bit codes, this model uses {bits}")
     body = payload[HEADER.size:]
