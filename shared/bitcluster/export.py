@@ -5,7 +5,7 @@ building them by hand keeps the bit order (:mod:`bitcluster.codes`) visible in o
 
 * encoder: ``images`` (N, P) float32 -> MLP -> ``1[logit > 0]`` -> packed ``codes`` (N, B) uint8,
   packing by one MatMul with the byte weights ``2^(7 - d % 8)``;
-* classifier: ``codes`` (N, B) uint8 -> unpack (BitShift, BitwiseAnd) -> ``z @ W + b`` ->
+* classifier: ``codes`` (N, B) uint8 -> unpack (BitwiseAnd, Cast) -> ``z @ W + b`` ->
   ``clusters`` (N,) int64 (ArgMax) and ``posteriors`` (N, K) float32 (Softmax).
 """
 
@@ -67,30 +67,32 @@ def encoder_graph(layers: list[tuple[np.ndarray, np.ndarray]], bits: int) -> onn
 
 
 def classifier_graph(log_pi: np.ndarray, means: np.ndarray) -> onnx.ModelProto:
-    """BMM posterior over packed codes, unpacked in the graph."""
+    """BMM posterior over packed codes, unpacked in the graph.
+
+    ``codes & 2^(7-j)`` is 0 or ``2^(7-j)``; instead of shifting it down to 0/1, the matmul's
+    weights are divided by the same power of two (exact in float), and the rows of padding bits
+    are zero. Unpacking is then one BitwiseAnd and one Cast.
+    """
     k, bits = means.shape
     nbytes = code_bytes(bits)
     w, b = classifier_weights(log_pi, means)
+    place = (2.0 ** (7 - np.arange(bits) % 8)).astype(np.float32)  # the value bit d has in its byte
+    w_scaled = np.zeros((nbytes * 8, k), dtype=np.float32)
+    w_scaled[:bits] = w / place[:, None]
     inits = [
-        numpy_helper.from_array(np.arange(7, -1, -1, dtype=np.uint8), "shifts"),
-        numpy_helper.from_array(np.ones((), np.uint8), "one"),
+        numpy_helper.from_array((2 ** np.arange(7, -1, -1)).astype(np.uint8), "masks"),
         numpy_helper.from_array(np.array([2], np.int64), "axis2"),
         numpy_helper.from_array(np.array([0, nbytes * 8], np.int64), "flat"),
-        numpy_helper.from_array(np.array([0], np.int64), "start"),
-        numpy_helper.from_array(np.array([bits], np.int64), "stop"),
-        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
-        numpy_helper.from_array(w, "W"),
+        numpy_helper.from_array(w_scaled, "W_scaled"),
         numpy_helper.from_array(b, "b"),
     ]
     nodes = [
-        helper.make_node("Unsqueeze", ["codes", "axis2"], ["codes3"]),              # (N, B, 1)
-        helper.make_node("BitShift", ["codes3", "shifts"], ["shifted"], direction="RIGHT"),  # (N, B, 8)
-        helper.make_node("BitwiseAnd", ["shifted", "one"], ["bits8"]),
-        helper.make_node("Reshape", ["bits8", "flat"], ["bits_padded"]),            # (N, 8B), MSB first
-        helper.make_node("Slice", ["bits_padded", "start", "stop", "axis1"], ["bits_u8"]),  # (N, D)
-        helper.make_node("Cast", ["bits_u8"], ["z"], to=TensorProto.FLOAT),
-        helper.make_node("MatMul", ["z", "W"], ["zw"]),
-        helper.make_node("Add", ["zw", "b"], ["log_joint"]),                         # log pi + log p(z|c)
+        helper.make_node("Unsqueeze", ["codes", "axis2"], ["codes3"]),                # (N, B, 1)
+        helper.make_node("BitwiseAnd", ["codes3", "masks"], ["masked"]),              # (N, B, 8), MSB first
+        helper.make_node("Cast", ["masked"], ["masked_f"], to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["masked_f", "flat"], ["z_scaled"]),              # (N, 8B): z_d * 2^(7-d%8)
+        helper.make_node("MatMul", ["z_scaled", "W_scaled"], ["zw"]),
+        helper.make_node("Add", ["zw", "b"], ["log_joint"]),                           # log pi + log p(z|c)
         helper.make_node("ArgMax", ["log_joint"], ["clusters"], axis=1, keepdims=0),
         helper.make_node("Softmax", ["log_joint"], ["posteriors"], axis=1),
     ]
