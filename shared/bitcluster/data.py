@@ -166,7 +166,9 @@ def load_npz(path: str | os.PathLike, preprocessing: Preprocessing | None = None
             if (y_tr is None) != (y_te is None):
                 raise DatasetError(f"{path}: give both y_train and y_test, or neither")
         elif "x" in keys:
-            x_tr, y_tr, x_te, y_te = _fixed_split(f["x"], f["y"] if "y" in keys else None)
+            x = f["x"]
+            y = _check_labels(f"{path}: y", x, f["y"] if "y" in keys else None)
+            x_tr, y_tr, x_te, y_te = _fixed_split(x, y)
         else:
             raise DatasetError(
                 f"{path} has keys {sorted(keys)}; expected 'x' (and optional 'y') or "
