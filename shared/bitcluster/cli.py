@@ -79,13 +79,18 @@ def evaluate(
 def export(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory from `train`."),
     out: Path = typer.Option(..., help="Model directory to write (vendor/, consumer/, manifest.json)."),
+    bits_per_dim: Optional[int] = typer.Option(None, min=1, help="ae-*, convae-*, vade, vc: bits per latent "
+                                                                "dimension of the quantised code (default: the run's)."),
 ) -> None:
-    """Split a trained model into the vendor's encoder and the consumer's classifier (ONNX + manifest)."""
+    """Split a trained model into the vendor's encoder and the consumer's classifier (ONNX + manifest).
+
+    kdae and kdvae decide by reconstructing the raw image and cannot be split.
+    """
     from .export import export_run
     from .runs import RunDirError
 
     try:
-        manifest = export_run(run_dir, out)
+        manifest = export_run(run_dir, out, bits_per_dim)
     except (RunDirError, ValueError) as e:
         _fail(str(e))
     typer.echo(json.dumps({"model_id": manifest.model_id, "out": str(out), "bits": manifest.bits,

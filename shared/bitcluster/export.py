@@ -150,12 +150,16 @@ def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelP
     return manifest
 
 
-def export_run(run_dir: Path, out: Path) -> ModelManifest:
-    """Export a VAB run directory to ``out``."""
+def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None) -> ModelManifest:
+    """Export a run directory to ``out``: VAB as trained, latent methods quantised (``bits_per_dim``)."""
     from .methods import get_method
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
+    if not config["method"].startswith("vab"):
+        from .export_latent import export_latent_run
+
+        return export_latent_run(run_dir, out, bits_per_dim)
     model = get_method(config["method"]).load(run_dir)
     linears = [m for m in model.g_a if hasattr(m, "weight")]
     layers = [(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in linears]

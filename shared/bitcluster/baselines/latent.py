@@ -4,6 +4,12 @@ Both clusterers end as one :class:`GaussianMixtureParams`, the form the consumer
 K-means model is the mixture with equal weights and one shared isotropic variance (the mean
 squared distance to the centroids): its most probable component is the nearest centroid, so it
 predicts exactly what K-means predicts and also gives posteriors. numpy + scikit-learn only.
+
+A quantised latent is the latent plus the quantisation error, roughly uniform over one step and
+so of variance ``step^2 / 12`` per dimension. A mixture fitted on continuous latents has
+components far narrower than a step along some directions; read as is on quantised latents it
+sends nearly everything to its broadest component. :meth:`GaussianMixtureParams.with_noise`
+widens each covariance by that variance, which is the mixture of the quantised latent.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ class GaussianMixtureParams:
     log_pi: np.ndarray
     means: np.ndarray
     precision_cholesky: np.ndarray
+    kind: str = "gmm"  # "kmeans": the decision is the nearest centroid
+
 
     @property
     def n_components(self) -> int:
@@ -96,12 +104,34 @@ class GaussianMixtureParams:
         p = np.asarray(self.precision_cholesky, dtype=np.float64)
         return p if p.ndim == 3 else np.stack([np.diag(row) for row in p])
 
+    def with_noise(self, variance: np.ndarray) -> "GaussianMixtureParams":
+        """The mixture of ``z + u`` for independent noise ``u`` of per-dimension ``variance`` (d,).
+
+        Every covariance grows by ``diag(variance)``. A K-means model comes back unchanged: its
+        decision is the nearest centroid, noise or not.
+        """
+        if self.kind == "kmeans":
+            return self
+        v = np.asarray(variance, dtype=np.float64)
+        p = np.asarray(self.precision_cholesky, dtype=np.float64)
+        if p.ndim == 2:
+            return GaussianMixtureParams(self.log_pi, self.means, 1.0 / np.sqrt(1.0 / p**2 + v), self.kind)
+        eye = np.eye(self.dim)
+        widened = []
+        for pk in p:
+            cov = np.linalg.inv(pk @ pk.T) + np.diag(v)
+            # P = L^-T for cov = L L^T: upper triangular, P P^T = cov^-1 (scikit-learn's convention)
+            widened.append(np.linalg.solve(np.linalg.cholesky(cov), eye).T)
+        return GaussianMixtureParams(self.log_pi, self.means, np.stack(widened), self.kind)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"log_pi": self.log_pi, "means": self.means, "precision_cholesky": self.precision_cholesky}
+        return {"log_pi": self.log_pi, "means": self.means, "precision_cholesky": self.precision_cholesky,
+                "kind": np.array(self.kind)}
 
     @classmethod
     def from_arrays(cls, arrays) -> "GaussianMixtureParams":
-        return cls(np.asarray(arrays["log_pi"]), np.asarray(arrays["means"]), np.asarray(arrays["precision_cholesky"]))
+        return cls(np.asarray(arrays["log_pi"]), np.asarray(arrays["means"]), np.asarray(arrays["precision_cholesky"]),
+                   str(arrays["kind"]))
 
 
 def fit_latent_mixture(z: np.ndarray, kind: str, clusters: int, seed: int, covariance: str = "full",
@@ -127,7 +157,7 @@ def fit_latent_mixture(z: np.ndarray, kind: str, clusters: int, seed: int, covar
         variance = max(float(km.inertia_) / z.size, 1e-12)
         means = km.cluster_centers_.astype(np.float64)
         params = GaussianMixtureParams(np.full(clusters, -np.log(clusters)), means,
-                                       np.full_like(means, 1.0 / np.sqrt(variance)))
+                                       np.full_like(means, 1.0 / np.sqrt(variance)), kind="kmeans")
         return params, {"inertia": float(km.inertia_), "n_iter": int(km.n_iter_)}
     if kind == "gmm":
         gmm = GaussianMixture(clusters, covariance_type=covariance, n_init=restarts or 1, max_iter=max_iter,
@@ -181,6 +211,16 @@ class UniformQuantiser:
 
     def roundtrip(self, z: np.ndarray, bits_per_dim: int) -> np.ndarray:
         return self.values(self.levels(z, bits_per_dim), bits_per_dim)
+
+    def noise_variance(self, bits_per_dim: int) -> np.ndarray:
+        """Variance of a quantisation error uniform over one step: ``step^2 / 12``, (d,)."""
+        return self.step(bits_per_dim).astype(np.float64) ** 2 / 12.0
+
+
+def quantised_mixture(mixture: GaussianMixtureParams, quantiser: UniformQuantiser,
+                      bits_per_dim: int) -> GaussianMixtureParams:
+    """The mixture that the consumer applies to dequantised latents (see the module docstring)."""
+    return mixture.with_noise(quantiser.noise_variance(bits_per_dim))
 
 
 def check_bits_per_dim(bits_per_dim: int) -> None:

@@ -1,0 +1,105 @@
+"""``ae-kmeans``, ``ae-gmm``, ``convae-kmeans``, ``convae-gmm``: an autoencoder, then K-means or a GMM on its latent.
+
+Bhattarai's recipe: pre-train the autoencoder on the mean squared reconstruction error (50
+epochs on MNIST), then cluster the 10-d latent of the training images (EM for 100 iterations
+for the GMM, full covariances here). The test images are clustered by the fitted mixture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..data import Dataset
+from ..runs import read_config
+from .autoencoders import CONV_CHANNELS, DENSE_HIDDEN, ConvAutoencoder, DenseAutoencoder, pretrain_autoencoder
+from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
+                     save_weights, seeded_generator)
+from .latent import (GaussianMixtureParams, UniformQuantiser, bits_per_dim_for, fit_latent_mixture,
+                     load_latent_head, save_latent_head)
+
+# method -> (autoencoder, clusterer)
+VARIANTS = {"ae-kmeans": ("dense", "kmeans"), "ae-gmm": ("dense", "gmm"),
+            "convae-kmeans": ("conv", "kmeans"), "convae-gmm": ("conv", "gmm")}
+
+
+@dataclass
+class AEClusteringConfig:
+    bits: int = 32                 # budget of the exported quantised latent: bits // latent per dimension
+    clusters: int = 10
+    epochs: int = 50               # autoencoder pre-training (Bhattarai: 50)
+    seed: int = 0
+    latent: int = 10
+    hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
+    channels: list[int] = field(default_factory=lambda: list(CONV_CHANNELS))
+    lr: float = 1e-3
+    batch_size: int | None = None
+    loss: str = "mse"
+    covariance: str = "full"       # GMM on the latent
+    restarts: int | None = None    # K-means n_init (default 10) / GMM n_init (default 1)
+    quantiser_tail: float = 0.001  # the quantiser's range: these quantiles of the training latents
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class AutoencoderClustering:
+    """A trained autoencoder and the mixture fitted on its latent."""
+
+    autoencoder: DenseAutoencoder | ConvAutoencoder
+    mixture: GaussianMixtureParams
+    quantiser: UniformQuantiser
+    bits_per_dim: int
+
+    def latent(self, x):
+        """Latents (N, d) of images (N, P), as numpy."""
+        return in_chunks(self.autoencoder.encode, x)
+
+
+def build_autoencoder(model: dict) -> DenseAutoencoder | ConvAutoencoder:
+    """The (untrained) network described by a run's ``config["model"]``."""
+    if model["architecture"] == "dense":
+        return DenseAutoencoder(model["n_pixels"], model["latent"], model["hidden"])
+    return ConvAutoencoder(model["height"], model["width"], model["latent"], model["channels"])
+
+
+def train(method: str, data: Dataset, options: dict, progress: bool = True):
+    architecture, clusterer = VARIANTS[method]
+    cfg = config_from_options(AEClusteringConfig, options)
+    gen = seeded_generator(cfg.seed)
+    p = data.preprocessing
+    model = {"architecture": architecture, "clusterer": clusterer, "clusters": cfg.clusters, "latent": cfg.latent,
+             "n_pixels": data.n_pixels, "height": p.height, "width": p.width, "hidden": cfg.hidden,
+             "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
+    ae = build_autoencoder(model)
+    x = torch.from_numpy(data.x_train)
+    history = pretrain_autoencoder(ae, x, cfg.epochs, gen=gen, batch_size=batch_size_for(len(x), cfg.batch_size),
+                                   lr=cfg.lr, loss=cfg.loss, progress=progress, phase=f"{method} autoencoder")
+    ae.eval()
+    z = in_chunks(ae.encode, data.x_train)
+    mixture, info = fit_latent_mixture(z, clusterer, cfg.clusters, cfg.seed, cfg.covariance, cfg.restarts)
+    if history:
+        history[-1]["latent_fit"] = info
+    state = AutoencoderClustering(ae, mixture, UniformQuantiser.fit(z, cfg.quantiser_tail), model["bits_per_dim"])
+    return state, history, {"train": cfg.to_dict(), "model": model}
+
+
+def save(state: AutoencoderClustering, run_dir: Path) -> None:
+    save_weights(state.autoencoder, run_dir)
+    save_latent_head(run_dir, state.mixture, state.quantiser)
+
+
+def load(run_dir: Path) -> AutoencoderClustering:
+    model = read_config(run_dir)["model"]
+    ae = load_weights(build_autoencoder(model), run_dir)
+    mixture, quantiser = load_latent_head(run_dir)
+    return AutoencoderClustering(ae, mixture, quantiser, model["bits_per_dim"])
+
+
+def evaluate(state: AutoencoderClustering, data: Dataset) -> dict:
+    z = state.latent(data.x_test)
+    return evaluate_latent_clustering(data, z, state.mixture.predict(z), state.mixture, state.quantiser,
+                                      state.bits_per_dim, lambda zz: in_chunks(state.autoencoder.decode, zz))

@@ -1,0 +1,182 @@
+"""``kdvae``: k VAEs, one per cluster (k-DVAE, "A mixture of variational autoencoders for deep clustering").
+
+Generative model: ``y ~ Cat(alpha)``, ``z ~ N(0, I)``, ``x | z, y=i ~ Ber(g_s_i(z))``. Each cluster
+``i`` has its own encoder ``q(z|x, y=i) = N(mu_i(x), diag sigma_i^2(x))`` and decoder, dense
+P-500-100-10 and back. Training maximises the hard-assignment ELBO of eq. 6,
+
+    max_i [ log p(x | z_i, y=i) - KL(N(mu_i(x), sigma_i^2(x)) || N(0, I)) ],  z_i ~ q(z|x, y=i),
+
+and an image is clustered by eq. 8, the deterministic version at ``z_i = mu_i(x)``:
+
+    argmax_i [ log p(x | mu_i(x), y=i) - ||mu_i(x)||^2 / 2 + sum_s log sigma_is(x) ].
+
+Initialisation as in the paper's section 4.2: train VaDE, run K-means on VaDE's latent, then
+(our reading of "initial clusters") train each VAE on its initial cluster before the joint eq. 6
+phase. Not exportable: the decision needs every decoder's reconstruction of the raw image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..data import Dataset
+from ..metrics import psnr
+from ..models.vab import mlp
+from ..runs import read_config
+from .autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
+from .common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
+                     seeded_generator, split_epochs, train_epochs)
+from .latent import fit_latent_mixture
+from .vade import VaDETrainConfig, train_vade
+
+
+@dataclass
+class KDVAEConfig:
+    clusters: int = 10
+    epochs: int = 200                  # in all: VaDE (its own pre-training included), per-cluster init, joint
+    seed: int = 0
+    latent: int = 10
+    hidden: list[int] = field(default_factory=lambda: [500, 100])
+    vade_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
+    phase_fractions: list[float] = field(default_factory=lambda: [0.5, 0.2, 0.3])
+    lr: float = 1e-3
+    batch_size: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bernoulli_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
+    """``log p(x | z_i)`` of images (N, P) under pixel logits (K, N, P): (N, K)."""
+    return -F.binary_cross_entropy_with_logits(x_logits, x.expand_as(x_logits), reduction="none").sum(dim=2).T
+
+
+def elbo_per_cluster(x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
+    """The bracket of eq. 6 for every cluster: ``log p(x | z_i) - KL(q(z|x, i) || N(0, I))``, (N, K).
+
+    Parameters
+    ----------
+    x : (N, P); mu, log_var : (K, N, d); x_logits : (K, N, P), decoded from samples ``z_i``
+    """
+    return bernoulli_log_likelihood(x, x_logits) - kl_to_standard_normal(mu, log_var).T
+
+
+def hard_assignment_scores(x: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor,
+                           x_logits_at_mu: torch.Tensor) -> torch.Tensor:
+    """The bracket of eq. 8: ``log p(x | mu_i) - ||mu_i||^2 / 2 + sum_s log sigma_is``, (N, K).
+
+    Eq. 7 before simplification: ``log p(x | z) + log N(z; 0, I) - log q(z | x, i)`` at ``z = mu_i``;
+    the ``2 pi`` constants of the two Gaussians cancel. ``x_logits_at_mu`` is decoded from ``mu``.
+    """
+    return bernoulli_log_likelihood(x, x_logits_at_mu) - 0.5 * (mu**2).sum(dim=2).T + 0.5 * log_var.sum(dim=2).T
+
+
+class KVAEs(nn.Module):
+    """``q_z[i]``: the Gaussian encoder of cluster i; ``g_s[i]``: its decoder (pixel logits)."""
+
+    def __init__(self, n_pixels: int, clusters: int, latent: int, hidden: list[int]):
+        super().__init__()
+        self.q_z = nn.ModuleList(GaussianEncoder([n_pixels, *hidden], latent) for _ in range(clusters))
+        self.g_s = nn.ModuleList(mlp([latent, *reversed(hidden), n_pixels]) for _ in range(clusters))
+
+    def posteriors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mu_i(x)`` and ``log sigma_i^2(x)`` of every cluster: each (K, N, d)."""
+        mu, log_var = zip(*(q(x) for q in self.q_z))
+        return torch.stack(mu), torch.stack(log_var)
+
+    def decode_all(self, z: torch.Tensor) -> torch.Tensor:
+        """Pixel logits of latents (K, N, d), each through its own decoder: (K, N, P)."""
+        return torch.stack([g(zi) for g, zi in zip(self.g_s, z)])
+
+    def elbo(self, x: torch.Tensor, i: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Eq. 6's bracket for cluster ``i`` alone, one sample: (N,)."""
+        mu, log_var = self.q_z[i](x)
+        z = reparameterise(mu, log_var, generator)
+        return elbo_per_cluster(x, mu[None], log_var[None], self.g_s[i](z)[None])[:, 0]
+
+    def elbos(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Eq. 6's bracket for every cluster, one sample each: (N, K)."""
+        mu, log_var = self.posteriors(x)
+        return elbo_per_cluster(x, mu, log_var, self.decode_all(reparameterise(mu, log_var, generator)))
+
+    @torch.no_grad()
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 8 scores: (N, K)."""
+        mu, log_var = self.posteriors(x)
+        return hard_assignment_scores(x, mu, log_var, self.decode_all(mu))
+
+    @torch.no_grad()
+    def assign(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. 8: (N,) int64."""
+        return self.scores(x).argmax(dim=1)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Each image decoded from ``mu_i(x)`` of its own cluster: (N, P) in [0, 1]."""
+        mu, log_var = self.posteriors(x)
+        logits = self.decode_all(mu)
+        best = hard_assignment_scores(x, mu, log_var, logits).argmax(dim=1)
+        return torch.sigmoid(logits[best, torch.arange(len(x))])
+
+
+def initial_clusters(data: Dataset, cfg: KDVAEConfig, epochs: int, progress: bool) -> tuple[np.ndarray, list[dict]]:
+    """Train VaDE for ``epochs`` and run K-means on its latent: (N,) cluster of each training image."""
+    vade_cfg = VaDETrainConfig(clusters=cfg.clusters, epochs=epochs, seed=cfg.seed, latent=cfg.latent,
+                               hidden=list(cfg.vade_hidden), batch_size=cfg.batch_size)
+    vade, history = train_vade(data, vade_cfg, progress)
+    z = in_chunks(vade.encode, data.x_train)
+    return fit_latent_mixture(z, "kmeans", cfg.clusters, cfg.seed)[0].predict(z), history
+
+
+def train(method: str, data: Dataset, options: dict, progress: bool = True):
+    cfg = config_from_options(KDVAEConfig, options)
+    n_vade, n_init, n_joint = split_epochs(cfg.epochs, cfg.phase_fractions)
+    initial, history = initial_clusters(data, cfg, n_vade, progress)
+    initial = torch.from_numpy(initial)
+    for row in history:
+        row["phase"] = "kdvae init: " + row["phase"]
+
+    gen = seeded_generator(cfg.seed + 1)  # a fresh stream: VaDE consumed the first one
+    model = KVAEs(data.n_pixels, cfg.clusters, cfg.latent, cfg.hidden)
+    x = torch.from_numpy(data.x_train)
+    batch_size = batch_size_for(len(x), cfg.batch_size)
+
+    def own_cluster_step(xb, idx):
+        labels = initial[idx]
+        total = sum(model.elbo(xb[labels == i], i, gen).sum() for i in range(cfg.clusters) if (labels == i).any())
+        return {"loss": -total / len(xb)}
+
+    history += train_epochs(own_cluster_step, model.parameters(), x, n_init, gen=gen, batch_size=batch_size,
+                            lr=cfg.lr, phase="kdvae per-cluster init", progress=progress, first_epoch=len(history))
+
+    def joint_step(xb, _idx):
+        return {"loss": -model.elbos(xb, gen).max(dim=1).values.mean()}   # eq. 6
+
+    history += train_epochs(joint_step, model.parameters(), x, n_joint, gen=gen, batch_size=batch_size, lr=cfg.lr,
+                            phase="kdvae joint", progress=progress, first_epoch=len(history))
+    if history:
+        sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
+        history[-1]["cluster_sizes"] = sizes.tolist()
+    model_dict = {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
+    return model.eval(), history, {"train": cfg.to_dict(), "model": model_dict}
+
+
+def save(model: KVAEs, run_dir: Path) -> None:
+    save_weights(model, run_dir)
+
+
+def load(run_dir: Path) -> KVAEs:
+    m = read_config(run_dir)["model"]
+    return load_weights(KVAEs(m["n_pixels"], m["clusters"], m["latent"], m["hidden"]), run_dir)
+
+
+def evaluate(model: KVAEs, data: Dataset) -> dict:
+    clusters = in_chunks(model.assign, data.x_test)
+    return {"n_test": int(len(data.x_test)), "psnr": psnr(data.x_test, in_chunks(model.reconstruct, data.x_test)),
+            "clusters_used": int(len(np.unique(clusters))), **label_metrics(data, clusters)}

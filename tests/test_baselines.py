@@ -1,0 +1,290 @@
+"""The baselines: each learns on digits, and the pieces that are easy to get wrong match a direct computation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from bitcluster.baselines import kdvae, latent
+from bitcluster.baselines.common import in_chunks
+from bitcluster.baselines.autoencoders import ConvAutoencoder, conv_sizes
+from bitcluster.baselines.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
+from bitcluster.baselines.variational_clustering import gumbel_softmax
+from bitcluster.codes import unpack_codes
+from bitcluster.data import load_dataset
+from bitcluster.manifest import load_manifest
+from bitcluster.methods import METHODS, get_method
+from bitcluster.pipeline import evaluate_run, train_run
+
+# A few epochs each, enough to beat the untrained model on digits; the whole file stays near 2 minutes.
+SHORT_RUNS = {
+    "kmeans": {},
+    "gmm": {},
+    "ae-kmeans": {"epochs": 6},
+    "ae-gmm": {"epochs": 6},
+    "convae-kmeans": {"epochs": 10, "lr": 3e-3},  # at 1e-3 it needs ~30 epochs on 8x8 images
+    "convae-gmm": {"epochs": 10, "lr": 3e-3},
+    "vade": {"epochs": 15},
+    "kdae": {"epochs": 12, "lr": 3e-3},
+    "kdvae": {"epochs": 15},
+    "vc": {"epochs": 15, "batch_size": 32},  # from scratch: it needs more steps than the others
+}
+LATENT_METHODS = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm", "vade", "vc")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """These networks are small: on a shared 2-core machine a second intra-op thread that has to wait
+    for a busy core made the file several times slower, never faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, digits):
+    """Every baseline trained once: method -> (run directory, metrics)."""
+    root = tmp_path_factory.mktemp("baselines")
+    return {m: (root / m, train_run(m, digits, root / m, {"bits": 32, "clusters": 10, "seed": 0, **opts},
+                                    progress=False))
+            for m, opts in SHORT_RUNS.items()}
+
+
+def test_every_baseline_is_registered():
+    assert set(SHORT_RUNS) <= set(METHODS)
+    for name in ("kdae", "kdvae"):
+        assert "not exportable" in METHODS[name][1]
+
+
+@pytest.mark.parametrize("method", list(SHORT_RUNS))
+def test_method_beats_chance_and_its_untrained_model(method, runs, digits):
+    _, metrics = runs[method]
+    assert metrics["acc"] > 0.5, metrics  # chance is about 0.12
+    if method in ("kmeans", "gmm"):
+        return
+    untrained_state, _, _ = get_method(method).train(method, digits, {**SHORT_RUNS[method], "seed": 0, "epochs": 0},
+                                                     progress=False)
+    untrained = get_method(method).evaluate(untrained_state, digits)
+    assert metrics["acc"] > untrained["acc"] + 0.05, (metrics["acc"], untrained["acc"])
+    assert metrics["psnr"] > untrained["psnr"] + 3
+
+
+@pytest.mark.parametrize("method", LATENT_METHODS)
+def test_latent_methods_report_their_quantised_code(method, runs, digits):
+    _, m = runs[method]
+    assert m["bits_per_dim"] == 3 and m["bits"] == 30 and m["bpp"] == pytest.approx(30 / 64)
+    # 3 bits per dimension keep most of the decision (without widening the GMM for the
+    # quantisation noise, ae-gmm fell to ~0.17 here)
+    assert m["acc_quantised"] > m["acc"] - 0.1 and m["agreement_quantised"] > 0.7
+
+
+@pytest.mark.parametrize("method", list(SHORT_RUNS))
+def test_run_directory_reloads_to_the_same_metrics(method, runs):
+    run_dir, metrics = runs[method]
+    assert json.loads((run_dir / "config.json").read_text())["model"]["clusters"] == 10
+    assert not list(run_dir.glob("*.pkl")) and not list(run_dir.glob("*.pt"))
+    again = evaluate_run(run_dir)
+    for key in ("acc", "nmi", "psnr", "acc_quantised"):
+        if key in metrics:
+            assert again[key] == pytest.approx(metrics[key]), key
+
+
+@pytest.mark.parametrize("method", ["vade", "kdae", "vc"])
+def test_same_seed_same_model(method, digits, tmp_path):
+    small = digits.subset(300, 50)
+    opts = {"epochs": 2, "seed": 3, "hidden": [32, 16] if method == "kdae" else [64]}
+    a = train_run(method, small, tmp_path / "a", opts, progress=False)
+    b = train_run(method, small, tmp_path / "b", opts, progress=False)
+    assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
+    assert a["acc"] == b["acc"]
+
+
+# --- the latent clusterers ---------------------------------------------------------------------
+
+def _blobs(n=600, d=4, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=5.0, size=(k, d))
+    return centres[rng.integers(0, k, n)] + rng.normal(size=(n, d)) * rng.uniform(0.3, 1.5, size=d)
+
+
+def test_kmeans_mixture_predicts_the_nearest_centroid():
+    from sklearn.cluster import KMeans
+
+    z = _blobs()
+    params, _ = latent.fit_latent_mixture(z, "kmeans", 3, seed=0)
+    km = KMeans(3, n_init=10, random_state=0).fit(z)
+    np.testing.assert_array_equal(params.predict(z), km.predict(z))
+    np.testing.assert_allclose(params.predict_proba(z).sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag"])
+def test_gmm_params_score_like_sklearn(covariance):
+    from sklearn.mixture import GaussianMixture
+
+    z = _blobs()
+    params, _ = latent.fit_latent_mixture(z, "gmm", 3, seed=0, covariance=covariance)
+    gmm = GaussianMixture(3, covariance_type=covariance, random_state=0).fit(z)
+    np.testing.assert_allclose(params.predict_proba(z), gmm.predict_proba(z), atol=1e-8)
+    np.testing.assert_allclose(np.logaddexp.reduce(params.log_joint(z), axis=1), gmm.score_samples(z), rtol=1e-10)
+
+
+def test_with_noise_adds_the_noise_variance_to_every_covariance():
+    z = _blobs()
+    params, _ = latent.fit_latent_mixture(z, "gmm", 3, seed=0, covariance="full")
+    v = np.array([0.1, 0.2, 0.3, 0.4])
+    p, q = params.full_precision_cholesky(), params.with_noise(v).full_precision_cholesky()
+    for pk, qk in zip(p, q):
+        np.testing.assert_allclose(np.linalg.inv(qk @ qk.T), np.linalg.inv(pk @ pk.T) + np.diag(v), atol=1e-10)
+    km, _ = latent.fit_latent_mixture(z, "kmeans", 3, seed=0)
+    assert km.with_noise(v) is km  # the nearest centroid stays the decision
+
+
+def test_quantiser_is_within_half_a_step_inside_its_range():
+    z = _blobs().astype(np.float32)
+    q = latent.UniformQuantiser.fit(z, tail=0.0)
+    for bits in (1, 3, 8):
+        levels = q.levels(z, bits)
+        assert levels.dtype == np.uint8 and levels.min() == 0 and levels.max() == 2**bits - 1
+        assert np.all(np.abs(q.values(levels, bits) - z) <= q.step(bits) / 2 + 1e-5)
+    with pytest.raises(ValueError, match="bits per latent dimension"):
+        q.levels(z, 9)
+    assert latent.bits_per_dim_for(32, 10) == 3 and latent.bits_per_dim_for(4, 10) == 1
+
+
+# --- VaDE's KL term ----------------------------------------------------------------------------
+
+def test_vade_kl_matches_a_monte_carlo_estimate():
+    rng = np.random.default_rng(0)
+    k, d = 3, 2
+    prior = GaussianMixturePrior(k, d)
+    with torch.no_grad():
+        prior.pi_logits.copy_(torch.tensor([0.2, -0.5, 1.0]))
+        prior.mu.copy_(torch.tensor(rng.normal(size=(k, d)), dtype=torch.float32))
+        prior.log_var.copy_(torch.tensor(rng.normal(scale=0.5, size=(k, d)), dtype=torch.float32))
+    mu, log_var = np.array([0.3, -0.2]), np.array([-0.7, 0.4])
+    gamma = np.array([0.5, 0.2, 0.3])
+    row = lambda a: torch.tensor(a[None], dtype=torch.float32)  # noqa: E731
+    kl = mixture_prior_kl(row(mu), row(log_var), row(gamma), prior).item()
+
+    # KL(q(z) q(c) || p(z|c) p(c)) = E_{q(z) q(c)} [log q(z) + log q(c) - log p(z|c) - log p(c)]
+    z = mu + np.exp(0.5 * log_var) * rng.standard_normal((400_000, d))
+    log_q_z = stats.norm.logpdf(z, mu, np.exp(0.5 * log_var)).sum(axis=1)
+    pi = np.exp(prior.log_pi.detach().numpy().astype(np.float64))
+    p_mu, p_sd = prior.mu.detach().numpy(), np.exp(0.5 * prior.log_var.detach().numpy())
+    log_p_z_c = np.stack([stats.norm.logpdf(z, p_mu[c], p_sd[c]).sum(axis=1) for c in range(k)], axis=1)
+    monte_carlo = np.mean(log_q_z - log_p_z_c @ gamma) + np.sum(gamma * np.log(gamma / pi))
+    assert kl == pytest.approx(monte_carlo, abs=0.01)
+    assert kl > 0
+
+
+# --- k-DVAE's eq. 8 ----------------------------------------------------------------------------
+
+def test_kdvae_hard_assignment_is_eq_8():
+    torch.manual_seed(0)
+    model = kdvae.KVAEs(n_pixels=6, clusters=3, latent=2, hidden=[5])
+    x = torch.rand(7, 6)
+    scores = model.scores(x).numpy()
+
+    # eq. 7 directly: log p(x | z) + log N(z; 0, I) - log N(z; mu_i, sigma_i^2) at z = mu_i(x)
+    direct = np.zeros((7, 3))
+    with torch.no_grad():
+        for i in range(3):
+            mu, log_var = (t.double().numpy() for t in model.q_z[i](x))
+            p = torch.sigmoid(model.g_s[i](model.q_z[i](x)[0])).double().numpy()
+            xn = x.double().numpy()
+            log_px = (xn * np.log(p) + (1 - xn) * np.log1p(-p)).sum(axis=1)
+            log_prior = stats.norm.logpdf(mu).sum(axis=1)
+            log_q = stats.norm.logpdf(mu, mu, np.exp(0.5 * log_var)).sum(axis=1)
+            direct[:, i] = log_px + log_prior - log_q
+    np.testing.assert_allclose(scores, direct, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(model.assign(x).numpy(), direct.argmax(axis=1))
+
+
+# --- vc's Gumbel-Softmax -----------------------------------------------------------------------
+
+def test_gumbel_softmax_is_softmax_of_logits_plus_gumbel_noise():
+    logits = torch.tensor([[1.0, -0.5, 0.2], [0.0, 2.0, -1.0]])
+    y = gumbel_softmax(logits, tau=0.7, generator=torch.Generator().manual_seed(5))
+    u = torch.rand(logits.shape, generator=torch.Generator().manual_seed(5)).double().numpy()
+    a = (logits.double().numpy() - np.log(-np.log(u))) / 0.7
+    expected = np.exp(a - a.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(y.numpy(), expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_gumbel_softmax_samples_the_categorical():
+    logits = torch.tensor([1.0, -0.5, 0.2, 0.0]).repeat(40000, 1)
+    y = gumbel_softmax(logits, tau=0.5, hard=True, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(y.mean(0), torch.softmax(logits[0], 0), atol=0.01, rtol=0)
+
+
+def test_hard_gumbel_softmax_is_one_hot_with_the_relaxed_gradient():
+    logits = torch.randn(16, 5, requires_grad=True)
+    weights = torch.randn(5)
+    hard = gumbel_softmax(logits, 0.5, hard=True, generator=torch.Generator().manual_seed(2))
+    assert set(hard.detach().unique().tolist()) == {0.0, 1.0} and (hard.sum(1) == 1).all()
+    (hard * weights).sum().backward()
+    grad_hard = logits.grad.clone()
+    logits.grad = None
+    soft = gumbel_softmax(logits, 0.5, hard=False, generator=torch.Generator().manual_seed(2))
+    (soft * weights).sum().backward()
+    torch.testing.assert_close(grad_hard, logits.grad)
+
+
+# --- the convolutional autoencoder -------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(8, 8), (32, 32), (28, 28), (7, 9)])
+def test_conv_autoencoder_fits_any_image_size(size):
+    h, w = size
+    model = ConvAutoencoder(h, w)
+    out = model(torch.rand(2, h * w))
+    assert out["z"].shape == (2, 10) and out["x_logits"].shape == (2, h * w)
+    assert conv_sizes(32, 32)[-1] == (4, 4) and conv_sizes(8, 8)[-1] == (1, 1)
+
+
+# --- export of the latent methods --------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["ae-gmm", "convae-kmeans", "vade", "vc"])
+@pytest.mark.parametrize("bits_per_dim", [3, 5])
+def test_exported_halves_are_the_quantised_model(method, bits_per_dim, runs, digits, tmp_path):
+    import onnxruntime as ort
+
+    from bitcluster.export_latent import export_latent_run
+
+    run_dir, _ = runs[method]
+    manifest = export_latent_run(run_dir, tmp_path / "model", bits_per_dim)
+    assert manifest.bits == 10 * bits_per_dim and manifest.code_bytes == -(-10 * bits_per_dim // 8)
+    assert not manifest.needs_raw_image
+    for half in ("vendor", "consumer"):
+        assert load_manifest(tmp_path / "model" / half, half)[0].model_id == manifest.model_id
+    session = lambda half, name: ort.InferenceSession(str(tmp_path / "model" / half / name))  # noqa: E731
+    codes = session("vendor", "encoder.onnx").run(["codes"], {"images": digits.x_test})[0]
+    clusters, posteriors = session("consumer", "classifier.onnx").run(None, {"codes": codes})
+
+    # the codes are the quantiser's levels of the torch latent, MSB first, dimension after dimension
+    state = get_method(method).load(run_dir)
+    net = state.autoencoder if hasattr(state, "autoencoder") else state.model
+    levels = state.quantiser.levels(in_chunks(net.encode, digits.x_test), bits_per_dim)
+    bits = unpack_codes(codes, 10 * bits_per_dim).reshape(-1, 10, bits_per_dim)
+    np.testing.assert_array_equal((bits * 2 ** np.arange(bits_per_dim - 1, -1, -1)).sum(axis=2), levels)
+    # and the consumer applies the quantisation-widened mixture to the dequantised latent
+    mixture, _ = latent.load_latent_head(run_dir)
+    widened = latent.quantised_mixture(mixture, state.quantiser, bits_per_dim)
+    expected = widened.predict_proba(state.quantiser.values(levels, bits_per_dim))
+    np.testing.assert_allclose(posteriors, expected, atol=1e-4)
+    assert np.mean(clusters == expected.argmax(axis=1)) > 0.99  # float32 ties aside
+
+
+@pytest.mark.parametrize("method", ["kdae", "kmeans"])
+def test_methods_without_a_latent_code_are_not_exported(method, runs, tmp_path):
+    from bitcluster.export_latent import export_latent_run
+
+    with pytest.raises(ValueError, match="raw image" if method == "kdae" else "no quantised-latent export"):
+        export_latent_run(runs[method][0], tmp_path / "model")
