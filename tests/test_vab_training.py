@@ -72,3 +72,25 @@ def test_elbo_terms_have_the_right_signs():
     assert t["A2"] > 0          # entropy of q(z|x)
     assert t["A3"] < 0          # log p(z|c) of binary codes
     assert t["A4"] <= 1e-6      # -KL(q(c|z) || p(c)) <= 0
+
+
+def test_cli_trains_and_evaluates_a_user_npz(tmp_path):
+    """The CLI end to end on a user file: train, evaluate, export."""
+    import subprocess
+    import sys
+
+    digits = load_dataset("digits")
+    x = (digits.x_train[:300].reshape(-1, 8, 8) * 255).astype(np.uint8)
+    np.savez(tmp_path / "mine.npz", x=x, y=digits.y_train[:300])
+    cli = [sys.executable, "-m", "bitcluster.cli"]
+    run = subprocess.run(cli + ["train", "--data", str(tmp_path / "mine.npz"), "--bits", "8", "--epochs", "2",
+                                "--out", str(tmp_path / "run"), "--quiet", "--threads", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    trained = json.loads(run.stdout)
+    assert trained["dataset"] == "mine" and trained["n_test"] == 60 and trained["bits"] == 8
+    scored = subprocess.run(cli + ["evaluate", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 0 and json.loads(scored.stdout)["acc"] == pytest.approx(trained["acc"])
+    bad = subprocess.run(cli + ["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no such data file" in bad.stderr

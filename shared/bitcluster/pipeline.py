@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from . import __version__
-from .data import Dataset, load_dataset
+from .data import BUILTIN_DATASETS, Dataset, load_dataset
 from .methods import get_method
 from .runs import CONFIG, HISTORY, METRICS, read_config, write_json
 
@@ -26,7 +26,12 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
     t0 = time.perf_counter()
     state, history, config = impl.train(method, dataset, options, progress=progress)
     train_seconds = time.perf_counter() - t0
-    config = {"method": method, "dataset": dataset.name, "preprocessing": dataset.preprocessing.to_dict(),
+    # Where the data came from, so that `evaluate` finds it again (a user file by its absolute path).
+    source = data if isinstance(data, str) else dataset.name
+    if isinstance(data, str) and data not in BUILTIN_DATASETS:
+        source = str(Path(data).resolve())
+    config = {"method": method, "dataset": dataset.name, "data_source": source,
+              "preprocessing": dataset.preprocessing.to_dict(),
               "bitcluster_version": __version__, **config}
     write_json(out / CONFIG, config)
     impl.save(state, out)
@@ -46,7 +51,7 @@ def evaluate_run(run_dir: Path, data: str | None = None) -> dict:
     """Re-score a run directory, on its own dataset or on ``data``."""
     config = read_config(run_dir)
     impl = get_method(config["method"])
-    dataset = load_dataset(data or config["dataset"])
+    dataset = load_dataset(data or config.get("data_source", config["dataset"]))
     trained_on = config["preprocessing"]
     if dataset.preprocessing.to_dict() != trained_on:
         raise ValueError(f"{run_dir} was trained on {trained_on['height']}x{trained_on['width']} images, "
