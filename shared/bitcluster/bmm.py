@@ -89,10 +89,13 @@ class BernoulliMixture:
     n_iter_: int = 0
     lower_bound_: float = -np.inf
 
-    def _m_step(self, z: np.ndarray, resp: np.ndarray) -> None:
+    def m_step(self, z: np.ndarray, resp: np.ndarray) -> "BernoulliMixture":
+        """Weights and means from responsibilities ``resp`` (N, K) of codes ``z`` (N, D)."""
+        z = np.asarray(z, dtype=np.float64)
         nk = resp.sum(axis=0) + 10 * np.finfo(float).eps
         self.log_pi_ = np.log(nk / nk.sum())
         self.means_ = (resp.T @ z + self.alpha) / (nk[:, None] + 2 * self.alpha)
+        return self
 
     def fit(self, codes: np.ndarray, resp_init: np.ndarray | None = None) -> "BernoulliMixture":
         """Fit by EM. ``resp_init`` (N, K) starts from given responsibilities instead of random ones."""
@@ -106,14 +109,14 @@ class BernoulliMixture:
                 resp = np.asarray(resp_init, dtype=np.float64)
             else:
                 resp = rng.dirichlet(np.ones(self.n_components), size=len(z))
-            self._m_step(z, resp)
+            self.m_step(z, resp)
             prev = -np.inf
             self.converged_ = False
             for it in range(1, self.max_iter + 1):
                 joint = bmm_log_joint(z, self.log_pi_, self.means_)
                 norm = _logsumexp(joint, axis=1)
                 resp = np.exp(joint - norm[:, None])
-                self._m_step(z, resp)
+                self.m_step(z, resp)
                 ll = float(norm.mean())
                 self.n_iter_ = it
                 if ll - prev < self.tol:

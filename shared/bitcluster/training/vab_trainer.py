@@ -24,7 +24,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..bmm import BernoulliMixture
+from ..bmm import BernoulliMixture, bmm_log_posterior
 from ..data import Dataset
 from ..models.vab import VAB, VABConfig
 from .schedule import paper_learning_rate, temperature
@@ -75,8 +75,7 @@ def _sampled_codes(model: VAB, x: torch.Tensor, tau: float, gen: torch.Generator
 
 
 def _init_bmm_from_responsibilities(model: VAB, codes: np.ndarray, resp: np.ndarray) -> None:
-    bmm = BernoulliMixture(model.config.clusters, max_iter=0)
-    bmm._m_step(codes.astype(np.float64), resp)
+    bmm = BernoulliMixture(model.config.clusters).m_step(codes, resp)
     model.prior.set_parameters(bmm.log_pi_, bmm.means_)
 
 
@@ -108,7 +107,10 @@ def train_vab(data: Dataset, cfg: VABTrainConfig, progress: bool = True) -> tupl
         t0 = time.perf_counter()
         if epoch in teacher_epochs:
             bar.set_postfix_str("clustering features (UMAP + GMM)")
+            threads = torch.get_num_threads()
             resp = pseudo_labels(_features(model, x), cfg.clusters, cfg.seed)
+            # scikit-learn's threadpoolctl resets the OpenMP pool torch shares: keep the caller's setting
+            torch.set_num_threads(threads)
             _init_bmm_from_responsibilities(model, _codes(model, x), resp)
             targets = torch.from_numpy(resp.astype(np.float32))
         for group in opt.param_groups:
@@ -142,8 +144,6 @@ def train_vab(data: Dataset, cfg: VABTrainConfig, progress: bool = True) -> tupl
             if epoch == 0:
                 bmm.fit(z)
             else:
-                from ..bmm import bmm_log_posterior
-
                 bmm.fit(z, resp_init=np.exp(bmm_log_posterior(z, log_pi, means)))
             model.prior.set_parameters(bmm.log_pi_, bmm.means_)
         row = {"epoch": epoch, "tau": tau, "lr": paper_learning_rate(epoch),
