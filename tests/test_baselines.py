@@ -288,3 +288,50 @@ def test_methods_without_a_latent_code_are_not_exported(method, runs, tmp_path):
 
     with pytest.raises(ValueError, match="raw image" if method == "kdae" else "no quantised-latent export"):
         export_latent_run(runs[method][0], tmp_path / "model")
+
+
+def test_bit_allocation_spends_exactly_the_budget_evenly():
+    assert latent.bit_allocation(32, 10).tolist() == [4, 4, 3, 3, 3, 3, 3, 3, 3, 3]
+    assert latent.bit_allocation(8, 10).tolist() == [1] * 8 + [0, 0]
+    assert latent.bit_allocation(80, 10).tolist() == [8] * 10
+    for bad in (0, 81):
+        with pytest.raises(ValueError, match="does not fit"):
+            latent.bit_allocation(bad, 10)
+
+
+def test_allocated_quantiser_matches_the_uniform_one_and_sends_nothing_at_zero_bits():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(500, 4)).astype(np.float32)
+    q = latent.UniformQuantiser.fit(z)
+    # with the same bits in every dimension it is the exported quantiser
+    np.testing.assert_allclose(latent.allocated_roundtrip(q, z, [3, 3, 3, 3]), q.roundtrip(z, 3), atol=1e-5)
+    out = latent.allocated_roundtrip(q, z, [2, 0, 1, 0])
+    np.testing.assert_allclose(out[:, 1], (q.low[1] + q.high[1]) / 2, rtol=1e-6)
+    assert len(np.unique(out[:, 0])) == 4 and len(np.unique(out[:, 2])) == 2
+    # the error variance of a 0-bit dimension is that of the whole range
+    var = latent.allocated_noise_variance(q, [2, 0, 1, 0])
+    np.testing.assert_allclose(var[1], (q.high[1] - q.low[1]) ** 2 / 12, rtol=1e-6)
+    np.testing.assert_allclose(var[0], q.noise_variance(2)[0], rtol=1e-6)
+
+
+def test_gmm_reuses_the_kmeans_runs_autoencoder(runs, digits, tmp_path):
+    kmeans_dir, _ = runs["ae-kmeans"]
+    m = train_run("ae-gmm", digits, tmp_path / "reused",
+                  {"bits": 32, "clusters": 10, "seed": 0, **SHORT_RUNS["ae-gmm"], "autoencoder_from": str(kmeans_dir)},
+                  progress=False)
+    reused = get_method("ae-gmm").load(tmp_path / "reused")
+    original = get_method("ae-kmeans").load(kmeans_dir)
+    np.testing.assert_array_equal(reused.latent(digits.x_test), original.latent(digits.x_test))
+    assert m["epochs"] == SHORT_RUNS["ae-gmm"]["epochs"]
+    history = json.loads((tmp_path / "reused" / "history.json").read_text())
+    assert all(row["reused_from"] == str(kmeans_dir) for row in history)
+    # another recipe (here: more epochs) is not the same autoencoder
+    with pytest.raises(ValueError, match="does not hold the same autoencoder"):
+        train_run("ae-gmm", digits, tmp_path / "refused",
+                  {"bits": 32, "clusters": 10, "seed": 0, "epochs": 7, "autoencoder_from": str(kmeans_dir)},
+                  progress=False)
+    # nor is the convolutional one
+    with pytest.raises(ValueError, match="does not hold the same autoencoder"):
+        train_run("ae-gmm", digits, tmp_path / "refused2",
+                  {"bits": 32, "clusters": 10, "seed": 0, **SHORT_RUNS["convae-gmm"],
+                   "autoencoder_from": str(runs["convae-kmeans"][0])}, progress=False)

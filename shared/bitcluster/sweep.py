@@ -2,6 +2,11 @@
 
 Each setting gets its own run directory under the sweep directory; a setting whose
 ``metrics.json`` already exists is not trained again, so an interrupted sweep resumes.
+
+A method whose code length is chosen after training (VaDE and the other continuous-latent
+methods, whose module has ``evaluate_at_rate``) is trained once per seed and scored at every bit
+budget: its latent quantised to exactly that many bits per image, so that it is compared with
+VAB at equal rate, as in the paper's Figure 3.
 """
 
 from __future__ import annotations
@@ -13,29 +18,55 @@ from .data import Dataset, load_dataset
 from .runs import METRICS, write_json
 
 
-def run_dir_name(method: str, bits: int, seed: int) -> str:
-    return f"{method}-b{bits}-s{seed}"
+def run_dir_name(method: str, bits: int | None, seed: int) -> str:
+    """``vab-b32-s0``; ``vade-s0`` for a method trained once for every rate."""
+    return f"{method}-s{seed}" if bits is None else f"{method}-b{bits}-s{seed}"
+
+
+def rate_set_after_training(method: str) -> bool:
+    from .methods import get_method
+
+    return hasattr(get_method(method), "evaluate_at_rate")
+
+
+def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool) -> dict:
+    from .pipeline import train_run
+
+    if (run / METRICS).is_file():
+        return json.loads((run / METRICS).read_text())
+    return train_run(method, dataset, run, options, progress=progress)
+
+
+def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
+    """One record per bit budget for a model trained once (see the module docstring)."""
+    from .methods import get_method
+
+    impl = get_method(method)
+    state = impl.load(run)
+    keep = ("dataset", "seed", "clusters", "epochs", "train_seconds", "seconds_per_epoch", "torch_threads")
+    continuous = {"acc_continuous": trained.get("acc"), "psnr_continuous": trained.get("psnr")}
+    return [{"method": method, **{k: trained.get(k) for k in keep}, **continuous, "run_dir": run.name,
+             "rate": "latent quantised to the bit budget", **impl.evaluate_at_rate(state, dataset, b)} for b in bits]
 
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
               epochs: int | None = None, clusters: int = 10, progress: bool = True) -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics."""
-    from .pipeline import train_run
-
     out = Path(out)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     runs = []
     for method in methods:
+        options = {"clusters": clusters, **({"epochs": epochs} if epochs else {})}
+        if rate_set_after_training(method):
+            for seed in seeds:
+                run = out / run_dir_name(method, None, seed)
+                trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress)
+                runs += _runs_at_rates(method, dataset, run, trained, bits)
+            continue
         for b in bits:
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
-                if (run / METRICS).is_file():
-                    runs.append(json.loads((run / METRICS).read_text()))
-                    continue
-                options = {"bits": b, "clusters": clusters, "seed": seed}
-                if epochs:
-                    options["epochs"] = epochs
-                runs.append(train_run(method, dataset, run, options, progress=progress))
+                runs.append(_train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress))
     write_json(out / "sweep.json", {"runs": runs})
     plot_rate_curves(runs, out)
     return runs

@@ -7,16 +7,18 @@ for the GMM, full covariances here). The test images are clustered by the fitted
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
 from ..data import Dataset
-from ..runs import read_config
-from .autoencoders import CONV_CHANNELS, DENSE_HIDDEN, ConvAutoencoder, DenseAutoencoder, pretrain_autoencoder
+from ..runs import HISTORY, read_config
+from .autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder, DenseAutoencoder,
+                           pretrain_autoencoder)
 from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
-                     save_weights, seeded_generator)
+                     metrics_at_rate, save_weights, seeded_generator)
 from .latent import (GaussianMixtureParams, UniformQuantiser, bits_per_dim_for, fit_latent_mixture,
                      load_latent_head, save_latent_head)
 
@@ -40,6 +42,7 @@ class AEClusteringConfig:
     covariance: str = "full"       # GMM on the latent
     restarts: int | None = None    # K-means n_init (default 10) / GMM n_init (default 1)
     quantiser_tail: float = 0.001  # the quantiser's range: these quantiles of the training latents
+    autoencoder_from: str | None = None  # a run of the other clusterer whose trained autoencoder to reuse
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,10 +77,13 @@ def train(method: str, data: Dataset, options: dict, progress: bool = True):
     model = {"architecture": architecture, "clusterer": clusterer, "clusters": cfg.clusters, "latent": cfg.latent,
              "n_pixels": data.n_pixels, "height": p.height, "width": p.width, "hidden": cfg.hidden,
              "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
-    ae = build_autoencoder(model)
-    x = torch.from_numpy(data.x_train)
-    history = pretrain_autoencoder(ae, x, cfg.epochs, gen=gen, batch_size=batch_size_for(len(x), cfg.batch_size),
-                                   lr=cfg.lr, loss=cfg.loss, progress=progress, phase=f"{method} autoencoder")
+    if cfg.autoencoder_from:
+        ae, history = reuse_autoencoder(Path(cfg.autoencoder_from), model, cfg)
+    else:
+        ae = build_autoencoder(model)
+        x = torch.from_numpy(data.x_train)
+        history = pretrain_autoencoder(ae, x, cfg.epochs, gen=gen, batch_size=batch_size_for(len(x), cfg.batch_size),
+                                       lr=cfg.lr, loss=cfg.loss, progress=progress, phase=f"{method} autoencoder")
     ae.eval()
     z = in_chunks(ae.encode, data.x_train)
     mixture, info = fit_latent_mixture(z, clusterer, cfg.clusters, cfg.seed, cfg.covariance, cfg.restarts)
@@ -85,6 +91,25 @@ def train(method: str, data: Dataset, options: dict, progress: bool = True):
         history[-1]["latent_fit"] = info
     state = AutoencoderClustering(ae, mixture, UniformQuantiser.fit(z, cfg.quantiser_tail), model["bits_per_dim"])
     return state, history, {"train": cfg.to_dict(), "model": model}
+
+
+def reuse_autoencoder(run_dir: Path, model: dict, cfg: AEClusteringConfig) -> tuple[Autoencoder, list[dict]]:
+    """The autoencoder (and its training history) of another run of the same network and recipe.
+
+    K-means and the GMM in Bhattarai's comparison cluster the latent of one autoencoder; this lets
+    the second clusterer reuse the first one's instead of training an identical network again.
+    """
+    other = read_config(run_dir)
+    theirs, ours = dict(other.get("model", {})), dict(model)
+    for d in (theirs, ours):
+        d.pop("clusterer", None)
+    same_training = {k: other.get("train", {}).get(k) for k in ("epochs", "seed", "lr", "batch_size", "loss")}
+    wanted = {k: getattr(cfg, k) for k in same_training}
+    if other.get("method") not in VARIANTS or theirs != ours or same_training != wanted:
+        raise ValueError(f"{run_dir} does not hold the same autoencoder: model {theirs} trained with {same_training}, "
+                         f"but this run asks for {ours} trained with {wanted}")
+    history = json.loads((run_dir / HISTORY).read_text())
+    return load_weights(build_autoencoder(model), run_dir), [{**row, "reused_from": str(run_dir)} for row in history]
 
 
 def save(state: AutoencoderClustering, run_dir: Path) -> None:
@@ -103,3 +128,9 @@ def evaluate(state: AutoencoderClustering, data: Dataset) -> dict:
     z = state.latent(data.x_test)
     return evaluate_latent_clustering(data, z, state.mixture.predict(z), state.mixture, state.quantiser,
                                       state.bits_per_dim, lambda zz: in_chunks(state.autoencoder.decode, zz))
+
+
+def evaluate_at_rate(state: AutoencoderClustering, data: Dataset, bits: int) -> dict:
+    """Test metrics with the latent sent in exactly ``bits`` bits per image (the sweep's equal-rate point)."""
+    return metrics_at_rate(data, state.latent(data.x_test), state.mixture, state.quantiser, bits,
+                           lambda zz: in_chunks(state.autoencoder.decode, zz))

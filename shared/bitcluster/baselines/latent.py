@@ -223,6 +223,39 @@ def quantised_mixture(mixture: GaussianMixtureParams, quantiser: UniformQuantise
     return mixture.with_noise(quantiser.noise_variance(bits_per_dim))
 
 
+def bit_allocation(bits: int, latent_dim: int) -> np.ndarray:
+    """A budget of ``bits`` per image split as evenly as the whole bits allow: (d,) int, summing to ``bits``.
+
+    The first ``bits % d`` dimensions get one bit more; with fewer bits than dimensions the last
+    ones get none (they are sent as nothing and read back as the middle of their range).
+    """
+    bits, latent_dim = int(bits), int(latent_dim)
+    if not 1 <= bits <= MAX_BITS_PER_DIM * latent_dim:
+        raise ValueError(f"a budget of {bits} bits does not fit {latent_dim} dimensions of 0..{MAX_BITS_PER_DIM} bits")
+    allocation = np.full(latent_dim, bits // latent_dim, dtype=np.int64)
+    allocation[:bits % latent_dim] += 1
+    return allocation
+
+
+def allocated_roundtrip(quantiser: UniformQuantiser, z: np.ndarray, allocation: np.ndarray) -> np.ndarray:
+    """``z`` through a uniform quantiser of ``allocation[j]`` bits in dimension ``j``: (N, d) float32.
+
+    A dimension of 0 bits carries nothing and reads back as the middle of its range.
+    """
+    steps = (2.0 ** np.asarray(allocation) - 1).astype(np.float32)
+    span = quantiser.high - quantiser.low
+    per_level = np.where(steps > 0, steps, 1).astype(np.float32)
+    levels = np.clip(np.rint((np.asarray(z, dtype=np.float32) - quantiser.low) * per_level / span), 0, per_level)
+    values = quantiser.low + levels * span / per_level
+    return np.where(steps > 0, values, quantiser.low + span / 2).astype(np.float32)
+
+
+def allocated_noise_variance(quantiser: UniformQuantiser, allocation: np.ndarray) -> np.ndarray:
+    """Variance of the quantisation error of :func:`allocated_roundtrip`: ``step^2 / 12``, the whole range for 0 bits."""
+    steps = np.maximum(2.0 ** np.asarray(allocation) - 1, 1.0)
+    return ((quantiser.high - quantiser.low).astype(np.float64) / steps) ** 2 / 12.0
+
+
 def check_bits_per_dim(bits_per_dim: int) -> None:
     if not 1 <= int(bits_per_dim) <= MAX_BITS_PER_DIM:
         raise ValueError(f"bits per latent dimension must be 1..{MAX_BITS_PER_DIM}, got {bits_per_dim}")
