@@ -94,3 +94,27 @@ def test_cli_trains_and_evaluates_a_user_npz(tmp_path):
     bad = subprocess.run(cli + ["train", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no such data file" in bad.stderr
+
+
+class _SaturatedVAB(VAB):
+    """A VAB whose code logits start far positive: every bit is 1 for every image, the state the
+    unpenalised pre-training fell into on MNIST at 8 bits (seed 1)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        with torch.no_grad():
+            self.g_a[-1].bias.fill_(60.0)
+
+
+@pytest.mark.parametrize("penalty, alive", [(0.0, False), (1e-3, True)])
+def test_logit_penalty_revives_a_saturated_code(digits, monkeypatch, penalty, alive):
+    from bitcluster.training import vab_trainer
+
+    monkeypatch.setattr(vab_trainer, "VAB", _SaturatedVAB)
+    monkeypatch.setattr(vab_trainer, "pseudo_labels", lambda f, k, seed: np.full((len(f), k), 1.0 / k))
+    cfg = vab_trainer.VABTrainConfig(bits=8, epochs=9, pretrain_epochs=8, seed=0, logit_penalty=penalty,
+                                     teacher_rounds=1)
+    model, _ = vab_trainer.train_vab(digits, cfg, progress=False)
+    codes = model.encode(torch.from_numpy(digits.x_test)).numpy()
+    used = int(((codes.min(axis=0) == 0) & (codes.max(axis=0) == 1)).sum())
+    assert used >= 6 if alive else used == 0, used
