@@ -31,3 +31,24 @@ def test_vade_is_trained_once_and_scored_at_every_rate(tmp_path):
     # more bits, a closer latent: the reconstruction improves with the rate
     assert runs[0]["psnr"] < runs[1]["psnr"] < runs[2]["psnr"] <= runs[2]["psnr_continuous"] + 0.5
     assert all(0.0 < r["acc"] <= 1.0 for r in runs)
+
+
+def test_a_setting_claimed_by_a_live_worker_is_skipped_and_a_dead_claim_taken_over(tmp_path):
+    import subprocess
+    import sys
+
+    data = load_dataset("digits").subset(300, 100)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "vab-b4-s0").mkdir()
+        (tmp_path / "vab-b4-s0" / "training.pid").write_text(str(worker.pid))
+        runs = run_sweep(["vab"], [4, 8], [0], data, tmp_path, epochs=2, progress=False)
+        assert [r["bits"] for r in runs] == [8]  # the other worker's setting is left to it
+        assert not (tmp_path / "vab-b4-s0" / "metrics.json").exists()
+    finally:
+        worker.kill()
+        worker.wait()
+    # the worker died without finishing: its claim no longer holds the setting
+    runs = run_sweep(["vab"], [4, 8], [0], data, tmp_path, epochs=2, progress=False)
+    assert [r["bits"] for r in runs] == [4, 8]
+    assert not (tmp_path / "vab-b4-s0" / "training.pid").exists()

@@ -7,11 +7,15 @@ A method whose code length is chosen after training (VaDE and the other continuo
 methods, whose module has ``evaluate_at_rate``) is trained once per seed and scored at every bit
 budget: its latent quantised to exactly that many bits per image, so that it is compared with
 VAB at equal rate, as in the paper's Figure 3.
+
+Several processes may work on one sweep directory at once: a setting being trained holds a
+claim file and the others skip it (rerun the sweep when all are done to collect every run).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .data import Dataset, load_dataset
@@ -29,12 +33,57 @@ def rate_set_after_training(method: str) -> bool:
     return hasattr(get_method(method), "evaluate_at_rate")
 
 
-def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool) -> dict:
+CLAIM = "training.pid"
+
+
+def _claim(run: Path) -> bool:
+    """Take ``run`` for this process; False if a live process on this machine holds it.
+
+    Lets several workers share one sweep directory (each skips what another is training); a
+    claim left by a process that died is taken over.
+    """
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / CLAIM
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(path.read_text() or "0")
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                return False
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool) -> dict | None:
+    """The run's metrics: read back, or trained now; None while another worker trains it."""
     from .pipeline import train_run
 
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
-    return train_run(method, dataset, run, options, progress=progress)
+    if not _claim(run):
+        return None
+    try:
+        return train_run(method, dataset, run, options, progress=progress)
+    finally:
+        (run / CLAIM).unlink(missing_ok=True)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
@@ -61,12 +110,15 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
                 trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress)
-                runs += _runs_at_rates(method, dataset, run, trained, bits)
+                if trained is not None:
+                    runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
         for b in bits:
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
-                runs.append(_train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress))
+                m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress)
+                if m is not None:
+                    runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})
     plot_rate_curves(runs, out)
     return runs
