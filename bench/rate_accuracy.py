@@ -41,8 +41,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--data", default="mnist")
     ap.add_argument("--sweep-dir", type=Path, default=Path("runs/rate_accuracy"))
+    ap.add_argument("--collect-only", action="store_true", help="train nothing: tabulate and plot the finished runs")
     args = ap.parse_args()
-    runs = run_sweep(args.methods, args.bits, args.seeds, args.data, args.sweep_dir, epochs=args.epochs)
+    runs = run_sweep(args.methods, args.bits, args.seeds, args.data, args.sweep_dir, epochs=args.epochs,
+                     train=not args.collect_only)
     summary = summarise(runs, ("method", "bits", "epochs"), FIELDS)
     lines = ["| method | bits | bpp | epochs | runs | test ACC | NMI | PSNR (dB) | entropy-coded bits | ideal bits |"
              " saving vs raw |", "|---|---|---|---|---|---|---|---|---|---|---|"]

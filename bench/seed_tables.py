@@ -128,8 +128,12 @@ def main() -> None:
     ap.add_argument("--runs-dir", type=Path, default=None, help="keep the run directories here (default: discard)")
     ap.add_argument("--add-runs", type=Path, nargs="+", default=[],
                     help="finished run directories to tabulate too (e.g. the rate sweep's 32-bit VAB runs)")
+    ap.add_argument("--collect-only", action="store_true",
+                    help="train nothing: tabulate the finished runs in --runs-dir")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args()
+    if args.collect_only and not args.runs_dir:
+        ap.error("--collect-only reads the runs in --runs-dir")
     if args.threads:
         import torch
 
@@ -144,7 +148,7 @@ def main() -> None:
     data = load_dataset(args.data)
     compare = data.name == "mnist"
     name = args.name or ("seed_tables" if compare else f"seed_tables_{Path(data.name).stem}")
-    runs = []
+    runs, missing = [], []
     for method in args.methods:
         for seed in args.seeds:
             epochs = scaled_epochs(method, args.epochs_scale, overrides)
@@ -157,10 +161,16 @@ def main() -> None:
                     lender = args.runs_dir / f"{partner}-seed{seed}"
                     if finished_run(lender, partner, seed, epochs):
                         options["autoencoder_from"] = str(lender)
+                if m is None and args.collect_only:
+                    print(f"not run: {method} seed {seed} ({epochs} epochs)", flush=True)
+                    missing.append(f"{method} seed {seed}")
+                    continue
                 if m is None:
                     m = train_run(method, data, out, options, progress=True)
             m["epochs_scale"] = args.epochs_scale
             m["epochs_requested"] = epochs
+            if args.runs_dir:
+                m["run_dir"] = str(out)
             runs.append(m)
             print(json.dumps({k: m.get(k) for k in ("method", "seed", "epochs", "acc", "v_measure", "train_seconds")}),
                   flush=True)
@@ -173,6 +183,8 @@ def main() -> None:
     parts = [heading, "", results_table(summary), "",
              "ae-gmm and convae-gmm cluster the latent of the autoencoder their K-means run of the same seed "
              "trained (when that run was there): their total seconds leave that training out."]
+    if missing:
+        parts += ["", f"Not run (out of CPU time): {', '.join(missing)}."]
     if compare:
         parts += ["", "### Beside the published figures", "", comparison_table(summary)]
     else:

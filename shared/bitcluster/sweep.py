@@ -72,13 +72,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool) -> dict | None:
-    """The run's metrics: read back, or trained now; None while another worker trains it."""
+def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
+                   train: bool = True) -> dict | None:
+    """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
     from .pipeline import train_run
 
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
-    if not _claim(run):
+    if not train or not _claim(run):
         return None
     try:
         return train_run(method, dataset, run, options, progress=progress)
@@ -99,8 +100,11 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
-              epochs: int | None = None, clusters: int = 10, progress: bool = True) -> list[dict]:
-    """Train every (method, bits, seed) not yet done; return all their metrics."""
+              epochs: int | None = None, clusters: int = 10, progress: bool = True, train: bool = True) -> list[dict]:
+    """Train every (method, bits, seed) not yet done; return all their metrics.
+
+    With ``train=False`` nothing is trained: the finished settings are collected and plotted.
+    """
     out = Path(out)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     runs = []
@@ -109,14 +113,14 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
         if rate_set_after_training(method):
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
-                trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress)
+                trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress, train)
                 if trained is not None:
                     runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
         for b in bits:
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
-                m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress)
+                m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress, train)
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})
