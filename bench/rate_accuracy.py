@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, fmt, summarise, write_results  # noqa: E402
 
-from bitcluster.sweep import run_sweep  # noqa: E402
+from bitcluster.sweep import plot_rate_curves, run_sweep  # noqa: E402
 
 FIELDS = ("acc", "nmi", "psnr", "bpp", "coded_bits_mean", "ideal_bits_mean", "train_seconds", "acc_continuous",
           "psnr_continuous")
@@ -31,6 +31,9 @@ TARGETS = [(16, "acc", 0.80, "ACC >= 0.80 at 16 bits"), (32, "acc", 0.90, "ACC >
            (32, "saving", 0.20, "entropy-coded codes >= 20% below D at 32 bits")]
 # The paper's Figure 3 has no table; its text gives these two points.
 PAPER = {"best_acc": "0.717 at about 80 bits (train images, best of 10 runs)", "psnr": "about 20 dB at 0.0625 bpp"}
+# The same two points on the plots (bpp of a 32x32 image).
+PAPER_POINTS = [("acc", 80 / 1024, 0.7169, "vab paper: best run (train)"),
+                ("psnr", 0.0625, 20.0, "vab paper: about 20 dB")]
 
 
 def main() -> None:
@@ -45,6 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     runs = run_sweep(args.methods, args.bits, args.seeds, args.data, args.sweep_dir, epochs=args.epochs,
                      train=not args.collect_only)
+    if args.data == "mnist":
+        plot_rate_curves(runs, args.sweep_dir, reference=PAPER_POINTS)
     summary = summarise(runs, ("method", "bits", "epochs"), FIELDS)
     lines = ["| method | bits | bpp | epochs | runs | test ACC | NMI | PSNR (dB) | entropy-coded bits | ideal bits |"
              " saving vs raw |", "|---|---|---|---|---|---|---|---|---|---|---|"]

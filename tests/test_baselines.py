@@ -294,6 +294,7 @@ def test_bit_allocation_spends_exactly_the_budget_evenly():
     assert latent.bit_allocation(32, 10).tolist() == [4, 4, 3, 3, 3, 3, 3, 3, 3, 3]
     assert latent.bit_allocation(8, 10).tolist() == [1] * 8 + [0, 0]
     assert latent.bit_allocation(80, 10).tolist() == [8] * 10
+    assert latent.bit_allocation(128, 10, max_bits_per_dim=16).tolist() == [13] * 8 + [12] * 2
     for bad in (0, 81):
         with pytest.raises(ValueError, match="does not fit"):
             latent.bit_allocation(bad, 10)

@@ -128,8 +128,11 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
     return runs
 
 
-def plot_rate_curves(runs: list[dict], out: Path) -> list[Path]:
-    """``acc_vs_bpp.png`` and ``psnr_vs_bpp.png``: mean line and ±1 std band, one line per method."""
+def plot_rate_curves(runs: list[dict], out: Path, reference: list[tuple[str, float, float, str]] = ()) -> list[Path]:
+    """``acc_vs_bpp.png`` and ``psnr_vs_bpp.png``: mean line and ±1 std band, one line per method.
+
+    ``reference``: published points ``(field, bpp, value, label)`` drawn as stars on the plot of ``field``.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -151,6 +154,9 @@ def plot_rate_curves(runs: list[dict], out: Path) -> list[Path]:
             n = max(len(v) for v in vals)
             ax.plot(bpps, mean, marker="o", label=f"{method} (n={n})")
             ax.fill_between(bpps, mean - std, mean + std, alpha=0.2)
+        for ref_field, bpp, value, ref_label in reference:
+            if ref_field == field:
+                ax.plot([bpp], [value], marker="*", markersize=12, linestyle="none", color="black", label=ref_label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)

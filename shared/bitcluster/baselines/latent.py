@@ -223,15 +223,15 @@ def quantised_mixture(mixture: GaussianMixtureParams, quantiser: UniformQuantise
     return mixture.with_noise(quantiser.noise_variance(bits_per_dim))
 
 
-def bit_allocation(bits: int, latent_dim: int) -> np.ndarray:
+def bit_allocation(bits: int, latent_dim: int, max_bits_per_dim: int = MAX_BITS_PER_DIM) -> np.ndarray:
     """A budget of ``bits`` per image split as evenly as the whole bits allow: (d,) int, summing to ``bits``.
 
     The first ``bits % d`` dimensions get one bit more; with fewer bits than dimensions the last
     ones get none (they are sent as nothing and read back as the middle of their range).
     """
     bits, latent_dim = int(bits), int(latent_dim)
-    if not 1 <= bits <= MAX_BITS_PER_DIM * latent_dim:
-        raise ValueError(f"a budget of {bits} bits does not fit {latent_dim} dimensions of 0..{MAX_BITS_PER_DIM} bits")
+    if not 1 <= bits <= max_bits_per_dim * latent_dim:
+        raise ValueError(f"a budget of {bits} bits does not fit {latent_dim} dimensions of 0..{max_bits_per_dim} bits")
     allocation = np.full(latent_dim, bits // latent_dim, dtype=np.int64)
     allocation[:bits % latent_dim] += 1
     return allocation
