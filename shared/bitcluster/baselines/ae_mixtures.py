@@ -38,7 +38,11 @@ class AEClusteringConfig:
     channels: list[int] = field(default_factory=lambda: list(CONV_CHANNELS))
     lr: float = 1e-3
     batch_size: int | None = None
-    loss: str = "mse"
+    # Reconstruction loss; default: "mse" (Bhattarai) for the dense autoencoder, "bce" for the conv one.
+    # MSE through the output sigmoid froze the conv autoencoder on MNIST at an all-black image from
+    # the first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
+    # logits keeps a gradient of sigmoid - x.
+    loss: str | None = None
     covariance: str = "full"       # GMM on the latent
     restarts: int | None = None    # K-means n_init (default 10) / GMM n_init (default 1)
     quantiser_tail: float = 0.001  # the quantiser's range: these quantiles of the training latents
@@ -72,6 +76,7 @@ def build_autoencoder(model: dict) -> DenseAutoencoder | ConvAutoencoder:
 def train(method: str, data: Dataset, options: dict, progress: bool = True):
     architecture, clusterer = VARIANTS[method]
     cfg = config_from_options(AEClusteringConfig, options)
+    cfg.loss = cfg.loss or ("bce" if architecture == "conv" else "mse")
     gen = seeded_generator(cfg.seed)
     p = data.preprocessing
     model = {"architecture": architecture, "clusterer": clusterer, "clusters": cfg.clusters, "latent": cfg.latent,
