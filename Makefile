@@ -20,7 +20,7 @@ demo: install  ## the main job: vendor and consumer services, a real encode -> c
 test: install  ## the whole test suite (exit code 5, "no tests ran", fails too)
 	$(BIN)/python -m pytest -q
 
-# How the embedded default model in shared/bitcluster/default_model was made (about a minute).
+# How the embedded default model in shared/bitcluster/default_model was made (a few minutes on 1-2 cores).
 default-model: install
 	$(BIN)/bitcluster train --method vab --data digits --bits 16 --clusters 10 --epochs 60 --seed 0 \
 		--threads 1 --quiet --out runs/default-model
