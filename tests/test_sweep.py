@@ -20,16 +20,18 @@ def test_sweep_trains_each_setting_once_and_draws_both_plots(tmp_path):
 
 
 def test_vade_is_trained_once_and_scored_at_every_rate(tmp_path):
-    data = load_dataset("digits").subset(300, 100)
-    runs = run_sweep(["vade"], [4, 10, 60], [0], data, tmp_path, epochs=12, progress=False)
+    data = load_dataset("digits")
+    runs = run_sweep(["vade"], [4, 10, 80], [0], data, tmp_path, epochs=15, progress=False)
     # one model, three records: the latent sent in exactly the budget of each rate
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["vade-s0"]
-    assert [r["bits"] for r in runs] == [4, 10, 60]
-    assert [sum(r["bit_allocation"]) for r in runs] == [4, 10, 60]
+    assert [r["bits"] for r in runs] == [4, 10, 80]
+    assert [sum(r["bit_allocation"]) for r in runs] == [4, 10, 80]
     assert runs[0]["bit_allocation"] == [1, 1, 1, 1, 0, 0, 0, 0, 0, 0]
-    assert all(r["method"] == "vade" and r["seed"] == 0 and r["epochs"] == 12 for r in runs)
-    # more bits, a closer latent: the reconstruction improves with the rate
-    assert runs[0]["psnr"] < runs[1]["psnr"] < runs[2]["psnr"] <= runs[2]["psnr_continuous"] + 0.5
+    assert all(r["method"] == "vade" and r["seed"] == 0 and r["epochs"] == 15 for r in runs)
+    # at 8 bits a dimension the code is the latent to within a 255th of its range; at 4 bits in
+    # all, six dimensions are not sent: the reconstruction is clearly worse
+    assert abs(runs[2]["psnr"] - runs[2]["psnr_continuous"]) < 0.1
+    assert runs[0]["psnr"] < runs[2]["psnr"] - 0.5
     assert all(0.0 < r["acc"] <= 1.0 for r in runs)
 
 
