@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, fmt, summarise, write_results  # noqa: E402
 
-from bitcluster.sweep import plot_rate_curves, run_sweep  # noqa: E402
+from bitcluster.sweep import run_sweep  # noqa: E402
 
 FIELDS = ("acc", "nmi", "psnr", "bpp", "coded_bits_mean", "ideal_bits_mean", "train_seconds", "acc_continuous",
           "psnr_continuous")
@@ -47,9 +47,7 @@ def main() -> None:
     ap.add_argument("--collect-only", action="store_true", help="train nothing: tabulate and plot the finished runs")
     args = ap.parse_args()
     runs = run_sweep(args.methods, args.bits, args.seeds, args.data, args.sweep_dir, epochs=args.epochs,
-                     train=not args.collect_only)
-    if args.data == "mnist":
-        plot_rate_curves(runs, args.sweep_dir, reference=PAPER_POINTS)
+                     train=not args.collect_only, reference=PAPER_POINTS if args.data == "mnist" else ())
     summary = summarise(runs, ("method", "bits", "epochs"), FIELDS)
     lines = ["| method | bits | bpp | epochs | runs | test ACC | NMI | PSNR (dB) | entropy-coded bits | ideal bits |"
              " saving vs raw |", "|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -100,10 +100,12 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
-              epochs: int | None = None, clusters: int = 10, progress: bool = True, train: bool = True) -> list[dict]:
+              epochs: int | None = None, clusters: int = 10, progress: bool = True, train: bool = True,
+              reference: list[tuple[str, float, float, str]] = ()) -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
+    ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
     out = Path(out)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
@@ -124,7 +126,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})
-    plot_rate_curves(runs, out)
+    plot_rate_curves(runs, out, reference)
     return runs
 
 

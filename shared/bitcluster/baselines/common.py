@@ -149,3 +149,9 @@ def metrics_at_rate(data: Dataset, z: np.ndarray, mixture: GaussianMixtureParams
     return {"n_test": int(len(z)), "bit_allocation": allocation.tolist(), **rate_metrics(int(bits), data.n_pixels),
             "psnr": psnr(data.x_test, decode(z_hat)), "clusters_used": int(len(np.unique(clusters))),
             **label_metrics(data, clusters)}
+
+
+def prior_model_metrics_at_rate(model, quantiser: UniformQuantiser, data: Dataset, bits: int) -> dict:
+    """:func:`metrics_at_rate` for a model with ``encode``, ``decode`` and a Gaussian-mixture ``prior`` (VaDE, vc)."""
+    return metrics_at_rate(data, in_chunks(model.encode, data.x_test), model.prior.mixture(), quantiser, bits,
+                           lambda zz: in_chunks(model.decode, zz))

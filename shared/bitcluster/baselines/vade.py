@@ -32,7 +32,7 @@ from ..runs import read_config
 from ..training.schedule import paper_learning_rate
 from .autoencoders import DENSE_HIDDEN, GaussianEncoder, reconstruction_loss, reparameterise
 from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
-                     metrics_at_rate, save_weights, seeded_generator, split_epochs, train_epochs)
+                     prior_model_metrics_at_rate, save_weights, seeded_generator, split_epochs, train_epochs)
 from .gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
 from .latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
 
@@ -188,6 +188,4 @@ def evaluate(state: VaDEState, data: Dataset) -> dict:
 
 def evaluate_at_rate(state: VaDEState, data: Dataset, bits: int) -> dict:
     """Test metrics with the latent sent in exactly ``bits`` bits per image (the sweep's equal-rate point)."""
-    model = state.model
-    return metrics_at_rate(data, in_chunks(model.encode, data.x_test), model.prior.mixture(), state.quantiser, bits,
-                           lambda zz: in_chunks(model.decode, zz))
+    return prior_model_metrics_at_rate(state.model, state.quantiser, data, bits)

@@ -38,7 +38,7 @@ from ..runs import read_config
 from ..training.schedule import temperature
 from .autoencoders import DENSE_HIDDEN, reconstruction_loss
 from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
-                     metrics_at_rate, save_weights, seeded_generator, train_epochs)
+                     prior_model_metrics_at_rate, save_weights, seeded_generator, train_epochs)
 from .gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
 from .latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
 
@@ -211,6 +211,4 @@ def evaluate(state: VCState, data: Dataset) -> dict:
 
 def evaluate_at_rate(state: VCState, data: Dataset, bits: int) -> dict:
     """Test metrics with the latent sent in exactly ``bits`` bits per image (the sweep's equal-rate point)."""
-    model = state.model
-    return metrics_at_rate(data, in_chunks(model.encode, data.x_test), model.prior.mixture(), state.quantiser, bits,
-                           lambda zz: in_chunks(model.decode, zz))
+    return prior_model_metrics_at_rate(state.model, state.quantiser, data, bits)
