@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, fmt, summarise, write_results  # noqa: E402
 
-from bitcluster.sweep import run_sweep  # noqa: E402
+from bitcluster.training.sweep import run_sweep  # noqa: E402
 
 FIELDS = ("acc", "nmi", "psnr", "bpp", "coded_bits_mean", "ideal_bits_mean", "train_seconds", "acc_continuous",
           "psnr_continuous")

@@ -42,7 +42,7 @@ import httpx
 import numpy as np
 
 from _common import summarise, write_results
-from bitcluster.manifest import load_manifest
+from bitcluster.core.manifest import load_manifest
 from bitcluster.serving.process import ServiceProcess, free_port
 from bitcluster.serving.settings import DEFAULT_MODEL_DIR
 

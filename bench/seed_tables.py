@@ -10,7 +10,7 @@ With ``--runs-dir`` every run keeps its directory, and a run whose ``metrics.jso
 there (same method, seed and epochs) is read back instead of trained again: an interrupted
 benchmark resumes, and methods can be run in separate invocations and tabulated together.
 
-Each run goes through ``bitcluster.pipeline.train_run`` and is scored on the test split. Writes
+Each run goes through ``bitcluster.training.pipeline.train_run`` and is scored on the test split. Writes
 bench/results/seed_tables.json (every run's metrics under "runs") and seed_tables.md: our mean
 ± std beside each published number, "short" where our mean falls below it. On another dataset
 the results are written under seed_tables_<data> and nothing is compared.
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt, summarise, write_results  # noqa: E402
 
 from bitcluster.data import load_dataset  # noqa: E402
-from bitcluster.pipeline import train_run  # noqa: E402
+from bitcluster.training.pipeline import train_run  # noqa: E402
 
 # Epochs in all (pre-training included) at --epochs-scale 1, for MNIST.
 DEFAULT_EPOCHS = {"kmeans": 1, "gmm": 1, "ae-kmeans": 50, "ae-gmm": 50, "convae-kmeans": 50, "convae-gmm": 50,

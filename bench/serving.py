@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from _common import summarise, write_results
-from bitcluster.codes import pack_codes, unpack_codes
-from bitcluster.manifest import load_manifest
-from bitcluster.preprocessing import Preprocessing
+from bitcluster.core.codes import pack_codes, unpack_codes
+from bitcluster.core.manifest import load_manifest
+from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.serving.process import ServiceProcess
 from bitcluster.serving.runtime import create_session
 from bitcluster.serving.settings import DEFAULT_MODEL_DIR

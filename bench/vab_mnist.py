@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import fmt, summarise, write_results  # noqa: E402
 
 from bitcluster.data import load_dataset  # noqa: E402
-from bitcluster.pipeline import train_run  # noqa: E402
+from bitcluster.training.pipeline import train_run  # noqa: E402
 
 FIELDS = ("acc", "nmi", "ari", "psnr", "bpp", "seconds_per_epoch", "train_seconds")
 PAPER = {"vab-paper": "0.717 best run at ~80 bits on train images (mean ~0.55)"}

@@ -7,16 +7,17 @@ import pytest
 import torch
 from scipy import stats
 
-from bitcluster.baselines import kdvae, latent
-from bitcluster.baselines.common import in_chunks
-from bitcluster.baselines.autoencoders import ConvAutoencoder, conv_sizes
-from bitcluster.baselines.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
-from bitcluster.baselines.variational_clustering import gumbel_softmax
-from bitcluster.codes import unpack_codes
+from bitcluster.training import latent
+from bitcluster.training.methods import kdvae
+from bitcluster.training.methods.common import in_chunks
+from bitcluster.training.nets.autoencoders import ConvAutoencoder, conv_sizes
+from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
+from bitcluster.training.methods.variational_clustering import gumbel_softmax
+from bitcluster.core.codes import unpack_codes
 from bitcluster.data import load_dataset
-from bitcluster.manifest import load_manifest
-from bitcluster.methods import METHODS, get_method
-from bitcluster.pipeline import evaluate_run, train_run
+from bitcluster.core.manifest import load_manifest
+from bitcluster.training.methods import METHODS, get_method
+from bitcluster.training.pipeline import evaluate_run, train_run
 
 # A few epochs each, enough to beat the untrained model on digits; the whole file stays near 2 minutes.
 SHORT_RUNS = {
@@ -256,7 +257,7 @@ def test_conv_autoencoder_fits_any_image_size(size):
 def test_exported_halves_are_the_quantised_model(method, bits_per_dim, runs, digits, tmp_path):
     import onnxruntime as ort
 
-    from bitcluster.export_latent import export_latent_run
+    from bitcluster.training.export_latent import export_latent_run
 
     run_dir, _ = runs[method]
     manifest = export_latent_run(run_dir, tmp_path / "model", bits_per_dim)
@@ -284,7 +285,7 @@ def test_exported_halves_are_the_quantised_model(method, bits_per_dim, runs, dig
 
 @pytest.mark.parametrize("method", ["kdae", "kmeans"])
 def test_methods_without_a_latent_code_are_not_exported(method, runs, tmp_path):
-    from bitcluster.export_latent import export_latent_run
+    from bitcluster.training.export_latent import export_latent_run
 
     with pytest.raises(ValueError, match="raw image" if method == "kdae" else "no quantised-latent export"):
         export_latent_run(runs[method][0], tmp_path / "model")

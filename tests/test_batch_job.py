@@ -15,9 +15,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from bitcluster.batch_job import (BatchJobError, InputGroup, ResultsFile, RetryPolicy, parse_results, plan_chunks,
+from bitcluster.client.batch_job import (BatchJobError, InputGroup, ResultsFile, RetryPolicy, parse_results, plan_chunks,
                                   with_retries)
-from bitcluster.client import BitclusterError
+from bitcluster.client.http_client import BitclusterError
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 

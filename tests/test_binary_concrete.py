@@ -1,6 +1,6 @@
 import torch
 
-from bitcluster.models.binary_concrete import binary_concrete, deterministic_code
+from bitcluster.training.nets.binary_concrete import binary_concrete, deterministic_code
 
 
 def test_hard_sample_is_binary_with_relaxed_gradient():

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from bitcluster.bmm import BernoulliMixture, bmm_log_posterior, classifier_weights
-from bitcluster.models.bernoulli_mixture import BernoulliMixturePrior
+from bitcluster.core.bmm import BernoulliMixture, bmm_log_posterior, classifier_weights
+from bitcluster.training.nets.bernoulli_prior import BernoulliMixturePrior
 
 
 def direct_posterior(z, pi, mu):
@@ -54,7 +54,7 @@ def test_em_recovers_well_separated_components():
     flips = rng.random((600, 40)) < 0.05
     z = np.where(flips, 1 - protos[labels], protos[labels])
     bmm = BernoulliMixture(3, n_init=3, seed=0).fit(z)
-    from bitcluster.metrics import cluster_accuracy
+    from bitcluster.core.metrics import cluster_accuracy
 
     assert cluster_accuracy(labels, bmm.predict(z)) > 0.99
     assert np.isfinite(bmm.score_samples(z)).all()

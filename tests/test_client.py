@@ -6,7 +6,7 @@ import httpx
 import numpy as np
 import pytest
 
-from bitcluster.client import BitclusterClient, BitclusterError, ModelMismatchError
+from bitcluster.client.http_client import BitclusterClient, BitclusterError, ModelMismatchError
 from bitcluster.serving.process import ServiceProcess, free_port
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures

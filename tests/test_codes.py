@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitcluster.codes import CodeFormatError, code_bytes, codes_from_bytes, pack_codes, unpack_codes
+from bitcluster.core.codes import CodeFormatError, code_bytes, codes_from_bytes, pack_codes, unpack_codes
 
 
 def test_msb_first_bit_order():

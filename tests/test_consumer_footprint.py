@@ -85,8 +85,8 @@ def test_bitcluster_serve_consumer_runs_where_torch_cannot_be_imported(model_a, 
 
 
 def test_shared_modules_import_no_torch_at_import_time():
-    modules = ["bitcluster.cli", "bitcluster.codes", "bitcluster.manifest", "bitcluster.preprocessing",
-               "bitcluster.serving.app", "bitcluster.serving.process", "bitcluster.client",
+    modules = ["bitcluster.cli", "bitcluster.core.codes", "bitcluster.core.manifest", "bitcluster.core.preprocessing",
+               "bitcluster.serving.app", "bitcluster.serving.process", "bitcluster.client.http_client",
                "bitcluster_consumer.main", "bitcluster_vendor.main"]
     code = (f"import sys, json\nfor m in {modules!r}: __import__(m)\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")

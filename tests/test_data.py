@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bitcluster.data import DatasetError, load_dataset, load_npz
-from bitcluster.preprocessing import ImageFormatError, Preprocessing
+from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 
 def test_digits_is_a_fixed_split_in_unit_range():

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from bitcluster.codes import CodeFormatError, pack_codes
-from bitcluster.entropy_coding import decode_codes, encode_codes, ideal_bits
+from bitcluster.core.codes import CodeFormatError, pack_codes
+from bitcluster.core.entropy_coding import decode_codes, encode_codes, ideal_bits
 
 
 def clustered_codes(n=2000, bits=24, k=4, flip=0.03, seed=0):

@@ -7,13 +7,13 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from bitcluster.bmm import bmm_log_posterior
-from bitcluster.codes import pack_codes
+from bitcluster.core.bmm import bmm_log_posterior
+from bitcluster.core.codes import pack_codes
 from bitcluster.data import load_dataset
-from bitcluster.export import export_run
-from bitcluster.manifest import ManifestError, load_manifest
-from bitcluster.methods import vab
-from bitcluster.pipeline import train_run
+from bitcluster.training.export import export_run
+from bitcluster.core.manifest import ManifestError, load_manifest
+from bitcluster.training.methods import vab
+from bitcluster.training.pipeline import train_run
 
 
 @pytest.fixture(scope="module")

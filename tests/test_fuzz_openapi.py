@@ -19,8 +19,8 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from bitcluster.entropy_coding import HEADER, MAGIC  # noqa: E402
-from bitcluster.entropy_coding import MEDIA_TYPE as ENTROPY_CODED  # noqa: E402
+from bitcluster.core.entropy_coding import HEADER, MAGIC  # noqa: E402
+from bitcluster.core.entropy_coding import MEDIA_TYPE as ENTROPY_CODED  # noqa: E402
 from bitcluster_consumer.config import Settings as ConsumerSettings  # noqa: E402
 from bitcluster_consumer.main import create_app as consumer_app  # noqa: E402
 from bitcluster_vendor.config import Settings as VendorSettings  # noqa: E402

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bitcluster.metrics import cluster_accuracy, clustering_metrics, psnr, rate_metrics
+from bitcluster.core.metrics import cluster_accuracy, clustering_metrics, psnr, rate_metrics
 
 
 def test_accuracy_needs_hungarian_matching():

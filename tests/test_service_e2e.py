@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from bitcluster.codes import codes_from_bytes
+from bitcluster.core.codes import codes_from_bytes
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
@@ -135,7 +135,7 @@ def test_the_app_itself_refuses_a_tampered_model(model_a, tmp_path):
     """Also without the CLI's early check: the lifespan verifies before serving."""
     import shutil
 
-    from bitcluster.manifest import ManifestError
+    from bitcluster.core.manifest import ManifestError
     from bitcluster_consumer.config import Settings
     from bitcluster_consumer.main import create_app
 

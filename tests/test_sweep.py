@@ -1,7 +1,7 @@
 import json
 
 from bitcluster.data import load_dataset
-from bitcluster.sweep import run_sweep
+from bitcluster.training.sweep import run_sweep
 
 
 def test_sweep_trains_each_setting_once_and_draws_both_plots(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from bitcluster.data import load_dataset
-from bitcluster.evaluation import evaluate_vab
-from bitcluster.models.vab import VAB, VABConfig
-from bitcluster.pipeline import evaluate_run, train_run
+from bitcluster.training.evaluation import evaluate_vab
+from bitcluster.training.nets.vab import VAB, VABConfig
+from bitcluster.training.pipeline import evaluate_run, train_run
 from bitcluster.training.vab_loss import elbo_terms
 
 REQUIRED = {"method", "dataset", "bits", "bpp", "clusters", "acc", "nmi", "ari", "psnr", "n_test", "seed",

@@ -2,9 +2,9 @@
 
 The package is split so that each half imports only what it needs:
 
-* ``bitcluster.codes``, ``bitcluster.manifest``, ``bitcluster.bmm`` and
-  ``bitcluster.preprocessing`` are numpy-only and shared by both services;
-* ``bitcluster.models``, ``bitcluster.training`` and ``bitcluster.export`` need torch and
+* ``bitcluster.core.codes``, ``bitcluster.core.manifest``, ``bitcluster.core.bmm`` and
+  ``bitcluster.core.preprocessing`` are numpy-only and shared by both services;
+* ``bitcluster.models``, ``bitcluster.training`` and ``bitcluster.training.export`` need torch and
   are used for training only. The consumer service never imports them.
 """
 

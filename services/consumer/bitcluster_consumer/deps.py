@@ -6,8 +6,8 @@ from fastapi import Request
 
 from bitcluster.serving.deps import served_model
 
-from .classifier import Classifier
-from .config import Settings
+from bitcluster_consumer.classifier import Classifier
+from bitcluster_consumer.config import Settings
 
 
 def get_settings(request: Request) -> Settings:

@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from bitcluster.serving.app import create_service_app
 
-from .classifier import Classifier
-from .config import Settings
-from .routes import classify, health
+from bitcluster_consumer.classifier import Classifier
+from bitcluster_consumer.config import Settings
+from bitcluster_consumer.routes import classify, health
 
 DESCRIPTION = """The data consumer's half of bitcluster: packed binary codes from the vendor's
 `/v1/encode` become clusters. It never sees an image, and runs on numpy + onnxruntime alone."""

@@ -6,8 +6,8 @@ from fastapi import Request
 
 from bitcluster.serving.deps import served_model
 
-from .config import Settings
-from .encoder import Encoder
+from bitcluster_vendor.config import Settings
+from bitcluster_vendor.encoder import Encoder
 
 
 def get_settings(request: Request) -> Settings:

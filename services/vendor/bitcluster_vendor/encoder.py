@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from bitcluster.preprocessing import ImageFormatError, Preprocessing
+from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 from bitcluster.serving.errors import ServiceError
 from bitcluster.serving.model import LoadedModel, ModelInfo, load_model
 
-from .config import Settings
+from bitcluster_vendor.config import Settings
 
 
 @dataclass

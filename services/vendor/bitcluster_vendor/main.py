@@ -6,9 +6,9 @@ from fastapi import FastAPI
 
 from bitcluster.serving.app import create_service_app
 
-from .config import Settings
-from .encoder import Encoder
-from .routes import encode, health
+from bitcluster_vendor.config import Settings
+from bitcluster_vendor.encoder import Encoder
+from bitcluster_vendor.routes import encode, health
 
 DESCRIPTION = """The data vendor's half of bitcluster: images become packed binary codes
 (`ceil(D/8)` bytes each), ready to send to the consumer's `/v1/classify`. Images are never logged."""

@@ -8,14 +8,14 @@ from typing import Any, AsyncIterator, Callable, Sequence
 
 from fastapi import APIRouter, FastAPI
 
-from .. import __version__
-from ..manifest import ManifestError
-from . import metrics as metrics_module
-from .auth import APIKeyMiddleware, document_bearer_auth
-from .errors import install_error_handlers
-from .limits import BodyLimitMiddleware
-from .metrics import MetricsMiddleware, ServiceMetrics
-from .settings import ServiceSettings
+from bitcluster import __version__
+from bitcluster.core.manifest import ManifestError
+from bitcluster.serving import metrics as metrics_module
+from bitcluster.serving.auth import APIKeyMiddleware, document_bearer_auth
+from bitcluster.serving.errors import install_error_handlers
+from bitcluster.serving.limits import BodyLimitMiddleware
+from bitcluster.serving.metrics import MetricsMiddleware, ServiceMetrics
+from bitcluster.serving.settings import ServiceSettings
 
 log = logging.getLogger("uvicorn.error.bitcluster")  # shown by uvicorn's handlers
 

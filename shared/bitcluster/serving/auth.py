@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import error_response
+from bitcluster.serving.errors import error_response
 
 OPEN_PATHS = frozenset({"/healthz"})
 

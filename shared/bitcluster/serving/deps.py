@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import Request
 
-from .errors import ServiceError
-from .settings import ServiceSettings
+from bitcluster.serving.errors import ServiceError
+from bitcluster.serving.settings import ServiceSettings
 
 
 def get_settings(request: Request) -> ServiceSettings:

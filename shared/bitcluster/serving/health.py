@@ -7,9 +7,9 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from .deps import served_model
-from .errors import error_responses
-from .model import ModelInfo
+from bitcluster.serving.deps import served_model
+from bitcluster.serving.errors import error_responses
+from bitcluster.serving.model import ModelInfo
 
 
 class Liveness(BaseModel):

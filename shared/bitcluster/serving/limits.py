@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ServiceError, error_response
+from bitcluster.serving.errors import ServiceError, error_response
 
 
 def body_too_large(limit: int) -> ServiceError:

@@ -8,8 +8,8 @@ from pathlib import Path
 import onnxruntime as ort
 from pydantic import BaseModel, Field
 
-from ..manifest import ManifestError, ModelManifest, load_entropy_model, load_manifest
-from .runtime import create_session
+from bitcluster.core.manifest import ManifestError, ModelManifest, load_entropy_model, load_manifest
+from bitcluster.serving.runtime import create_session
 
 
 class ModelInfo(BaseModel):
@@ -46,7 +46,7 @@ class LoadedModel:
 
     @property
     def code_formats(self) -> list[str]:
-        from ..entropy_coding import MEDIA_TYPE
+        from bitcluster.core.entropy_coding import MEDIA_TYPE
 
         return ["application/octet-stream"] + ([MEDIA_TYPE] if self.entropy_model is not None else [])
 
@@ -69,7 +69,7 @@ class LoadedModel:
 def load_model(model_dir: Path, half: str, *, allow_gpu: bool = False, intra_op_threads: int = 0) -> LoadedModel:
     """Verify ``half`` of the export in ``model_dir`` (manifest and sha256) and open its ONNX file.
 
-    Raises :class:`~bitcluster.manifest.ManifestError` with a message that says what to fix.
+    Raises :class:`~bitcluster.core.manifest.ManifestError` with a message that says what to fix.
     """
     manifest, onnx_path = load_manifest(Path(model_dir), half)
     session, provider = create_session(onnx_path, allow_gpu=allow_gpu, intra_op_threads=intra_op_threads)

@@ -10,7 +10,7 @@ from typing import Callable, TypeVar
 import anyio
 import onnxruntime as ort
 
-from .errors import ServiceError
+from bitcluster.serving.errors import ServiceError
 
 log = logging.getLogger("uvicorn.error.bitcluster")  # shown by uvicorn's handlers
 T = TypeVar("T")

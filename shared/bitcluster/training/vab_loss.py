@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from ..models.bernoulli_mixture import BernoulliMixturePrior
+from bitcluster.training.nets.bernoulli_prior import BernoulliMixturePrior
 
 
 def elbo_terms(x: torch.Tensor, out: dict[str, torch.Tensor], prior: BernoulliMixturePrior) -> dict[str, torch.Tensor]:

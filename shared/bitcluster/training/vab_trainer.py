@@ -26,12 +26,12 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..bmm import BernoulliMixture, bmm_log_posterior
-from ..data import Dataset
-from ..models.vab import VAB, VABConfig
-from .schedule import paper_learning_rate, temperature
-from .teacher import pseudo_labels
-from .vab_loss import elbo_terms
+from bitcluster.core.bmm import BernoulliMixture, bmm_log_posterior
+from bitcluster.data import Dataset
+from bitcluster.training.nets.vab import VAB, VABConfig
+from bitcluster.training.schedule import paper_learning_rate, temperature
+from bitcluster.training.teacher import pseudo_labels
+from bitcluster.training.vab_loss import elbo_terms
 
 RECIPES = ("teacher", "paper")
 

@@ -15,18 +15,18 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
 
-from bitcluster.codes import CodeFormatError, codes_from_bytes
-from bitcluster.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
-from bitcluster.entropy_coding import decode_codes
-from bitcluster.manifest import ModelManifest
+from bitcluster.core.codes import CodeFormatError, codes_from_bytes
+from bitcluster.core.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
+from bitcluster.core.entropy_coding import decode_codes
+from bitcluster.core.manifest import ModelManifest
 from bitcluster.serving.errors import ServiceError, describe_validation_errors, error_responses
 from bitcluster.serving.limits import check_batch_size
 from bitcluster.serving.runtime import run_with_deadline
 
-from ..classifier import Classifier
-from ..config import Settings
-from ..deps import get_classifier, get_settings
-from ..schemas import ClassifyRequest, ClassifyResponse
+from bitcluster_consumer.classifier import Classifier
+from bitcluster_consumer.config import Settings
+from bitcluster_consumer.deps import get_classifier, get_settings
+from bitcluster_consumer.schemas import ClassifyRequest, ClassifyResponse
 
 ROUTE = "/v1/classify"
 OCTET = "application/octet-stream"
@@ -98,7 +98,7 @@ def decode_entropy_coded(body: bytes, manifest: ModelManifest, settings: Setting
     """Entropy-coded stream -> packed codes; the count in its header is checked before any decoding."""
     import struct
 
-    from bitcluster.entropy_coding import HEADER
+    from bitcluster.core.entropy_coding import HEADER
 
     if len(body) >= HEADER.size:
         check_batch_size(struct.unpack_from("<I", body, 4)[0], settings.max_batch, "codes")

@@ -13,17 +13,17 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from bitcluster.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
-from bitcluster.entropy_coding import encode_codes
+from bitcluster.core.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
+from bitcluster.core.entropy_coding import encode_codes
 from bitcluster.serving.errors import ServiceError, describe_validation_errors, error_responses
 from bitcluster.serving.limits import check_batch_size
 from bitcluster.serving.runtime import run_with_deadline
 
-from ..config import Settings
-from ..deps import get_encoder, get_settings
-from ..encoder import Encoder
-from ..images import decode_base64, decode_image, pixels_to_batch
-from ..schemas import EncodeRequest, EncodeResponse
+from bitcluster_vendor.config import Settings
+from bitcluster_vendor.deps import get_encoder, get_settings
+from bitcluster_vendor.encoder import Encoder
+from bitcluster_vendor.images import decode_base64, decode_image, pixels_to_batch
+from bitcluster_vendor.schemas import EncodeRequest, EncodeResponse
 
 ROUTE = "/v1/encode"
 OCTET = "application/octet-stream"
@@ -44,7 +44,7 @@ _OCTET_RESPONSE = {
     "description": "With 'Accept: application/octet-stream': the packed codes concatenated, ceil(D/8) bytes each, "
                    "with headers X-Model-Id, X-Code-Bits and X-Count. With 'Accept: "
                    "application/x-bitcluster-entropy-coded': the batch entropy-coded under the model's BMM "
-                   "(fewer bytes for batches; see bitcluster.entropy_coding), same headers.",
+                   "(fewer bytes for batches; see bitcluster.core.entropy_coding), same headers.",
     "content": {OCTET: {"schema": {"type": "string", "format": "binary"}},
                 ENTROPY_CODED: {"schema": {"type": "string", "format": "binary"}}},
 }

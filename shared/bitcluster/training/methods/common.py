@@ -12,10 +12,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from ..data import Dataset
-from ..metrics import clustering_metrics, psnr, rate_metrics
-from ..runs import WEIGHTS, RunDirError
-from .latent import (GaussianMixtureParams, UniformQuantiser, allocated_noise_variance, allocated_roundtrip,
+from bitcluster.data import Dataset
+from bitcluster.core.metrics import clustering_metrics, psnr, rate_metrics
+from bitcluster.training.runs import WEIGHTS, RunDirError
+from bitcluster.training.latent import (GaussianMixtureParams, UniformQuantiser, allocated_noise_variance, allocated_roundtrip,
                      bit_allocation, quantised_mixture)
 
 Step = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]

@@ -1,6 +1,6 @@
 """The networks of the baselines.
 
-Names follow the math as in :mod:`bitcluster.models.vab`: ``g_a`` is the analysis transform
+Names follow the math as in :mod:`bitcluster.training.nets.vab`: ``g_a`` is the analysis transform
 (image -> latent), ``g_s`` the synthesis transform (latent -> pixel logits; ``sigmoid`` of them is
 the reconstruction).
 
@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..models.vab import mlp
-from .common import train_epochs
+from bitcluster.training.nets.vab import mlp
+from bitcluster.training.methods.common import train_epochs
 
 DENSE_HIDDEN = [500, 500, 2000]
 CONV_CHANNELS = [32, 64, 128]

@@ -7,15 +7,15 @@ receives a short bit string:
   the range stored at training, ``level = clip(round((z - low) * scale), 0, 2^b - 1)`` -> each
   level's ``b`` bits, most significant first, dimension after dimension (code bit ``i * b + j`` is
   bit ``b - 1 - j`` of dimension ``i``'s level) -> ``codes`` (N, ceil(d b / 8)) uint8, packed as
-  in :mod:`bitcluster.codes`;
+  in :mod:`bitcluster.core.codes`;
 * classifier: ``codes`` -> unpack -> levels -> ``z_hat = low + level * step`` -> the Gaussian
   mixture's ``log pi_k + log N(z_hat; mu_k, Sigma_k)`` -> ``clusters`` (N,) int64 (ArgMax) and
   ``posteriors`` (N, K) float32 (Softmax). The mixture is the method's (K-means as equal-weight
   isotropic Gaussians, VaDE's and vc's learned prior), widened by the quantisation noise
-  (:func:`bitcluster.baselines.latent.quantised_mixture`), exactly as ``evaluate`` scores
+  (:func:`bitcluster.training.latent.quantised_mixture`), exactly as ``evaluate`` scores
   ``acc_quantised``.
 
-Graphs are written with ``onnx.helper`` from the weights, like :mod:`bitcluster.export`.
+Graphs are written with ``onnx.helper`` from the weights, like :mod:`bitcluster.training.export`.
 ``kdae`` and ``kdvae`` decide from every autoencoder's reconstruction of the raw image: they have
 no latent to ship and are refused.
 """
@@ -31,11 +31,11 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from .baselines.latent import GaussianMixtureParams, UniformQuantiser, check_bits_per_dim, quantised_mixture
-from .codes import code_bytes
-from .export import _finish, _packing_matrix, write_model_dir
-from .manifest import ModelManifest
-from .runs import METRICS, read_config, read_json
+from bitcluster.training.latent import GaussianMixtureParams, UniformQuantiser, check_bits_per_dim, quantised_mixture
+from bitcluster.core.codes import code_bytes
+from bitcluster.training.export import _finish, _packing_matrix, write_model_dir
+from bitcluster.core.manifest import ModelManifest
+from bitcluster.training.runs import METRICS, read_config, read_json
 
 EXPORTABLE = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm", "vade", "vc")
 NEEDS_RAW_IMAGE = ("kdae", "kdvae")
@@ -115,7 +115,7 @@ def _quantise_and_pack(g: _Graph, z: str, quantiser: UniformQuantiser, b: int) -
     """Latent (N, d) -> levels -> their bits, MSB first, dimension after dimension -> packed (N, ceil(d b / 8)).
 
     ``level & 2^(b-1-j)`` is bit j times its place value; the packing matmul divides the place value
-    back out (exact: powers of two), so no shift is needed, as in :func:`bitcluster.export.classifier_graph`.
+    back out (exact: powers of two), so no shift is needed, as in :func:`bitcluster.training.export.classifier_graph`.
     """
     d = len(quantiser.low)
     scaled = g.op("Mul", [g.op("Sub", [z, g.const("low", quantiser.low)]), g.const("scale", quantiser.scale(b))])
@@ -200,7 +200,7 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None)
 
     ``bits_per_dim`` defaults to the run's own (``bits // latent`` of its training options).
     """
-    from .methods import get_method
+    from bitcluster.training.methods import get_method
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
@@ -210,7 +210,7 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None)
                          "is no latent code to ship, so it cannot be split into vendor and consumer halves")
     if method not in EXPORTABLE:
         raise ValueError(f"{method!r} has no quantised-latent export; export_latent_run takes {', '.join(EXPORTABLE)}"
-                         " (VAB runs are exported by bitcluster.export.export_run)")
+                         " (VAB runs are exported by bitcluster.training.export.export_run)")
     state = get_method(method).load(run_dir)
     b = int(bits_per_dim or config["model"]["bits_per_dim"])
     check_bits_per_dim(b)

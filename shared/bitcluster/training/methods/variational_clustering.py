@@ -32,15 +32,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data import Dataset
-from ..models.vab import mlp
-from ..runs import read_config
-from ..training.schedule import temperature
-from .autoencoders import DENSE_HIDDEN, reconstruction_loss
-from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
+from bitcluster.data import Dataset
+from bitcluster.training.nets.vab import mlp
+from bitcluster.training.runs import read_config
+from bitcluster.training.schedule import temperature
+from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, reconstruction_loss
+from bitcluster.training.methods.common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
                      prior_model_metrics_at_rate, save_weights, seeded_generator, train_epochs)
-from .gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
-from .latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
+from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
 
 
 @dataclass

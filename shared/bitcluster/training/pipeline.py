@@ -6,10 +6,10 @@ import platform
 import time
 from pathlib import Path
 
-from . import __version__
-from .data import BUILTIN_DATASETS, Dataset, load_dataset
-from .methods import get_method
-from .runs import CONFIG, HISTORY, METRICS, read_config, write_json
+from bitcluster import __version__
+from bitcluster.data import BUILTIN_DATASETS, Dataset, load_dataset
+from bitcluster.training.methods import get_method
+from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_config, write_json
 
 
 def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True) -> dict:

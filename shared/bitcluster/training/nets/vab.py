@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from .bernoulli_mixture import BernoulliMixturePrior
-from .binary_concrete import binary_concrete, deterministic_code
+from bitcluster.training.nets.bernoulli_prior import BernoulliMixturePrior
+from bitcluster.training.nets.binary_concrete import binary_concrete, deterministic_code
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import torch
 
-from ..data import Dataset
-from ..runs import HISTORY, read_config
-from .autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder, DenseAutoencoder,
+from bitcluster.data import Dataset
+from bitcluster.training.runs import HISTORY, read_config
+from bitcluster.training.nets.autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder, DenseAutoencoder,
                            pretrain_autoencoder)
-from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
+from bitcluster.training.methods.common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
                      metrics_at_rate, save_weights, seeded_generator)
-from .latent import (GaussianMixtureParams, UniformQuantiser, bits_per_dim_for, fit_latent_mixture,
+from bitcluster.training.latent import (GaussianMixtureParams, UniformQuantiser, bits_per_dim_for, fit_latent_mixture,
                      load_latent_head, save_latent_head)
 
 # method -> (autoencoder, clusterer)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .codes import pack_codes
-from .data import Dataset
-from .entropy_coding import encode_codes, ideal_bits
-from .metrics import clustering_metrics, psnr, rate_metrics
-from .models.vab import VAB
+from bitcluster.core.codes import pack_codes
+from bitcluster.data import Dataset
+from bitcluster.core.entropy_coding import encode_codes, ideal_bits
+from bitcluster.core.metrics import clustering_metrics, psnr, rate_metrics
+from bitcluster.training.nets.vab import VAB
 
 
 @torch.no_grad()

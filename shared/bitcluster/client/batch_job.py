@@ -34,7 +34,7 @@ from typing import Callable, Iterator, Sequence, TypeVar, Union
 import httpx
 import numpy as np
 
-from .client import BitclusterClient, BitclusterError
+from bitcluster.client.http_client import BitclusterClient, BitclusterError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 TRANSIENT_STATUSES = (502, 503, 504)

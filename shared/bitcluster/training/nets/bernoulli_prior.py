@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..bmm import EPS
+from bitcluster.core.bmm import EPS
 
 # Means are kept in [EPS, 1 - EPS] exactly as the numpy BMM and the exported classifier keep them.
 LOGIT_MAX = float(np.log((1 - EPS) / EPS))

@@ -26,8 +26,8 @@ import zlib
 
 import numpy as np
 
-from .bmm import EPS
-from .codes import CodeFormatError, pack_codes, unpack_codes
+from bitcluster.core.bmm import EPS
+from bitcluster.core.codes import CodeFormatError, pack_codes, unpack_codes
 
 MAGIC = b"BCE1"
 HEADER = struct.Struct("<4sIHI")
@@ -119,6 +119,6 @@ def decode_codes(payload: bytes, bits: int, log_pi: np.ndarray, means: np.ndarra
 
 def ideal_bits(codes: np.ndarray, log_pi: np.ndarray, means: np.ndarray) -> np.ndarray:
     """``-log2 p(z)`` of each code under the BMM marginal: the rate an ideal coder reaches."""
-    from .bmm import _logsumexp, bmm_log_joint
+    from bitcluster.core.bmm import _logsumexp, bmm_log_joint
 
     return -_logsumexp(bmm_log_joint(codes, log_pi, means), axis=1) / np.log(2.0)

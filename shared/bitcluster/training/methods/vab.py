@@ -6,11 +6,11 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from ..data import Dataset
-from ..evaluation import evaluate_vab
-from ..models.vab import VAB, VABConfig
-from ..runs import WEIGHTS, read_config
-from ..training.vab_trainer import VABTrainConfig, train_vab
+from bitcluster.data import Dataset
+from bitcluster.training.evaluation import evaluate_vab
+from bitcluster.training.nets.vab import VAB, VABConfig
+from bitcluster.training.runs import WEIGHTS, read_config
+from bitcluster.training.vab_trainer import VABTrainConfig, train_vab
 
 RECIPE_OF_METHOD = {"vab": "teacher", "vab-paper": "paper"}
 

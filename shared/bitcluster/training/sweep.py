@@ -18,8 +18,8 @@ import json
 import os
 from pathlib import Path
 
-from .data import Dataset, load_dataset
-from .runs import METRICS, write_json
+from bitcluster.data import Dataset, load_dataset
+from bitcluster.training.runs import METRICS, write_json
 
 
 def run_dir_name(method: str, bits: int | None, seed: int) -> str:
@@ -28,7 +28,7 @@ def run_dir_name(method: str, bits: int | None, seed: int) -> str:
 
 
 def rate_set_after_training(method: str) -> bool:
-    from .methods import get_method
+    from bitcluster.training.methods import get_method
 
     return hasattr(get_method(method), "evaluate_at_rate")
 
@@ -75,7 +75,7 @@ def _alive(pid: int) -> bool:
 def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
                    train: bool = True) -> dict | None:
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
-    from .pipeline import train_run
+    from bitcluster.training.pipeline import train_run
 
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
@@ -89,7 +89,7 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
     """One record per bit budget for a model trained once (see the module docstring)."""
-    from .methods import get_method
+    from bitcluster.training.methods import get_method
 
     impl = get_method(method)
     state = impl.load(run)

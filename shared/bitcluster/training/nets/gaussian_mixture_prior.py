@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .latent import GaussianMixtureParams
+from bitcluster.training.latent import GaussianMixtureParams
 
 LOG_2PI = math.log(2 * math.pi)
 

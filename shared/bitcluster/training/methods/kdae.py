@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import Dataset
-from ..metrics import psnr
-from ..runs import read_config
-from .autoencoders import DenseAutoencoder, pretrain_autoencoder, reconstruction_loss
-from .common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
+from bitcluster.data import Dataset
+from bitcluster.core.metrics import psnr
+from bitcluster.training.runs import read_config
+from bitcluster.training.nets.autoencoders import DenseAutoencoder, pretrain_autoencoder, reconstruction_loss
+from bitcluster.training.methods.common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
                      seeded_generator, split_epochs, train_epochs)
-from .latent import fit_latent_mixture
+from bitcluster.training.latent import fit_latent_mixture
 
 
 @dataclass

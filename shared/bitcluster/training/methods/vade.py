@@ -26,15 +26,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import Dataset
-from ..models.vab import mlp
-from ..runs import read_config
-from ..training.schedule import paper_learning_rate
-from .autoencoders import DENSE_HIDDEN, GaussianEncoder, reconstruction_loss, reparameterise
-from .common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
+from bitcluster.data import Dataset
+from bitcluster.training.nets.vab import mlp
+from bitcluster.training.runs import read_config
+from bitcluster.training.schedule import paper_learning_rate
+from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, reconstruction_loss, reparameterise
+from bitcluster.training.methods.common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
                      prior_model_metrics_at_rate, save_weights, seeded_generator, split_epochs, train_epochs)
-from .gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
-from .latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
 
 
 @dataclass

@@ -25,15 +25,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..data import Dataset
-from ..metrics import psnr
-from ..models.vab import mlp
-from ..runs import read_config
-from .autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
-from .common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
+from bitcluster.data import Dataset
+from bitcluster.core.metrics import psnr
+from bitcluster.training.nets.vab import mlp
+from bitcluster.training.runs import read_config
+from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
+from bitcluster.training.methods.common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
                      seeded_generator, split_epochs, train_epochs)
-from .latent import fit_latent_mixture
-from .vade import VaDETrainConfig, train_vade
+from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.methods.vade import VaDETrainConfig, train_vade
 
 
 @dataclass

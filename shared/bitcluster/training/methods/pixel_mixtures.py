@@ -11,10 +11,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data import Dataset
-from ..runs import read_config
-from .common import config_from_options, label_metrics
-from .latent import GaussianMixtureParams, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.data import Dataset
+from bitcluster.training.runs import read_config
+from bitcluster.training.methods.common import config_from_options, label_metrics
+from bitcluster.training.latent import GaussianMixtureParams, fit_latent_mixture, load_latent_head, save_latent_head
 
 KIND_OF_METHOD = {"kmeans": "kmeans", "gmm": "gmm"}
 

@@ -1,7 +1,7 @@
-"""Export a trained run as two ONNX halves plus a manifest (see :mod:`bitcluster.manifest`).
+"""Export a trained run as two ONNX halves plus a manifest (see :mod:`bitcluster.core.manifest`).
 
 The graphs are written with ``onnx.helper`` from the weights, not traced: they are small, and
-building them by hand keeps the bit order (:mod:`bitcluster.codes`) visible in one place.
+building them by hand keeps the bit order (:mod:`bitcluster.core.codes`) visible in one place.
 
 * encoder: ``images`` (N, P) float32 -> MLP -> ``1[logit > 0]`` -> packed ``codes`` (N, B) uint8,
   packing by one MatMul with the byte weights ``2^(7 - d % 8)``;
@@ -19,12 +19,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from . import __version__
-from .bmm import classifier_weights
-from .codes import code_bytes
-from .manifest import (CLASSIFIER_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE, MANIFEST_FILE, ModelManifest,
+from bitcluster import __version__
+from bitcluster.core.bmm import classifier_weights
+from bitcluster.core.codes import code_bytes
+from bitcluster.core.manifest import (CLASSIFIER_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE, MANIFEST_FILE, ModelManifest,
                        compute_model_id, sha256_file)
-from .runs import METRICS, read_config, read_json
+from bitcluster.training.runs import METRICS, read_config, read_json
 
 OPSET = 18
 
@@ -119,7 +119,7 @@ def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelP
     """Write both halves and the manifest (a copy in each half, so each directory stands alone).
 
     ``entropy_model`` (``{"log_pi": [...], "means": [[...]]}``), when given, is written into both
-    halves so that they can speak the entropy-coded code format (:mod:`bitcluster.entropy_coding`).
+    halves so that they can speak the entropy-coded code format (:mod:`bitcluster.core.entropy_coding`).
     """
     import onnxruntime
 
@@ -152,12 +152,12 @@ def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelP
 
 def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None) -> ModelManifest:
     """Export a run directory to ``out``: VAB as trained, latent methods quantised (``bits_per_dim``)."""
-    from .methods import get_method
+    from bitcluster.training.methods import get_method
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if not config["method"].startswith("vab"):
-        from .export_latent import export_latent_run
+        from bitcluster.training.export_latent import export_latent_run
 
         return export_latent_run(run_dir, out, bits_per_dim)
     model = get_method(config["method"]).load(run_dir)

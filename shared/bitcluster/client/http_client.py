@@ -16,10 +16,10 @@ from typing import Sequence, Union
 import httpx
 import numpy as np
 
-from .codes import codes_from_bytes
+from bitcluster.core.codes import codes_from_bytes
 
 OCTET = "application/octet-stream"
-ENTROPY_CODED = "application/x-bitcluster-entropy-coded"  # bitcluster.entropy_coding.MEDIA_TYPE
+ENTROPY_CODED = "application/x-bitcluster-entropy-coded"  # bitcluster.core.entropy_coding.MEDIA_TYPE
 # An image is a (H, W) array inside an (N, H, W) batch, or an encoded PNG/JPEG file (bytes or path).
 ImageFiles = Sequence[Union[bytes, str, Path]]
 RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)

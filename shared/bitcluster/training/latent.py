@@ -277,7 +277,7 @@ def save_latent_head(run_dir: Path, mixture: GaussianMixtureParams, quantiser: U
 def load_latent_head(run_dir: Path) -> tuple[GaussianMixtureParams, UniformQuantiser | None]:
     path = Path(run_dir) / MIXTURE_FILE
     if not path.is_file():
-        from ..runs import RunDirError
+        from bitcluster.training.runs import RunDirError
 
         raise RunDirError(f"{path} is missing: is {path.parent} a run directory of a latent-clustering method?")
     with np.load(path, allow_pickle=False) as f:

@@ -1,1 +1,0 @@
-"""Torch models (training side only; the consumer never imports this package)."""
