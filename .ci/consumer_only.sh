@@ -21,6 +21,7 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 "$venv/bin/python" - "$port" <<'PY'
 import json, sys, time, urllib.request
 from importlib.resources import files
+from bitcluster.core.wire import OCTET_STREAM, code_headers
 base = f"http://127.0.0.1:{sys.argv[1]}"
 for _ in range(150):
     try:
@@ -33,8 +34,7 @@ else:
 manifest = json.loads((files("bitcluster") / "default_model" / "consumer" / "manifest.json").read_text())
 body = bytes(2 * manifest["code_bytes"])
 req = urllib.request.Request(base + "/v1/classify", data=body, method="POST", headers={
-    "Content-Type": "application/octet-stream", "X-Model-Id": manifest["model_id"],
-    "X-Code-Bits": str(manifest["bits"])})
+    "Content-Type": OCTET_STREAM, **code_headers(manifest["model_id"], manifest["bits"])})
 clusters = json.loads(urllib.request.urlopen(req, timeout=10).read())["clusters"]
 assert len(clusters) == 2, clusters
 print(f"consumer-only install: /v1/classify answered {clusters}")

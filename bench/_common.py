@@ -48,3 +48,52 @@ def fmt(row: dict, field: str, digits: int = 3) -> str:
     if field + "_mean" not in row:
         return "–"
     return f"{row[field + '_mean']:.{digits}f} ± {row[field + '_std']:.{digits}f}"
+
+
+def request_overhead_p50s(consumer_url: str, model_id: str, bits: int, *, requests: int = 1000, warmup: int = 200,
+                          binary_batch: int = 4096, api_key: str | None = None, seed: int = 0) -> dict[str, float]:
+    """p50 latency (ms) of a running consumer's cheapest requests, over one keep-alive client.
+
+    Measures ``/healthz`` (the floor: the HTTP stack and middlewares only), ``/v1/classify`` with a
+    JSON batch of one code, and ``/v1/classify`` with ``binary_batch`` codes as octet-stream, both
+    with the default (JSON) answer and asking for the binary one (``Accept: application/octet-stream``).
+    The three kinds are interleaved, so that a load spike on the machine hits them alike.
+    """
+    import base64
+    import time
+
+    import httpx
+    import numpy as np
+
+    from bitcluster.core.codes import pack_codes
+    from bitcluster.core.wire import JSON, OCTET_STREAM, code_headers
+
+    rng = np.random.default_rng(seed)
+    packed = pack_codes(rng.integers(0, 2, (binary_batch, bits)).astype(bool))
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    one = {"model_id": model_id, "codes": [base64.b64encode(packed[0].tobytes()).decode()]}
+    binary_headers = {"Content-Type": OCTET_STREAM, **code_headers(model_id, bits, binary_batch)}
+    calls = {
+        "healthz": lambda c: c.get("/healthz"),
+        "json_batch_1": lambda c: c.post("/v1/classify", json=one, headers={"Content-Type": JSON}),
+        f"binary_{binary_batch}_json_answer": lambda c: c.post("/v1/classify", content=packed.tobytes(),
+                                                               headers=binary_headers),
+        f"binary_{binary_batch}_binary_answer": lambda c: c.post(
+            "/v1/classify", content=packed.tobytes(), headers={**binary_headers, "Accept": OCTET_STREAM}),
+    }
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    with httpx.Client(base_url=consumer_url, headers=auth, timeout=30) as client:
+        for i in range(warmup + requests):
+            for name, call in calls.items():
+                start = time.perf_counter()
+                response = call(client)
+                elapsed = time.perf_counter() - start
+                if response.status_code != 200:
+                    raise RuntimeError(f"{name}: {response.status_code} {response.text[:200]}")
+                if i >= warmup:
+                    times[name].append(elapsed)
+    p50 = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    for name in calls:
+        if name != "healthz":
+            p50[name + "_over_healthz"] = p50[name] / p50["healthz"]
+    return p50

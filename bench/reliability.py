@@ -43,10 +43,10 @@ import numpy as np
 
 from _common import summarise, write_results
 from bitcluster.core.manifest import load_manifest
+from bitcluster.core.wire import CODE_BITS_HEADER, MODEL_ID_HEADER, OCTET_STREAM
 from bitcluster.serving.process import ServiceProcess, free_port
 from bitcluster.serving.settings import DEFAULT_MODEL_DIR
 
-OCTET = "application/octet-stream"
 QUIET = {"BITCLUSTER_API_KEY": "", "BITCLUSTER_LOG_LEVEL": "warning", "BITCLUSTER_INTRA_OP_THREADS": "1"}
 
 
@@ -130,10 +130,11 @@ def load_targets(vendor: ServiceProcess, consumer: ServiceProcess, model_dir: Pa
     encode = {"json": {"images": [png_base64(im) for im in random_images(images_per_request, height, width)]}}
     coded = httpx.post(vendor.url + "/v1/encode", json={"pixels": random_images(codes_per_request, height, width,
                                                                                seed=1).tolist()},
-                       headers={"Accept": OCTET}, timeout=30)
+                       headers={"Accept": OCTET_STREAM}, timeout=30)
     coded.raise_for_status()
     classify = {"content": coded.content,
-                "headers": {"Content-Type": OCTET, **{k: coded.headers[k] for k in ("X-Model-Id", "X-Code-Bits")}}}
+                "headers": {"Content-Type": OCTET_STREAM,
+                            **{k: coded.headers[k] for k in (MODEL_ID_HEADER, CODE_BITS_HEADER)}}}
     return [Target("vendor", vendor.url + "/v1/encode", encode),
             Target("consumer", consumer.url + "/v1/classify", classify)]
 

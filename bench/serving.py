@@ -33,12 +33,12 @@ import numpy as np
 from _common import summarise, write_results
 from bitcluster.core.codes import pack_codes, unpack_codes
 from bitcluster.core.manifest import load_manifest
+from bitcluster.core.onnx_model import create_session
+from bitcluster.core.wire import OCTET_STREAM as OCTET
 from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.serving.process import ServiceProcess
-from bitcluster.serving.runtime import create_session
 from bitcluster.serving.settings import DEFAULT_MODEL_DIR
 
-OCTET = "application/octet-stream"
 
 
 def summarize(name: str, latencies: list[float], items_per_call: int, wall_s: float, **extra) -> dict:

@@ -43,7 +43,7 @@ def main() -> None:
     for bits in args.bits:
         for method in args.methods:
             for seed in args.seeds:
-                epochs = args.epochs or default_epochs.get(method, 30)
+                epochs = args.epochs or default_epochs.get(method)  # None: the method's own default
                 with tempfile.TemporaryDirectory() as tmp:
                     m = train_run(method, data, Path(tmp), {"bits": bits, "clusters": 10, "epochs": epochs,
                                                               "seed": seed}, progress=True)

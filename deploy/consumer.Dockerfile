@@ -1,21 +1,38 @@
 # The data consumer: packed codes in, clusters out. numpy + onnxruntime + FastAPI, no torch.
 # Build from the repository root:  docker build -f deploy/consumer.Dockerfile -t bitcluster-consumer .
+# Offline, from wheels on the host (deploy/compose/wheelhouse.sh fills deploy/wheelhouse):
+#   docker build -f deploy/consumer.Dockerfile --build-arg WHEELHOUSE=true -t bitcluster-consumer .
+# BASE_IMAGE: any Debian-like image with python3 (3.10+) and its venv module, e.g. one made by debootstrap.
 # Serves the embedded default model unless BITCLUSTER_MODEL_DIR points at a mounted export.
-FROM python:3.11-slim
+ARG BASE_IMAGE=python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
-WORKDIR /app
-COPY pyproject.toml README.md ./
+FROM ${BASE_IMAGE} AS build
+ARG WHEELHOUSE=false
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY deploy/wheelhouse ./wheelhouse
+COPY deploy/requirements.py pyproject.toml ./
+# The dependencies first, in a layer of their own: a change to the code then rebuilds in seconds.
+# hadolint ignore=DL3013  # versions are pyproject.toml's ranges (or the wheelhouse's wheels)
+RUN if [ "$WHEELHOUSE" = "true" ]; then set -- --no-index --find-links ./wheelhouse; fi \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/python requirements.py pyproject.toml consumer >requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir "$@" -r requirements.txt
+COPY README.md ./
 COPY shared ./shared
 COPY services ./services
-# The consumer extra only; the build fails if anything pulled torch in.
-# hadolint ignore=DL3013  # this project itself; its dependency ranges live in pyproject.toml
-RUN pip install --no-cache-dir ".[consumer]" \
-    && python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)" \
-    && useradd --system --uid 10001 --no-create-home bitcluster
+# The project itself (consumer extra; its dependencies are in) into the venv that the runtime stage copies,
+# the wheels staying behind; the build fails if anything pulled torch in.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-index --no-deps --no-build-isolation ".[consumer]" \
+    && /opt/venv/bin/python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is not None)"
+
+FROM ${BASE_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH
+RUN useradd --system --uid 10001 --no-create-home bitcluster
+COPY --from=build /opt/venv /opt/venv
 
 USER 10001
 ENV BITCLUSTER_HOST=0.0.0.0 \

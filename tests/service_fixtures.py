@@ -3,7 +3,7 @@
 Test modules load this file with ``pytest_plugins = ["service_fixtures"]``, so its session
 fixtures are built once for the whole run.
 
-The models are exported by the real export code (``bitcluster.export``) from random weights
+The models are exported by the real export code (``bitcluster.training.export``) from random weights
 kept here in numpy, so every test can compare the services with an independent numpy
 computation of the same model. 12 bits make the last byte of a code half padding.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bitcluster.bmm import bmm_log_joint
-from bitcluster.codes import pack_codes, unpack_codes
-from bitcluster.manifest import ModelManifest
-from bitcluster.preprocessing import Preprocessing
+from bitcluster.core.mixture import bmm_log_joint
+from bitcluster.core.codes import pack_codes, unpack_codes
+from bitcluster.core.manifest import ModelManifest
+from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.serving.process import ServiceProcess
 
 BITS = 12
@@ -62,7 +62,9 @@ class SyntheticModel:
 
 def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int = CLUSTERS,
                           side: int = SIDE, hidden: int = 32, entropy_model: bool = True) -> SyntheticModel:
-    from bitcluster.export import classifier_graph, encoder_graph, write_model_dir
+    from bitcluster.core.codes import code_bytes
+    from bitcluster.training.export import (BmmClassifierHalf, VabEncoderHalf, classifier_onnx, encoder_onnx,
+                                            write_model_dir)
 
     rng = np.random.default_rng(seed)
     n_pixels = side * side
@@ -76,7 +78,8 @@ def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int 
     layers[1] = (layers[1][0], (-np.median(h, axis=0)).astype(np.float32))
     means = rng.uniform(0.05, 0.95, (clusters, bits))
     log_pi = np.log(rng.dirichlet(np.full(clusters, 5.0)))
-    manifest = write_model_dir(out, encoder_graph(layers, bits), classifier_graph(log_pi, means),
+    manifest = write_model_dir(out, encoder_onnx(VabEncoderHalf.from_layers(layers), n_pixels),
+                               classifier_onnx(BmmClassifierHalf(log_pi, means), code_bytes(bits)),
                                method="synthetic", bits=bits, clusters=clusters,
                                preprocessing=Preprocessing(side, side).to_dict(), metrics={}, training={"seed": seed},
                                entropy_model={"log_pi": log_pi, "means": means} if entropy_model else None)

@@ -15,9 +15,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from bitcluster.client.batch_job import (BatchJobError, InputGroup, ResultsFile, RetryPolicy, parse_results, plan_chunks,
-                                  with_retries)
-from bitcluster.client.http_client import BitclusterError
+from bitcluster.client.batch_runner import job_stopped
+from bitcluster.client.errors import BatchJobError, BitclusterError
+from bitcluster.client.inputs import InputGroup, plan_chunks
+from bitcluster.client.results import ResultsFile, parse_results
+from bitcluster.client.retry import RetriesExhausted, RetryPolicy, with_retries
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
@@ -223,9 +225,12 @@ def test_retries_are_bounded_by_retry_for():
         raise httpx.ConnectError("refused")
 
     start = time.monotonic()
-    with pytest.raises(BatchJobError, match="unavailable for .* gave up after --retry-for 0.5 s"):
-        with_retries(down, "the consumer", RetryPolicy(retry_for_s=0.5, first_delay_s=0.05), notes.append)
+    with pytest.raises(RetriesExhausted, match="unavailable for .* gave up after") as e:
+        with_retries(down, RetryPolicy(retry_for_s=0.5, first_delay_s=0.05), "the consumer", notes.append)
     assert 0.5 <= time.monotonic() - start < 0.9
+    assert isinstance(e.value.last_error, httpx.ConnectError) and e.value.attempts == len(calls)
+    with pytest.raises(BatchJobError, match="unavailable for .* gave up after --retry-for 0.5 s"):
+        raise job_stopped(e.value)
     assert len(calls) == len(notes) + 1 >= 4  # 0.05, 0.1, 0.2, then the rest of the 0.5 s
 
     answers = iter([BitclusterError(503, "not_ready", "starting", "u"), httpx.ReadError("reset"), 7])
@@ -236,7 +241,7 @@ def test_retries_are_bounded_by_retry_for():
             raise answer
         return answer
 
-    assert with_retries(flaky, "x", RetryPolicy(first_delay_s=0.01), notes.append) == (7, 2)
+    assert with_retries(flaky, RetryPolicy(first_delay_s=0.01), "x", notes.append) == (7, 2)
 
 
 def test_refusals_are_not_retried():
@@ -247,7 +252,7 @@ def test_refusals_are_not_retried():
         raise BitclusterError(422, "invalid_image", "files[0] is not a PNG", "u")
 
     with pytest.raises(BitclusterError):
-        with_retries(refused, "x", RetryPolicy(retry_for_s=10), lambda m: None)
+        with_retries(refused, RetryPolicy(retry_for_s=10), "x", lambda m: None)
     assert calls == [1]
 
 

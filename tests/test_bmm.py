@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from bitcluster.core.bmm import BernoulliMixture, bmm_log_posterior, classifier_weights
+from bitcluster.core.mixture import BernoulliMixture, bmm_log_posterior, classifier_weights
 from bitcluster.training.nets.bernoulli_prior import BernoulliMixturePrior
 
 
@@ -53,7 +53,7 @@ def test_em_recovers_well_separated_components():
     labels = rng.integers(0, 3, 600)
     flips = rng.random((600, 40)) < 0.05
     z = np.where(flips, 1 - protos[labels], protos[labels])
-    bmm = BernoulliMixture(3, n_init=3, seed=0).fit(z)
+    bmm = BernoulliMixture(3, n_init=3, random_state=0).fit(z)
     from bitcluster.core.metrics import cluster_accuracy
 
     assert cluster_accuracy(labels, bmm.predict(z)) > 0.99
@@ -64,3 +64,23 @@ def test_em_recovers_well_separated_components():
 def test_fit_rejects_too_few_codes():
     with pytest.raises(ValueError):
         BernoulliMixture(5).fit(np.zeros((3, 4)))
+
+
+def test_torch_prior_clips_loaded_means_like_the_numpy_bmm():
+    """Saturated means loaded into the torch prior give the posterior the numpy BMM gives."""
+    prior = BernoulliMixturePrior(2, 3)
+    log_pi, means = np.log([0.3, 0.7]), np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 1e-9]])
+    prior.set_parameters(log_pi, means)
+    z = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    torch_posterior = prior.log_posterior(z).detach().double().numpy()
+    np.testing.assert_allclose(torch_posterior, bmm_log_posterior(z.numpy(), log_pi, means), rtol=1e-4, atol=1e-3)
+
+
+def test_gaussian_prior_mixture_matches_its_torch_log_posterior():
+    from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior
+
+    torch.manual_seed(0)
+    prior = GaussianMixturePrior(3, 4)
+    z = torch.randn(25, 4)
+    np.testing.assert_allclose(prior.mixture().predict_proba(z.numpy()),
+                               prior.log_posterior(z).exp().detach().numpy(), atol=1e-5)

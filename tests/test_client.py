@@ -6,7 +6,11 @@ import httpx
 import numpy as np
 import pytest
 
-from bitcluster.client.http_client import BitclusterClient, BitclusterError, ModelMismatchError
+from bitcluster.api.codes import Codes
+from bitcluster.client.errors import BitclusterError, ModelMismatchError
+from bitcluster.client.http_client import BitclusterClient
+from bitcluster.client.retry import RetriesExhausted, RetryPolicy
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, MODEL_ID_HEADER
 from bitcluster.serving.process import ServiceProcess, free_port
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
@@ -28,10 +32,11 @@ def reference_clusters(model, images: np.ndarray) -> np.ndarray:
 def test_cluster_round_trip_in_batches(services):
     images = random_images(300, seed=7)  # over the services' max_batch of 256: the client must split
     with BitclusterClient(services.vendor.url, services.consumer.url, batch_size=64) as client:
-        model_id, bits, packed = client.encode(images)
+        codes = client.encode(images)
+        model_id, bits, packed = codes.model_id, codes.bits, codes.packed
         assert (model_id, bits, packed.shape, packed.dtype) == (services.model.manifest.model_id, 12, (300, 2),
                                                                 np.uint8)
-        clusters = client.classify(model_id, bits, packed)
+        clusters = client.classify(codes)
         np.testing.assert_array_equal(clusters, reference_clusters(services.model, images))
         np.testing.assert_array_equal(client.cluster(images), clusters)
         assert client.vendor_model()["model_id"] == client.consumer_model()["model_id"] == model_id
@@ -85,37 +90,45 @@ def unavailable() -> httpx.Response:
 
 def test_503_and_connection_errors_are_retried_with_backoff():
     transport, calls = mock([unavailable(), httpx.ConnectError("refused"), classified(2)])
-    client = BitclusterClient(None, "http://consumer", transport=transport, backoff_s=0.001)
-    np.testing.assert_array_equal(client.classify("m", 12, np.zeros((2, 2), np.uint8)), [0, 1])
-    assert len(calls) == 3
-    assert calls[-1].headers["X-Model-Id"] == "m" and calls[-1].headers["X-Code-Bits"] == "12"
-    assert calls[-1].headers["X-Count"] == "2" and calls[-1].content == b"\0" * 4
+    notes = []
+    client = BitclusterClient(None, "http://consumer", transport=transport, on_retry=notes.append,
+                              retry=RetryPolicy(first_delay_s=0.001, max_attempts=5))
+    np.testing.assert_array_equal(client.classify(Codes(np.zeros((2, 2), np.uint8), 12, "m")), [0, 1])
+    assert len(calls) == 3 and client.retries == 2 and len(notes) == 2
+    assert "the consumer at http://consumer unavailable (503 not_ready)" in notes[0]
+    assert calls[-1].headers[MODEL_ID_HEADER] == "m" and calls[-1].headers[CODE_BITS_HEADER] == "12"
+    assert calls[-1].headers[COUNT_HEADER] == "2" and calls[-1].content == b"\0" * 4
 
 
 def test_retries_are_bounded():
     transport, calls = mock([unavailable()])
-    client = BitclusterClient(None, "http://consumer", transport=transport, max_attempts=3, backoff_s=0.001)
-    with pytest.raises(BitclusterError, match="503 not_ready"):
-        client.classify("m", 12, np.zeros((1, 2), np.uint8))
-    assert len(calls) == 3
-    dead = BitclusterClient(None, f"http://127.0.0.1:{free_port()}", max_attempts=2, backoff_s=0.001)
-    with pytest.raises(httpx.ConnectError):
-        dead.classify("m", 12, np.zeros((1, 2), np.uint8))
+    client = BitclusterClient(None, "http://consumer", transport=transport,
+                              retry=RetryPolicy(first_delay_s=0.001, max_attempts=3))
+    with pytest.raises(RetriesExhausted, match="503 not_ready") as e:
+        client.classify(Codes(np.zeros((1, 2), np.uint8), 12, "m"))
+    assert len(calls) == 3 and e.value.attempts == 3
+    assert isinstance(e.value.last_error, BitclusterError) and e.value.last_error.status == 503
+    dead = BitclusterClient(None, f"http://127.0.0.1:{free_port()}",
+                            retry=RetryPolicy(first_delay_s=0.001, max_attempts=2))
+    with pytest.raises(RetriesExhausted) as e:
+        dead.classify(Codes(np.zeros((1, 2), np.uint8), 12, "m"))
+    assert isinstance(e.value.last_error, httpx.ConnectError) and e.value.attempts == 2
 
 
 def test_refusals_are_not_retried_and_say_why():
     transport, calls = mock([httpx.Response(422, json={"error": {"code": "invalid_codes", "message": "padding"}})])
-    client = BitclusterClient(None, "http://consumer", transport=transport, backoff_s=0.001)
+    client = BitclusterClient(None, "http://consumer", transport=transport, retry=RetryPolicy(first_delay_s=0.001))
     with pytest.raises(BitclusterError) as e:
-        client.classify("m", 12, np.zeros((1, 2), np.uint8))
+        client.classify(Codes(np.zeros((1, 2), np.uint8), 12, "m"))
     assert len(calls) == 1 and e.value.code == "invalid_codes" and "padding" in str(e.value)
     transport, _ = mock([httpx.Response(409, json={"error": {"code": "model_mismatch", "message": "other"}})])
     with pytest.raises(ModelMismatchError):
-        BitclusterClient(None, "http://consumer", transport=transport).classify("m", 12, np.zeros((1, 2), np.uint8))
+        BitclusterClient(None, "http://consumer", transport=transport).classify(
+            Codes(np.zeros((1, 2), np.uint8), 12, "m"))
 
 
 def test_the_api_key_is_sent_as_a_bearer_token():
     transport, calls = mock([classified(1)])
     BitclusterClient(None, "http://consumer", api_key="k", transport=transport).classify(
-        "m", 12, np.zeros((1, 2), np.uint8))
+        Codes(np.zeros((1, 2), np.uint8), 12, "m"))
     assert calls[0].headers["Authorization"] == "Bearer k"

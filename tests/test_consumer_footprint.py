@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bitcluster.core.wire import OCTET_STREAM, code_headers
 from bitcluster.serving.process import ServiceProcess
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
@@ -42,13 +43,14 @@ IN_PROCESS = """
 import json, sys
 import numpy as np
 from fastapi.testclient import TestClient
+from bitcluster.core.wire import OCTET_STREAM, code_headers
 from bitcluster_consumer.config import Settings
 from bitcluster_consumer.main import create_app
 
 with TestClient(create_app(Settings(model_dir=sys.argv[1]))) as client:
     model_id = client.get("/v1/model").json()["model_id"]
     r = client.post("/v1/classify", content=bytes(2 * 8),
-                    headers={"Content-Type": "application/octet-stream", "X-Model-Id": model_id, "X-Code-Bits": "12"})
+                    headers={"Content-Type": OCTET_STREAM, **code_headers(model_id, 12)})
     assert r.status_code == 200, r.text
     r = client.post("/v1/classify", json={"model_id": model_id, "codes": ["AAA="], "posteriors": True})
     assert r.status_code == 200, r.text
@@ -76,8 +78,7 @@ def test_bitcluster_serve_consumer_runs_where_torch_cannot_be_imported(model_a, 
     env = {**QUIET, "PYTHONPATH": str(tmp_path)}
     with ServiceProcess("consumer", model_a.dir, env=env) as consumer:
         codes = httpx.post(consumer.url + "/v1/classify", content=b"\0\0" * 3,
-                           headers={"Content-Type": "application/octet-stream", "X-Count": "3",
-                                    "X-Model-Id": model_a.manifest.model_id, "X-Code-Bits": "12"})
+                           headers={"Content-Type": OCTET_STREAM, **code_headers(model_a.manifest.model_id, 12, 3)})
         assert codes.status_code == 200 and len(codes.json()["clusters"]) == 3
     # Optional imports of python-multipart (FastAPI probes for it) are fine; the training stack is not.
     tried = {line.split()[2].split(".")[0] for line in consumer.log().splitlines() if line.startswith("BLOCKED IMPORT")}
@@ -86,7 +87,8 @@ def test_bitcluster_serve_consumer_runs_where_torch_cannot_be_imported(model_a, 
 
 def test_shared_modules_import_no_torch_at_import_time():
     modules = ["bitcluster.cli", "bitcluster.core.codes", "bitcluster.core.manifest", "bitcluster.core.preprocessing",
-               "bitcluster.serving.app", "bitcluster.serving.process", "bitcluster.client.http_client",
+               "bitcluster.core.onnx_model", "bitcluster.core.wire", "bitcluster.serving.app",
+               "bitcluster.serving.process", "bitcluster.client.http_client", "bitcluster.client.batch_runner",
                "bitcluster_consumer.main", "bitcluster_vendor.main"]
     code = (f"import sys, json\nfor m in {modules!r}: __import__(m)\n"
             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")

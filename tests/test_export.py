@@ -1,4 +1,8 @@
-"""The exported ONNX halves are the trained model: same codes, same posteriors."""
+"""The exported ONNX halves are the trained model: same codes, same clusters, same posteriors.
+
+Each method is trained for a few epochs on scikit-learn's digits: agreement between the ONNX
+file and the torch module it was traced from does not need a good model, only a real one.
+"""
 
 import json
 
@@ -6,42 +10,130 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from torch import nn
 
-from bitcluster.core.bmm import bmm_log_posterior
-from bitcluster.core.codes import pack_codes
-from bitcluster.data import load_dataset
-from bitcluster.training.export import export_run
+from bitcluster.core.codes import pack_codes, unpack_codes
 from bitcluster.core.manifest import ManifestError, load_manifest
-from bitcluster.training.methods import vab
+from bitcluster.core.mixture import bmm_log_posterior
+from bitcluster.data import load_dataset
+from bitcluster.training.export import (EXPORTABLE, BmmClassifierHalf, ExportError, GaussianMixtureClassifierHalf,
+                                        LatentEncoderHalf, VabEncoderHalf, encoder_onnx, export_run)
+from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
+from bitcluster.training.export.latents import latent_network
+from bitcluster.training.latent import load_latent_head, quantised_mixture
+from bitcluster.training.methods import get_method
 from bitcluster.training.pipeline import train_run
+
+# Few epochs each: enough for every latent dimension and cluster to be used.
+LATENT_RUNS = {
+    "ae-kmeans": {"epochs": 2},
+    "ae-gmm": {"epochs": 2},
+    "convae-kmeans": {"epochs": 2, "lr": 3e-3},
+    "convae-gmm": {"epochs": 2, "lr": 3e-3},
+    "vade": {"epochs": 3},
+    "vc": {"epochs": 5, "batch_size": 32},
+}
+LATENT_BITS_PER_DIM = 3  # 10 dimensions -> 30 bits: the last byte has padding
+# The paper's recipe: 5 epochs (3 s) give live bits and several clusters; ``vab`` needs ~10 (a minute).
+VAB_METHOD, VAB_EPOCHS = "vab-paper", 5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Small networks on a shared 2-core machine: a second intra-op thread only waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def x_test():
+    return load_dataset("digits").x_test
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     # 13 bits: a code that does not fill its last byte, so the padding path is exercised
-    train_run("vab", "digits", root / "run", {"bits": 13, "clusters": 10, "epochs": 3, "seed": 0}, progress=False)
+    train_run(VAB_METHOD, "digits", root / "run", {"bits": 13, "clusters": 10, "epochs": VAB_EPOCHS, "seed": 0},
+              progress=False)
     manifest = export_run(root / "run", root / "model")
     return root, manifest
+
+
+@pytest.fixture(scope="module")
+def latent_exports(tmp_path_factory):
+    """method -> (run directory, model directory), each trained and exported on first use."""
+    root, done = tmp_path_factory.mktemp("latent_export"), {}
+
+    def get(method: str):
+        if method not in done:
+            run, model = root / f"{method}-run", root / f"{method}-model"
+            train_run(method, "digits", run, {"bits": 32, "clusters": 10, "seed": 0, **LATENT_RUNS[method]},
+                      progress=False)
+            export_run(run, model, LATENT_BITS_PER_DIM)
+            done[method] = (run, model)
+        return done[method]
+
+    return get
 
 
 def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
-def test_onnx_codes_are_bit_identical_to_torch(exported):
-    root, manifest = exported
-    model = vab.load(root / "run")
-    x = load_dataset("digits").x_test
-    onnx_codes = _session(root / "model/vendor/encoder.onnx").run(None, {"images": x})[0]
-    torch_codes = model.encode(torch.from_numpy(x)).numpy()
-    assert onnx_codes.dtype == np.uint8 and onnx_codes.shape == (len(x), 2)
-    np.testing.assert_array_equal(onnx_codes, pack_codes(torch_codes))
+def _run_halves(model_dir, x):
+    codes = _session(model_dir / "vendor/encoder.onnx").run(["codes"], {"images": x})[0]
+    clusters, posteriors = _session(model_dir / "consumer/classifier.onnx").run(None, {"codes": codes})
+    return codes, clusters, posteriors
 
 
-def test_onnx_posteriors_match_numpy_and_torch(exported):
+# --- the bit order in the graph --------------------------------------------------------------
+
+@pytest.mark.parametrize("bits", [1, 8, 13, 32])
+def test_in_graph_packing_equals_pack_codes(bits, tmp_path):
+    z = np.random.default_rng(bits).integers(0, 2, (257, bits))
+    graph = encoder_onnx(PackBits(bits), n_pixels=bits)
+    packed = ort.InferenceSession(graph.SerializeToString()).run(["codes"], {"images": z.astype(np.float32)})[0]
+    assert packed.dtype == np.uint8
+    np.testing.assert_array_equal(packed, pack_codes(z))
+    np.testing.assert_array_equal(PackBits(bits)(torch.from_numpy(z)).numpy(), pack_codes(z))
+
+
+@pytest.mark.parametrize("bits", [1, 13, 32])
+def test_place_valued_unpacking_reads_the_bits_of_pack_codes(bits):
+    z = np.random.default_rng(bits).integers(0, 2, (100, bits))
+    identity = torch.from_numpy(place_valued_weights(np.eye(bits)))
+    read = PlaceValuedBits()(torch.from_numpy(pack_codes(z))) @ identity
+    np.testing.assert_array_equal(read.numpy(), z)
+
+
+def test_a_module_that_pins_the_batch_size_is_refused():
+    class ReadsLen(nn.Module):
+        def forward(self, x):
+            return PackBits(4)(x.reshape(len(x), 4) > 0)
+
+    with pytest.raises(ExportError, match="batch"):
+        encoder_onnx(ReadsLen(), n_pixels=4)
+
+
+# --- VAB ---------------------------------------------------------------------------------------
+
+def test_onnx_codes_are_bit_identical_to_torch(exported, x_test):
     root, _ = exported
-    model = vab.load(root / "run")
+    model = get_method(VAB_METHOD).load(root / "run")
+    onnx_codes = _session(root / "model/vendor/encoder.onnx").run(None, {"images": x_test})[0]
+    torch_codes = model.encode(torch.from_numpy(x_test)).numpy()
+    assert onnx_codes.dtype == np.uint8 and onnx_codes.shape == (len(x_test), 2)
+    np.testing.assert_array_equal(onnx_codes, pack_codes(torch_codes))
+    half = VabEncoderHalf(model.g_a, 13).eval()
+    np.testing.assert_array_equal(onnx_codes, half(torch.from_numpy(x_test)).numpy())
+
+
+def test_onnx_posteriors_match_numpy_and_torch(exported, x_test):
+    root, _ = exported
+    model = get_method(VAB_METHOD).load(root / "run")
     rng = np.random.default_rng(0)
     z = rng.integers(0, 2, (500, 13)).astype(np.uint8)
     clusters, post = _session(root / "model/consumer/classifier.onnx").run(None, {"codes": pack_codes(z)})
@@ -49,6 +141,27 @@ def test_onnx_posteriors_match_numpy_and_torch(exported):
     ref = np.exp(bmm_log_posterior(z, log_pi, means))
     np.testing.assert_allclose(post, ref, atol=1e-5)
     np.testing.assert_array_equal(clusters, model.classify(torch.from_numpy(z)).numpy())
+
+
+def test_vab_onnx_halves_agree_with_their_torch_modules_on_every_test_image(exported, x_test):
+    root, _ = exported
+    model = get_method(VAB_METHOD).load(root / "run")
+    codes, clusters, posteriors = _run_halves(root / "model", x_test)
+    log_pi, means = model.prior.numpy_parameters()
+    with torch.no_grad():
+        torch_codes = VabEncoderHalf(model.g_a, 13).eval()(torch.from_numpy(x_test))
+        torch_clusters, torch_posteriors = BmmClassifierHalf(log_pi, means)(torch_codes)
+    np.testing.assert_array_equal(codes, torch_codes.numpy())
+    np.testing.assert_array_equal(clusters, torch_clusters.numpy())
+    np.testing.assert_allclose(posteriors, torch_posteriors.numpy(), atol=1e-5)
+    assert len(np.unique(clusters)) > 1  # a model that sends everything to one cluster would prove little
+
+
+def test_halves_take_any_batch_size(exported, x_test):
+    root, _ = exported
+    codes, clusters, posteriors = _run_halves(root / "model", x_test[:1])
+    assert codes.shape == (1, 2) and clusters.shape == (1,) and posteriors.shape == (1, 10)
+    np.testing.assert_array_equal(codes, _run_halves(root / "model", x_test)[0][:1])
 
 
 def test_each_half_stands_alone_and_is_verified(exported):
@@ -75,3 +188,54 @@ def test_tampered_file_is_refused(exported, tmp_path):
     (tmp_path / "model/vendor/manifest.json").write_text(json.dumps(m))
     with pytest.raises(ManifestError, match="model_id"):
         load_manifest(tmp_path / "model", "vendor")
+
+
+# --- the latent baselines ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", EXPORTABLE)
+def test_latent_onnx_halves_agree_with_their_torch_modules_on_every_test_image(method, latent_exports, x_test):
+    run, model_dir = latent_exports(method)
+    b = LATENT_BITS_PER_DIM
+    codes, clusters, posteriors = _run_halves(model_dir, x_test)
+    assert codes.dtype == np.uint8 and codes.shape == (len(x_test), 4)  # 30 bits
+
+    state = get_method(method).load(run)
+    mixture, _ = load_latent_head(run)
+    with torch.no_grad():
+        encoder = LatentEncoderHalf(latent_network(method, state), state.quantiser, b).eval()
+        torch_codes = encoder(torch.from_numpy(x_test))
+        classifier = GaussianMixtureClassifierHalf(quantised_mixture(mixture, state.quantiser, b), state.quantiser, b)
+        torch_clusters, torch_posteriors = classifier(torch_codes)
+    np.testing.assert_array_equal(codes, torch_codes.numpy())
+    np.testing.assert_array_equal(clusters, torch_clusters.numpy())
+    np.testing.assert_allclose(posteriors, torch_posteriors.numpy(), atol=1e-5)
+    assert len(np.unique(clusters)) > 1
+
+
+@pytest.mark.parametrize("method", ["ae-gmm", "convae-kmeans", "vade", "vc"])
+def test_latent_codes_are_the_quantisers_levels_msb_first(method, latent_exports, x_test):
+    """Independently of the torch halves: the numpy quantiser's levels of the network's own ``encode``."""
+    run, model_dir = latent_exports(method)
+    b = LATENT_BITS_PER_DIM
+    codes, _, posteriors = _run_halves(model_dir, x_test)
+    state = get_method(method).load(run)
+    network = state.autoencoder if hasattr(state, "autoencoder") else state.model
+    levels = state.quantiser.levels(network.encode(torch.from_numpy(x_test)).numpy(), b)   # (N, d)
+    level_bits = (levels[:, :, None] >> np.arange(b - 1, -1, -1)) & 1                     # (N, d, b), MSB first
+    np.testing.assert_array_equal(codes, pack_codes(level_bits.reshape(len(x_test), -1)))
+    np.testing.assert_array_equal(unpack_codes(codes, 10 * b).reshape(-1, 10, b), level_bits)
+
+    mixture, _ = load_latent_head(run)
+    widened = quantised_mixture(mixture, state.quantiser, b)
+    expected = widened.predict_proba(state.quantiser.values(levels, b))
+    np.testing.assert_allclose(posteriors, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("method, message", [("kdae", "raw image"), ("kdvae", "raw image"),
+                                             ("kmeans", "no quantised-latent export")])
+def test_methods_without_a_latent_code_are_refused(method, message, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run/config.json").write_text(json.dumps({"method": method}))
+    with pytest.raises(ValueError, match=message):
+        export_run(tmp_path / "run", tmp_path / "model")
+    assert not (tmp_path / "model").exists()

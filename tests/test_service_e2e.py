@@ -12,6 +12,8 @@ import onnxruntime as ort
 import pytest
 
 from bitcluster.core.codes import codes_from_bytes
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, MODEL_ID_HEADER
+from bitcluster.core.wire import OCTET_STREAM as OCTET
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
@@ -19,8 +21,6 @@ from service_fixtures import png_bytes, random_images, in_process_client  # noqa
 
 pytest_plugins = ["service_fixtures"]
 pytestmark = pytest.mark.slow
-OCTET = "application/octet-stream"
-ENTROPY_CODED = "application/x-bitcluster-entropy-coded"
 
 
 def in_process(model, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,11 +36,11 @@ def test_octet_stream_round_trip_matches_the_model_run_in_process(services):
     model, images = services.model, random_images(200, seed=3)
     r = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": images.tolist()}, headers={"Accept": OCTET})
     assert r.status_code == 200 and r.headers["content-type"] == OCTET
-    assert r.headers["X-Model-Id"] == model.manifest.model_id and r.headers["X-Code-Bits"] == "12"
-    assert r.headers["X-Count"] == "200" and len(r.content) == 200 * 2
+    assert r.headers[MODEL_ID_HEADER] == model.manifest.model_id and r.headers[CODE_BITS_HEADER] == "12"
+    assert r.headers[COUNT_HEADER] == "200" and len(r.content) == 200 * 2
     packed = codes_from_bytes(r.content, 12)
     r = httpx.post(services.consumer.url + "/v1/classify", content=r.content,
-                   headers={"Content-Type": OCTET, "X-Model-Id": model.manifest.model_id, "X-Code-Bits": "12"})
+                   headers={"Content-Type": OCTET, MODEL_ID_HEADER: model.manifest.model_id, CODE_BITS_HEADER: "12"})
     assert r.status_code == 200
     clusters = np.array(r.json()["clusters"])
 
@@ -190,8 +190,8 @@ def test_entropy_coded_round_trip_gives_the_same_clusters(services):
     coded = httpx.post(services.vendor.url + "/v1/encode", json={"pixels": images.tolist()},
                        headers={"Accept": ENTROPY_CODED})
     assert coded.status_code == 200 and coded.headers["content-type"] == ENTROPY_CODED
-    assert coded.headers["X-Count"] == "200" and coded.headers["X-Model-Id"] == model.manifest.model_id
-    headers = {k: coded.headers[k] for k in ("X-Model-Id", "X-Code-Bits")}
+    assert coded.headers[COUNT_HEADER] == "200" and coded.headers[MODEL_ID_HEADER] == model.manifest.model_id
+    headers = {k: coded.headers[k] for k in (MODEL_ID_HEADER, CODE_BITS_HEADER)}
     via_coded = httpx.post(services.consumer.url + "/v1/classify", content=coded.content,
                            headers={"Content-Type": ENTROPY_CODED, **headers})
     via_raw = httpx.post(services.consumer.url + "/v1/classify", content=raw.content,
@@ -206,7 +206,7 @@ def test_corrupted_entropy_coded_stream_is_refused(services):
                        headers={"Accept": ENTROPY_CODED})
     body = bytearray(coded.content)
     body[-3] ^= 0xFF
-    headers = {"Content-Type": ENTROPY_CODED, "X-Model-Id": coded.headers["X-Model-Id"], "X-Code-Bits": "12"}
+    headers = {"Content-Type": ENTROPY_CODED, MODEL_ID_HEADER: coded.headers[MODEL_ID_HEADER], CODE_BITS_HEADER: "12"}
     r = httpx.post(services.consumer.url + "/v1/classify", content=bytes(body), headers=headers)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_entropy_coded"
     r = httpx.post(services.consumer.url + "/v1/classify", content=b"junk", headers=headers)

@@ -10,14 +10,17 @@ import httpx
 import numpy as np
 import pytest
 
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, MODEL_ID_HEADER
+from bitcluster.core.wire import JSON as JSON_MEDIA_TYPE
+from bitcluster.core.wire import OCTET_STREAM as OCTET
+
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
 from service_fixtures import assert_error, png_bytes, random_images  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 pytestmark = pytest.mark.slow
-OCTET = "application/octet-stream"
-JSON = {"Content-Type": "application/json"}
+JSON = {"Content-Type": JSON_MEDIA_TYPE}
 
 
 def b64(data: bytes) -> str:
@@ -89,16 +92,17 @@ def test_vendor_refuses(services, case):
 
 
 def consumer_cases(model_id: str) -> dict:
-    octet = lambda **h: {"Content-Type": OCTET, "X-Model-Id": model_id, "X-Code-Bits": "12", **h}  # noqa: E731
+    octet = lambda **h: {"Content-Type": OCTET, MODEL_ID_HEADER: model_id, CODE_BITS_HEADER: "12", **h}  # noqa: E731
     good = b64(b"\x12\x30")
     return {
         "another model's codes (JSON)": (dict(json={"model_id": "0123456789abcdef", "codes": [good]}), 409,
                                          "model_mismatch"),
-        "another model's codes (octet)": (dict(content=b"\x12\x30", headers=octet(**{"X-Model-Id": "feed"})), 409,
+        "another model's codes (octet)": (dict(content=b"\x12\x30", headers=octet(**{MODEL_ID_HEADER: "feed"})), 409,
                                           "model_mismatch"),
-        "wrong X-Code-Bits": (dict(content=b"\x12\x30", headers=octet(**{"X-Code-Bits": "16"})), 422, "bits_mismatch"),
+        "wrong X-Code-Bits": (dict(content=b"\x12\x30", headers=octet(**{CODE_BITS_HEADER: "16"})), 422,
+                              "bits_mismatch"),
         "wrong bits field": (dict(json={"model_id": model_id, "codes": [good], "bits": 16}), 422, "bits_mismatch"),
-        "X-Code-Bits not a number": (dict(content=b"\x12\x30", headers=octet(**{"X-Code-Bits": "twelve"})), 422,
+        "X-Code-Bits not a number": (dict(content=b"\x12\x30", headers=octet(**{CODE_BITS_HEADER: "twelve"})), 422,
                                      "invalid_header"),
         "missing headers": (dict(content=b"\x12\x30", headers={"Content-Type": OCTET}), 422, "missing_header"),
         "body not whole codes": (dict(content=b"\x12\x30\x01", headers=octet()), 422, "invalid_code_length"),
@@ -107,7 +111,7 @@ def consumer_cases(model_id: str) -> dict:
                                     "invalid_codes"),
         "code of the wrong length (JSON)": (dict(json={"model_id": model_id, "codes": [b64(b"\x00\x00\x00")]}), 422,
                                             "invalid_code_length"),
-        "X-Count disagrees": (dict(content=b"\x12\x30" * 2, headers=octet(**{"X-Count": "3"})), 422,
+        "X-Count disagrees": (dict(content=b"\x12\x30" * 2, headers=octet(**{COUNT_HEADER: "3"})), 422,
                               "count_mismatch"),
         "empty octet body": (dict(content=b"", headers=octet()), 422, "empty_batch"),
         "empty codes list": (dict(json={"model_id": model_id, "codes": []}), 422, "empty_batch"),

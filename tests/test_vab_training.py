@@ -108,13 +108,13 @@ class _SaturatedVAB(VAB):
 
 @pytest.mark.parametrize("penalty, alive", [(0.0, False), (1e-3, True)])
 def test_logit_penalty_revives_a_saturated_code(digits, monkeypatch, penalty, alive):
-    from bitcluster.training import vab_trainer
+    from bitcluster.training.methods import vab_teacher
 
-    monkeypatch.setattr(vab_trainer, "VAB", _SaturatedVAB)
-    monkeypatch.setattr(vab_trainer, "pseudo_labels", lambda f, k, seed: np.full((len(f), k), 1.0 / k))
-    cfg = vab_trainer.VABTrainConfig(bits=8, epochs=9, pretrain_epochs=8, seed=0, logit_penalty=penalty,
-                                     teacher_rounds=1)
-    model, _ = vab_trainer.train_vab(digits, cfg, progress=False)
+    monkeypatch.setattr(vab_teacher, "VAB", _SaturatedVAB)
+    monkeypatch.setattr(vab_teacher, "pseudo_labels", lambda f, k, seed: np.full((len(f), k), 1.0 / k))
+    cfg = vab_teacher.VABTeacherConfig(bits=8, epochs=9, pretrain_epochs=8, seed=0, logit_penalty=penalty,
+                                       teacher_rounds=1)
+    model, _ = vab_teacher.train(digits, cfg, progress=False)
     codes = model.encode(torch.from_numpy(digits.x_test)).numpy()
     used = int(((codes.min(axis=0) == 0) & (codes.max(axis=0) == 1)).sum())
     assert used >= 6 if alive else used == 0, used

@@ -13,6 +13,8 @@ from typing import Optional
 
 import typer
 
+from bitcluster.bulk.command import bulk_command
+
 app = typer.Typer(help="Clustering in the compressed domain: train, export, serve.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Datasets.", no_args_is_help=True)
@@ -27,22 +29,29 @@ def _fail(message: str) -> None:
 def _method_help() -> str:
     from bitcluster.training.methods import METHODS
 
-    return "; ".join(f"{name}: {desc}" for name, (_, desc) in METHODS.items())
+    return "; ".join(f"{name}: {m.help}" for name, m in METHODS.items())
 
 
 @app.command()
 def train(
     method: str = typer.Option("vab", help="Method to train. " + _method_help()),
-    bits: int = typer.Option(32, min=1, max=4096, help="Code length D in bits per image."),
-    clusters: int = typer.Option(10, min=2, help="Number of clusters K."),
+    bits: Optional[int] = typer.Option(None, min=1, max=4096, help="Code length D in bits per image "
+                                                                   "(default: the method's own)."),
+    clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: the method's own)."),
     data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
-    epochs: int = typer.Option(30, min=1, help="Training epochs in all (pre-training included)."),
-    seed: int = typer.Option(0, help="Random seed; the same seed gives the same model on the same machine."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs in all, pre-training included "
+                                                           "(default: the method's own)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default: the method's own, 0); the same seed gives "
+                                                  "the same model on the same machine."),
     out: Path = typer.Option(..., help="Run directory to write (config.json, weights, metrics.json)."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Train a method, score it on the held-out test split, write the run directory."""
+    """Train a method, score it on the held-out test split, write the run directory.
+
+    Only the options given are passed on: every other setting is the method's own default.
+    An option the method does not take (e.g. --bits for kdae) is an error.
+    """
     from bitcluster.data import DatasetError
     from bitcluster.training.pipeline import train_run
 
@@ -50,9 +59,9 @@ def train(
         import torch
 
         torch.set_num_threads(threads)
+    given = {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed}
     try:
-        metrics = train_run(method, data, out, {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed},
-                            progress=not quiet)
+        metrics = train_run(method, data, out, {k: v for k, v in given.items() if v is not None}, progress=not quiet)
     except (DatasetError, ValueError) as e:
         _fail(str(e))
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
@@ -104,7 +113,7 @@ def sweep(
     seeds: int = typer.Option(3, min=1, help="Seeds 0..N-1 for each setting."),
     data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per run (default: each method's own)."),
-    clusters: int = typer.Option(10, min=2),
+    clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: each method's own)."),
     out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
 ) -> None:
     """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
@@ -118,6 +127,61 @@ def sweep(
         _fail(str(e))
     typer.echo(json.dumps({"runs": len(runs), "out": str(out),
                            "plots": [str(out / "acc_vs_bpp.png"), str(out / "psnr_vs_bpp.png")]}, indent=2))
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory from `train`."),
+    data: Optional[str] = typer.Option(None, help="Dataset to draw (default: the one it was trained on)."),
+    redraw: bool = typer.Option(False, help="Draw the pictures again even if they exist."),
+    draw: bool = typer.Option(True, help="--no-draw: print the summary and only the pictures already there."),
+) -> None:
+    """Print a run's summary and the paths of its pictures (curves, confusion, clusters), drawing missing ones."""
+    from bitcluster.data import DatasetError
+    from bitcluster.training.report.run_report import PICTURES, ensure_run_report, format_summary, run_summary
+    from bitcluster.training.runs import RunDirError
+
+    try:
+        typer.echo(format_summary(run_summary(run_dir)))
+    except RunDirError as e:
+        _fail(str(e))
+    try:
+        paths = list(ensure_run_report(run_dir, data, redraw=redraw).values()) if draw else \
+            [run_dir / name for name in PICTURES if (run_dir / name).is_file()]
+    except (DatasetError, RunDirError, ValueError) as e:
+        _fail(f"cannot draw the pictures: {e}")
+    for path in paths:
+        typer.echo(f"picture:        {path}")
+
+
+@app.command()
+def teacher(
+    data: str = typer.Argument(..., help="mnist, digits, or the path of a .npz file."),
+    clusters: int = typer.Option(10, min=2, help="Number of clusters K."),
+    seed: int = typer.Option(0, help="Random seed."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default: $BITCLUSTER_CACHE_DIR, "
+                                                        "else the user cache directory)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build without reading or writing the cache."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Build (or find in the cache) the representation stage's teacher and print its metadata."""
+    from bitcluster.data import DatasetError, load_dataset
+    from bitcluster.training.representation import build_teacher
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        built = build_teacher(load_dataset(data), clusters, seed, cache_dir=cache_dir, use_cache=not no_cache,
+                              progress=not quiet)
+    except (DatasetError, ValueError) as e:
+        _fail(str(e))
+    summary = {k: v for k, v in built.metadata.items() if k != "autoencoder"}
+    summary["autoencoder"] = {k: v for k, v in built.metadata["autoencoder"].items() if k != "losses"}
+    summary["path"] = None if built.path is None else str(built.path)
+    typer.echo(json.dumps(summary, indent=2, sort_keys=True))
 
 
 @data_app.command("fetch")
@@ -193,6 +257,8 @@ def cluster(
     retry_for: float = typer.Option(120.0, min=0, help="With --out: seconds to keep retrying a chunk while a "
                                                        "service is down or restarting, before stopping."),
     quiet: bool = typer.Option(False, help="With --out: no progress bar."),
+    resize: bool = typer.Option(False, help="Also resize images whose aspect ratio differs from the model's, "
+                                            "stretching them (by default the vendor refuses them)."),
 ) -> None:
     """Cluster images through the two services.
 
@@ -201,10 +267,11 @@ def cluster(
     summary on stdout.
     """
     try:
-        import httpx
-
-        from bitcluster.client.batch_job import BatchJobError, InputError, RetryPolicy, collect_inputs, iter_clusters, run_batch_job
-        from bitcluster.client.http_client import BitclusterClient, BitclusterError
+        from bitcluster.client.batch_runner import iter_clusters, run_batch_job
+        from bitcluster.client.errors import BatchJobError, BitclusterError
+        from bitcluster.client.http_client import BitclusterClient
+        from bitcluster.client.inputs import InputError, collect_inputs
+        from bitcluster.client.retry import RetriesExhausted, RetryPolicy
     except ImportError as e:
         _fail(f"the cluster command needs httpx ({e}): pip install 'bitcluster[consumer]'")
 
@@ -214,22 +281,26 @@ def cluster(
         _fail(str(e))
     try:
         if out is None:
-            with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size) as client:
+            with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size, resize=resize) as client:
                 for name, c in iter_clusters(groups, client):
                     typer.echo(f"{name}\t{c}")
             return
-        # One request per chunk, and no retries inside the client: --retry-for is the one bound.
-        with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size, max_attempts=1) as client:
-            summary = run_batch_job(groups, client, out, chunk_size=batch_size,
-                                    retry=RetryPolicy(retry_for_s=retry_for), progress=not quiet,
-                                    log=lambda message: typer.echo(message, err=True))
-    except (BitclusterError, BatchJobError) as e:
+        def log(message: str) -> None:
+            typer.echo(message, err=True)
+
+        # One request per chunk, each retried while its service is down for at most --retry-for seconds.
+        with BitclusterClient(vendor, consumer, api_key=api_key, batch_size=batch_size, resize=resize,
+                              retry=RetryPolicy(retry_for_s=retry_for), on_retry=log) as client:
+            summary = run_batch_job(groups, client, out, chunk_size=batch_size, progress=not quiet, log=log)
+    except (BitclusterError, BatchJobError, RetriesExhausted) as e:
         _fail(str(e))
-    except httpx.TransportError as e:
-        _fail(f"cannot reach the services ({e}); check --vendor and --consumer")
     except OSError as e:
         _fail(str(e))
     typer.echo(json.dumps(dataclasses.asdict(summary), indent=2))
+
+
+# Defined beside the bulk engines, which it imports only when it runs.
+app.command(name="bulk")(bulk_command)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from bitcluster.client.http_client import BitclusterClient
-from bitcluster.core.manifest import load_manifest
+from bitcluster.core.manifest import ENTROPY_MODEL_FILE, load_manifest
 from bitcluster.serving.process import ServiceProcess
 
 
@@ -67,12 +67,13 @@ def run_demo(model_dir: Path, echo: Callable[[str], None] = print, batch_size: i
         echo(f"vendor   {vendor.url}/docs\nconsumer {consumer.url}/docs")
         with BitclusterClient(vendor.url, consumer.url, batch_size=batch_size) as client:
             t0 = time.perf_counter()
-            model_id, bits, packed = client.encode(images)
+            codes = client.encode(images)
+            model_id, packed = codes.model_id, codes.packed
             t1 = time.perf_counter()
-            clusters = client.classify(model_id, bits, packed)
+            clusters = client.classify(codes)
             t2 = time.perf_counter()
             entropy = None
-            if "entropy_model.json" in " ".join(manifest.files):
+            if any(Path(f).name == ENTROPY_MODEL_FILE for f in manifest.files):
                 entropy = client.cluster_entropy_coded(images)
     report = DemoReport(model_id=model_id, n_images=len(images), accuracy=cluster_accuracy(data.y_test, clusters),
                         accuracy_at_export=manifest.metrics.get("acc"), code_bytes=packed.shape[1],

@@ -1,4 +1,9 @@
-"""The consumer's model: the exported Bernoulli-mixture posterior over packed codes, on the CPU."""
+"""The consumer's model: the exported Bernoulli-mixture posterior over packed codes, on the CPU.
+
+No HTTP here: codes of the wrong shape or padding raise
+:class:`~bitcluster.core.codes.CodeFormatError`, codes of another model
+:class:`~bitcluster.core.onnx_model.ModelMismatchError`; the serving layer answers them.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,21 @@ from dataclasses import dataclass
 import numpy as np
 import onnxruntime as ort
 
-from bitcluster.core.codes import CodeFormatError, unpack_codes
-from bitcluster.serving.errors import ServiceError
-from bitcluster.serving.model import LoadedModel, ModelInfo, load_model
+from bitcluster.core.codes import check_packed_codes
+from bitcluster.core.onnx_model import OnnxModel, load_onnx_model
 
 from bitcluster_consumer.config import Settings
 
 
 @dataclass
 class Classifier:
-    model: LoadedModel
+    model: OnnxModel
 
     @classmethod
     def load(cls, settings: Settings) -> "Classifier":
         # CPU only: a 16..1024-bit posterior is one small matmul, and the consumer needs no GPU stack.
-        model = load_model(settings.model_dir, "consumer", allow_gpu=False,
-                           intra_op_threads=settings.intra_op_threads)
+        model = load_onnx_model(settings.model_dir, "consumer", allow_gpu=False,
+                                intra_op_threads=settings.intra_op_threads)
         model.expect_io({"codes": model.manifest.code_bytes}, ("clusters", "posteriors"))
         return cls(model)
 
@@ -30,20 +34,18 @@ class Classifier:
     def bits(self) -> int:
         return self.model.manifest.bits
 
-    def info(self) -> ModelInfo:
-        return self.model.info()
-
-    def check_codes(self, packed: np.ndarray) -> None:
-        """422 unless ``packed`` is (N, ceil(D/8)) uint8 with its padding bits clear."""
-        try:
-            unpack_codes(packed, self.bits)
-        except CodeFormatError as e:
-            raise ServiceError(422, "invalid_codes", str(e)) from None
+    def check_codes_origin(self, model_id: str, bits: int | None = None) -> None:
+        """Refuse codes declared as another model's (ModelMismatchError) or of another length
+        (CodeBitsMismatchError)."""
+        self.model.check_codes_origin(model_id, bits)
 
     def classify(self, packed: np.ndarray, posteriors: bool = False,
                  run_options: ort.RunOptions | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Packed codes (N, ceil(D/8)) uint8 -> clusters (N,) int64 and, if asked, posteriors (N, K) float32."""
-        self.check_codes(packed)
+        """Packed codes (N, ceil(D/8)) uint8 -> clusters (N,) int64 and, if asked, posteriors (N, K) float32.
+
+        The codes are checked packed (shape, padding bits clear) and unpacked once, inside the graph.
+        """
+        packed = check_packed_codes(packed, self.bits)
         if posteriors:
             clusters, probs = self.model.session.run(["clusters", "posteriors"], {"codes": packed}, run_options)
             return clusters, probs

@@ -10,9 +10,20 @@ from bitcluster_consumer.classifier import Classifier
 from bitcluster_consumer.config import Settings
 
 
-def get_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_classifier(request: Request) -> Classifier:
+def classifier_of(request: Request) -> Classifier:
+    """The loaded classifier; 503 before it is loaded or once shutdown has begun."""
     return served_model(request)
+
+
+# As FastAPI dependencies. async: a plain def would be run in a worker thread, a hop that costs
+# more than the lookup.
+async def get_settings(request: Request) -> Settings:
+    return settings_of(request)
+
+
+async def get_classifier(request: Request) -> Classifier:
+    return classifier_of(request)

@@ -8,7 +8,8 @@ from bitcluster.serving.app import create_service_app
 
 from bitcluster_consumer.classifier import Classifier
 from bitcluster_consumer.config import Settings
-from bitcluster_consumer.routes import classify, health
+from bitcluster_consumer.openapi import classify_contract
+from bitcluster_consumer.routes import classify, health, oip
 
 DESCRIPTION = """The data consumer's half of bitcluster: packed binary codes from the vendor's
 `/v1/encode` become clusters. It never sees an image, and runs on numpy + onnxruntime alone."""
@@ -17,4 +18,4 @@ DESCRIPTION = """The data consumer's half of bitcluster: packed binary codes fro
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(service="consumer", title="bitcluster consumer", description=DESCRIPTION,
                               settings=settings or Settings(), load_model=Classifier.load,
-                              routers=[health.router, classify.router])
+                              routers=[health.router, classify.router, oip.router], contract=classify_contract)

@@ -1,15 +1,27 @@
-"""Request and response bodies of ``POST /v1/classify``."""
+"""Request and response bodies of ``POST /v1/classify``.
+
+Validation is strict: ``"bits": "16"`` or ``"posteriors": 0`` is refused (422), never coerced. What
+depends on the served model (its id, its code length, the exact base64 shape of its codes) is
+checked by the route and written into the OpenAPI document by :func:`classify_contract`.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bitcluster.serving.docs.patterns import BASE64_PATTERN
+
 
 class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    model_id: str = Field(..., description="The model_id the vendor returned with the codes.")
-    codes: list[str] = Field(..., description="Base64 of each packed code, ceil(D / 8) bytes, MSB first.")
+    model_id: str = Field(..., description="The model_id the vendor returned with the codes; another "
+                                           "model's is refused with 409.")
+    # The count is checked by the route (422 empty_batch, 413 batch_too_large); the schema says it too.
+    codes: list[str] = Field(..., description="Base64 of each packed code, ceil(D / 8) bytes, MSB first, "
+                                              "padding bits clear.",
+                             json_schema_extra={"minItems": 1, "items": {"type": "string", "minLength": 4,
+                                                                         "pattern": BASE64_PATTERN}})
     bits: int | None = Field(None, description="Code length D, checked against the model when given.")
     posteriors: bool = Field(False, description="Also return the posterior over clusters of each code.")
 

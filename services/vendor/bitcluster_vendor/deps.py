@@ -10,9 +10,10 @@ from bitcluster_vendor.config import Settings
 from bitcluster_vendor.encoder import Encoder
 
 
-def get_settings(request: Request) -> Settings:
+# async: a plain def would be run in a worker thread, a hop that costs more than the lookup.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_encoder(request: Request) -> Encoder:
+async def get_encoder(request: Request) -> Encoder:
     return served_model(request)

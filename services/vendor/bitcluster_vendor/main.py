@@ -8,7 +8,8 @@ from bitcluster.serving.app import create_service_app
 
 from bitcluster_vendor.config import Settings
 from bitcluster_vendor.encoder import Encoder
-from bitcluster_vendor.routes import encode, health
+from bitcluster_vendor.openapi import encode_contract
+from bitcluster_vendor.routes import encode, health, oip
 
 DESCRIPTION = """The data vendor's half of bitcluster: images become packed binary codes
 (`ceil(D/8)` bytes each), ready to send to the consumer's `/v1/classify`. Images are never logged."""
@@ -17,4 +18,4 @@ DESCRIPTION = """The data vendor's half of bitcluster: images become packed bina
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(service="vendor", title="bitcluster vendor", description=DESCRIPTION,
                               settings=settings or Settings(), load_model=Encoder.load,
-                              routers=[health.router, encode.router])
+                              routers=[health.router, encode.router, oip.router], contract=encode_contract)

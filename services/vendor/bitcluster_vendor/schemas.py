@@ -1,8 +1,14 @@
-"""Request and response bodies of ``POST /v1/encode``."""
+"""Request and response bodies of ``POST /v1/encode``.
+
+Validation is strict (no coercion: ``"255"`` is not a pixel). The OpenAPI document describes the
+request with :data:`ENCODE_REQUEST_SCHEMA`, written out by hand because it says more than the
+pydantic model can: exactly one of ``images`` and ``pixels``, never ``null``, and the two ways of
+writing a pixel batch.
+"""
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
@@ -12,18 +18,58 @@ Pixel = Union[StrictInt, StrictFloat]  # strict, so that 255 stays an int and 1.
 class EncodeRequest(BaseModel):
     """Either ``images`` (encoded files) or ``pixels`` (a raw batch), not both."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     images: list[str] | None = Field(None, description="Base64 PNG or JPEG files (any size; converted to grey).")
     pixels: list[list[list[Pixel]]] | None = Field(
         None, description="A raw (N, H, W) grey-scale batch: integers 0..255, or numbers with a decimal "
                           "point in [0, 1].")
 
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "EncodeRequest":
-        if (self.images is None) == (self.pixels is None):
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, data: Any) -> Any:
+        # Decided on the keys sent: {"images": null, "pixels": [...]} names both, and is refused.
+        if isinstance(data, dict) and sum(key in data for key in ("images", "pixels")) != 1:
             raise ValueError("send exactly one of 'images' (base64 PNG/JPEG) or 'pixels' ((N, H, W) array)")
+        return data
+
+    @model_validator(mode="after")
+    def _not_null(self) -> "EncodeRequest":
+        if self.images is None and self.pixels is None:
+            raise ValueError("'images' or 'pixels' must be an array, not null")
         return self
+
+
+def _batch(items: dict, description: str) -> dict:
+    # minItems 1: an empty batch is refused (422 empty_batch); maxItems is the service's max_batch.
+    return {"type": "array", "minItems": 1, "items": items, "description": description}
+
+
+def _pixel_batch(pixel: dict) -> dict:
+    image = {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": pixel}}
+    return _batch(image, "")
+
+
+ENCODE_REQUEST_SCHEMA: dict = {
+    "title": "EncodeRequest",
+    "type": "object",
+    "additionalProperties": False,
+    "oneOf": [{"required": ["images"]}, {"required": ["pixels"]}],
+    "properties": {
+        "images": _batch({"type": "string", "format": "byte",
+                          "description": "Standard base64 (optionally as a data: URL) of a PNG or JPEG file."},
+                         "PNG or JPEG files of any size, converted to grey; a size of another aspect ratio "
+                         "than the model's is refused unless ?resize=true."),
+        "pixels": {
+            "description": "A raw (N, H, W) grey-scale batch, every image of it the same size (H, W) (422 "
+                           "otherwise): all integers 0..255, or all numbers written with a decimal point in "
+                           "[0, 1]. Another size than the model's is resized; another aspect ratio is "
+                           "refused unless ?resize=true.",
+            "anyOf": [_pixel_batch({"type": "integer", "minimum": 0, "maximum": 255}),
+                      _pixel_batch({"type": "number", "minimum": 0, "maximum": 1})],
+        },
+    },
+}
 
 
 class EncodeResponse(BaseModel):

@@ -1,40 +1,30 @@
 """A Python client of both services: images -> vendor -> packed codes -> consumer -> clusters.
 
-Codes travel as ``application/octet-stream`` (``ceil(D / 8)`` bytes per image, plus three
-headers), the format the consumer checks most strictly. Encoding and classifying are pure
-functions of their input, so both are retried on connection errors and 503 with exponential
-backoff, a bounded number of times. Needs ``httpx`` (in the vendor and consumer extras).
+Codes travel as ``application/octet-stream`` (``ceil(D / 8)`` bytes per image, plus the headers
+of :mod:`bitcluster.core.wire`), the format the consumer checks most strictly. Every request is
+retried under one :class:`~bitcluster.client.retry.RetryPolicy` while its service is unavailable.
+Needs ``httpx`` (in the vendor and consumer extras).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Callable
 
 import httpx
 import numpy as np
 
+from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
+from bitcluster.api.images import Images, image_groups
+from bitcluster.client.errors import BitclusterError, ModelMismatchError
+from bitcluster.client.retry import RetryPolicy, with_retries
 from bitcluster.core.codes import codes_from_bytes
+from bitcluster.core.wire import (CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM,
+                                  code_headers)
 
-OCTET = "application/octet-stream"
-ENTROPY_CODED = "application/x-bitcluster-entropy-coded"  # bitcluster.core.entropy_coding.MEDIA_TYPE
-# An image is a (H, W) array inside an (N, H, W) batch, or an encoded PNG/JPEG file (bytes or path).
-ImageFiles = Sequence[Union[bytes, str, Path]]
-RETRY_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
-
-
-class BitclusterError(RuntimeError):
-    """A service refused a request; ``code`` is the service's error code (e.g. ``batch_too_large``)."""
-
-    def __init__(self, status: int, code: str, message: str, url: str):
-        super().__init__(f"{url} answered {status} {code}: {message}")
-        self.status, self.code, self.message, self.url = status, code, message, url
-
-
-class ModelMismatchError(BitclusterError):
-    """The vendor and the consumer serve different models: their codes cannot be compared."""
+# A few quick tries: a person is waiting. A batch job passes its own, longer policy.
+INTERACTIVE_RETRY = RetryPolicy(retry_for_s=30.0, max_attempts=5)
 
 
 class BitclusterClient:
@@ -45,18 +35,24 @@ class BitclusterClient:
     vendor_url, consumer_url : base URLs, e.g. ``http://127.0.0.1:8001``
     api_key : bearer key when the services require one
     batch_size : images or codes per request (the services accept 8192 by default)
-    max_attempts : tries per request on connection errors and 503, backing off 0.2 s, 0.4 s, ...
+    retry : when to retry a request whose service is unavailable; giving up raises
+        :class:`~bitcluster.client.retry.RetriesExhausted`
+    on_retry : told of each retry (a message for a person); ``retries`` counts them
+    resize : ask the vendor to stretch images of another aspect ratio too (``encode`` may override)
     transport : an httpx transport to use instead of the network (tests)
     """
 
     def __init__(self, vendor_url: str | None, consumer_url: str | None, api_key: str | None = None, *,
-                 timeout: float = 60.0, batch_size: int = 1024, max_attempts: int = 5, backoff_s: float = 0.2,
+                 timeout: float = 60.0, batch_size: int = 1024, retry: RetryPolicy = INTERACTIVE_RETRY,
+                 on_retry: Callable[[str], None] | None = None, resize: bool = False,
                  transport: httpx.BaseTransport | None = None):
         self.vendor_url = vendor_url.rstrip("/") if vendor_url else None
         self.consumer_url = consumer_url.rstrip("/") if consumer_url else None
         self.batch_size = batch_size
-        self.max_attempts = max_attempts
-        self.backoff_s = backoff_s
+        self.retry = retry
+        self.on_retry = on_retry
+        self.retries = 0
+        self.resize = resize
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(timeout=timeout, headers=headers, transport=transport)
 
@@ -70,96 +66,107 @@ class BitclusterClient:
         self._http.close()
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _request(self, method: str, url: str, **kwargs) -> httpx.Response:
-        """Send, retrying connection errors and 503 with exponential backoff; raise on any error status."""
-        for attempt in range(self.max_attempts):
-            last = attempt == self.max_attempts - 1
-            try:
-                response = self._http.request(method, url, **kwargs)
-            except RETRY_ERRORS:
-                if last:
-                    raise
-                time.sleep(self.backoff_s * 2 ** attempt)
-                continue
-            if response.status_code == 503 and not last:
-                retry_after = response.headers.get("retry-after", "")
-                delay = float(retry_after) if retry_after.isdigit() else self.backoff_s * 2 ** attempt
-                time.sleep(min(delay, 10.0))
-                continue
+    def _request(self, service: str, method: str, path: str, **kwargs) -> httpx.Response:
+        """Send to ``service`` ("vendor" or "consumer") under the retry policy; raise on any error status."""
+        base = self.vendor_url if service == "vendor" else self.consumer_url
+        if base is None:
+            raise ValueError(f"this client was made without the URL of the {service} (needed for {path})")
+
+        def send() -> httpx.Response:
+            response = self._http.request(method, base + path, **kwargs)
             if response.status_code >= 400:
                 raise _error(response)
             return response
-        raise AssertionError("unreachable")
 
-    def _url(self, base: str | None, path: str) -> str:
-        if base is None:
-            raise ValueError(f"this client was made without the URL of the service behind {path}")
-        return base + path
+        response, retries = with_retries(send, self.retry, f"the {service} at {base}", self.on_retry)
+        self.retries += retries
+        return response
 
     # -- the API ----------------------------------------------------------------------------
     def vendor_model(self) -> dict:
-        return self._request("GET", self._url(self.vendor_url, "/v1/model")).json()
+        return self._request("vendor", "GET", "/v1/model").json()
 
     def consumer_model(self) -> dict:
-        return self._request("GET", self._url(self.consumer_url, "/v1/model")).json()
+        return self._request("consumer", "GET", "/v1/model").json()
 
-    def encode(self, images: np.ndarray | ImageFiles) -> tuple[str, int, np.ndarray]:
+    def encode(self, images: Images, *, resize: bool | None = None) -> Codes:
         """Encode images at the vendor.
 
         Parameters
         ----------
-        images : (N, H, W) array, uint8 0..255 or float in [0, 1]; or a list of PNG/JPEG files
-            (bytes or paths), of any sizes
+        images : (N, H, W) or (H, W) array, uint8 0..255 or float in [0, 1]; a PNG/JPEG file
+            (path or bytes); or a list of those (what :meth:`bitcluster.api.model.Model.encode` takes)
+        resize : let the vendor also stretch images of another aspect ratio (default: the client's)
 
         Returns
         -------
-        model_id, bits, packed codes (N, ceil(bits / 8)) uint8
+        Codes: packed (N, ceil(bits / 8)) uint8, with the vendor's ``bits`` and ``model_id``
         """
-        url = self._url(self.vendor_url, "/v1/encode")
+        resize = self.resize if resize is None else resize
         model_id, bits, chunks = None, None, []
-        for start in range(0, len(images), self.batch_size):
-            batch = images[start:start + self.batch_size]
-            if isinstance(batch, np.ndarray):
-                body = {"content": json.dumps({"pixels": batch.tolist()}).encode(),
-                        "headers": {"Content-Type": "application/json", "Accept": OCTET}}
-            else:
-                files = [("files", (f"{start + i}", _read_file(f), OCTET)) for i, f in enumerate(batch)]
-                body = {"files": files, "headers": {"Accept": OCTET}}
-            response = self._request("POST", url, **body)
-            got_id, got_bits = response.headers["X-Model-Id"], int(response.headers["X-Code-Bits"])
-            if model_id is not None and (got_id, got_bits) != (model_id, bits):
-                raise ModelMismatchError(409, "model_changed", f"the vendor switched from model {model_id} to "
-                                                              f"{got_id} during the request; retry", url)
-            model_id, bits = got_id, got_bits
-            packed = codes_from_bytes(response.content, bits)
-            if len(packed) != len(batch):
-                raise BitclusterError(502, "bad_response", f"sent {len(batch)} images, got {len(packed)} codes", url)
-            chunks.append(packed)
-        if not chunks:
-            raise ValueError("no images to encode")
-        return model_id, bits, np.concatenate(chunks)
+        for group in image_groups(images):
+            for start in range(0, len(group), self.batch_size):
+                batch = group[start:start + self.batch_size]
+                got_id, got_bits, packed = self._encode_batch(batch, start, resize)
+                if model_id is not None and (got_id, got_bits) != (model_id, bits):
+                    raise ModelMismatchError(409, "model_changed", f"the vendor switched from model {model_id} "
+                                             f"to {got_id} during the request; retry", self.vendor_url)
+                model_id, bits = got_id, got_bits
+                chunks.append(packed)
+        return Codes(np.concatenate(chunks), bits, model_id)
 
-    def classify(self, model_id: str, bits: int, packed: np.ndarray) -> np.ndarray:
-        """Assign packed codes (N, ceil(bits / 8)) uint8 to clusters at the consumer; returns (N,) int64."""
-        url = self._url(self.consumer_url, "/v1/classify")
-        packed = np.ascontiguousarray(packed, dtype=np.uint8)
-        if len(packed) == 0:
+    def _encode_batch(self, batch: np.ndarray | list, start: int, resize: bool) -> tuple[str, int, np.ndarray]:
+        """One request: an (n, H, W) pixel batch as JSON, or image files as a multipart form."""
+        if isinstance(batch, np.ndarray):
+            body = {"content": json.dumps({"pixels": batch.tolist()}).encode(),
+                    "headers": {"Content-Type": JSON, "Accept": OCTET_STREAM}}
+        else:
+            files = [("files", (f"{start + i}", _read_file(f), OCTET_STREAM)) for i, f in enumerate(batch)]
+            body = {"files": files, "headers": {"Accept": OCTET_STREAM}}
+        response = self._request("vendor", "POST", "/v1/encode", params={"resize": "true"} if resize else None,
+                                 **body)
+        model_id, bits = response.headers[MODEL_ID_HEADER], int(response.headers[CODE_BITS_HEADER])
+        packed = codes_from_bytes(response.content, bits)
+        if len(packed) != len(batch):
+            raise BitclusterError(502, "bad_response", f"sent {len(batch)} images, got {len(packed)} codes",
+                                  str(response.url))
+        return model_id, bits, packed
+
+    def classify(self, codes: CodesLike) -> np.ndarray:
+        """Assign codes to clusters at the consumer; returns (N,) int64.
+
+        ``codes`` are :class:`~bitcluster.api.codes.Codes` (the consumer refuses another model's:
+        :class:`~bitcluster.client.errors.ModelMismatchError`), or packed codes alone, taken to be
+        of the model the consumer serves.
+        """
+        return np.concatenate([np.asarray(r["clusters"], dtype=np.int64) for r in self._classify(codes, False)])
+
+    def predict_proba(self, codes: CodesLike) -> np.ndarray:
+        """Codes -> (N, K) float32 posterior probabilities of the clusters, from the consumer."""
+        return np.concatenate([np.asarray(r["posteriors"], dtype=np.float32) for r in self._classify(codes, True)])
+
+    def _classify(self, codes: CodesLike, posteriors: bool) -> list[dict]:
+        if not isinstance(codes, Codes):
+            served = self.consumer_model()
+            codes = Codes(packed_codes_of(codes, served["bits"]), served["bits"], served["model_id"])
+        if len(codes) == 0:
             raise ValueError("no codes to classify")
         out = []
-        for start in range(0, len(packed), self.batch_size):
-            batch = packed[start:start + self.batch_size]
-            headers = {"Content-Type": OCTET, "X-Model-Id": model_id, "X-Code-Bits": str(bits),
-                       "X-Count": str(len(batch))}
-            out.append(self._request("POST", url, content=batch.tobytes(), headers=headers).json()["clusters"])
-        return np.concatenate([np.asarray(c, dtype=np.int64) for c in out])
+        for start in range(0, len(codes), self.batch_size):
+            batch = codes.packed[start:start + self.batch_size]
+            headers = {"Content-Type": OCTET_STREAM, **code_headers(codes.model_id, codes.bits, len(batch))}
+            response = self._request("consumer", "POST", "/v1/classify", content=batch.tobytes(), headers=headers,
+                                     params={"posteriors": "true"} if posteriors else None)
+            out.append(response.json())
+        return out
 
-    def cluster(self, images: np.ndarray | ImageFiles) -> np.ndarray:
+    def cluster(self, images: Images, *, resize: bool | None = None) -> np.ndarray:
         """Images -> vendor -> consumer -> (N,) int64 clusters."""
-        model_id, bits, packed = self.encode(images)
+        codes = self.encode(images, resize=resize)
         try:
-            return self.classify(model_id, bits, packed)
+            return self.classify(codes)
         except ModelMismatchError as e:
-            raise ModelMismatchError(e.status, e.code, f"the vendor serves model {model_id} but the consumer "
+            raise ModelMismatchError(e.status, e.code, f"the vendor serves model {codes.model_id} but the consumer "
                                                        f"refused it: {e.message}", e.url) from None
 
     def cluster_entropy_coded(self, images: np.ndarray) -> tuple[np.ndarray, int]:
@@ -167,17 +174,17 @@ class BitclusterClient:
 
         Returns the (N,) int64 clusters and the bytes of code that crossed from vendor to consumer.
         """
-        vendor_url = self._url(self.vendor_url, "/v1/encode")
-        consumer_url = self._url(self.consumer_url, "/v1/classify")
         out, wire_bytes = [], 0
         for start in range(0, len(images), self.batch_size):
             batch = np.asarray(images[start:start + self.batch_size])
-            coded = self._request("POST", vendor_url, content=json.dumps({"pixels": batch.tolist()}).encode(),
-                                  headers={"Content-Type": "application/json", "Accept": ENTROPY_CODED})
-            headers = {"Content-Type": ENTROPY_CODED, **{k: coded.headers[k] for k in
-                                                          ("X-Model-Id", "X-Code-Bits", "X-Count")}}
+            coded = self._request("vendor", "POST", "/v1/encode",
+                                  content=json.dumps({"pixels": batch.tolist()}).encode(),
+                                  headers={"Content-Type": JSON, "Accept": ENTROPY_CODED})
+            headers = {"Content-Type": ENTROPY_CODED,
+                       **{k: coded.headers[k] for k in (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)}}
             wire_bytes += len(coded.content)
-            out.append(self._request("POST", consumer_url, content=coded.content, headers=headers).json()["clusters"])
+            response = self._request("consumer", "POST", "/v1/classify", content=coded.content, headers=headers)
+            out.append(response.json()["clusters"])
         if not out:
             raise ValueError("no images to cluster")
         return np.concatenate([np.asarray(c, dtype=np.int64) for c in out]), wire_bytes
@@ -193,5 +200,7 @@ def _error(response: httpx.Response) -> BitclusterError:
         code, message = str(detail["code"]), str(detail["message"])
     except (ValueError, KeyError, TypeError):
         code, message = "http_error", response.text[:200] or response.reason_phrase
+    retry_after = response.headers.get("retry-after", "")
     cls = ModelMismatchError if response.status_code == 409 or code == "model_mismatch" else BitclusterError
-    return cls(response.status_code, code, message, str(response.request.url))
+    return cls(response.status_code, code, message, str(response.request.url),
+               float(retry_after) if retry_after.isdigit() else None)

@@ -22,6 +22,33 @@ def code_bytes(bits: int) -> int:
     return (bits + 7) // 8
 
 
+# The bit order, written down here once: numpy's packbits/unpackbits name it "big", and
+# bit_place_values() gives the same order as numbers for code that packs by arithmetic
+# (the exported ONNX graphs).
+NUMPY_BITORDER = "big"
+
+
+def msb_first_place_values(width: int) -> np.ndarray:
+    """Place value of each bit of a ``width``-bit field written most significant bit first.
+
+    Returns
+    -------
+    (width,) int64 array ``[2^(width-1), ..., 2, 1]``. With ``width=8``: the masks of a byte's
+    bits in code order. A quantised latent's ``b``-bit level is written into a code the same way.
+    """
+    return np.left_shift(1, np.arange(width - 1, -1, -1, dtype=np.int64))
+
+
+def bit_place_values(bits: int) -> np.ndarray:
+    """The value bit ``d`` of a ``bits``-bit code has in its byte, ``2^(7 - d % 8)``.
+
+    Returns
+    -------
+    (bits,) int64 array; byte ``j`` of a packed code is the sum of ``z_d * place[d]`` over ``d // 8 == j``.
+    """
+    return msb_first_place_values(8)[np.arange(bits) % 8]
+
+
 def pack_codes(bits_matrix: np.ndarray) -> np.ndarray:
     """Pack binary codes, MSB first.
 
@@ -40,7 +67,7 @@ def pack_codes(bits_matrix: np.ndarray) -> np.ndarray:
         if not np.isin(z, (0, 1)).all():
             raise CodeFormatError("codes must contain only 0 and 1")
         z = z.astype(np.bool_)
-    return np.packbits(z, axis=1, bitorder="big")
+    return np.packbits(z, axis=1, bitorder=NUMPY_BITORDER)
 
 
 def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
@@ -55,6 +82,15 @@ def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
     -------
     codes : uint8 array of shape (N, bits) with values in {0, 1}
     """
+    return np.unpackbits(check_packed_codes(packed, bits), axis=1, bitorder=NUMPY_BITORDER)[:, :bits]
+
+
+def check_packed_codes(packed: np.ndarray, bits: int) -> np.ndarray:
+    """Check packed codes without unpacking them: shape (N, ceil(bits / 8)), uint8, padding bits clear.
+
+    Returns ``packed`` as an array; raises :class:`CodeFormatError` otherwise. Cheaper than
+    :func:`unpack_codes` where the codes go on packed (the consumer's graph unpacks them itself).
+    """
     p = np.asarray(packed)
     nbytes = code_bytes(bits)
     if p.dtype != np.uint8 or p.ndim != 2 or p.shape[1] != nbytes:
@@ -62,12 +98,12 @@ def unpack_codes(packed: np.ndarray, bits: int) -> np.ndarray:
             f"packed codes for {bits} bits must be uint8 of shape (N, {nbytes}), "
             f"got {p.dtype} {p.shape}"
         )
-    z = np.unpackbits(p, axis=1, bitorder="big")
-    if z.shape[1] > bits and z[:, bits:].any():
+    padding = (1 << (8 * nbytes - bits)) - 1  # the low bits of the last byte, MSB first
+    if padding and (p[:, -1] & padding).any():
         raise CodeFormatError(
             f"padding bits past bit {bits} are set: these codes were not made for {bits}-bit codes"
         )
-    return z[:, :bits]
+    return p
 
 
 def codes_from_bytes(payload: bytes, bits: int) -> np.ndarray:

@@ -26,12 +26,12 @@ import zlib
 
 import numpy as np
 
-from bitcluster.core.bmm import EPS
 from bitcluster.core.codes import CodeFormatError, pack_codes, unpack_codes
+from bitcluster.core.mixture import EPS, bmm_log_joint, logsumexp
 
 MAGIC = b"BCE1"
 HEADER = struct.Struct("<4sIHI")
-MEDIA_TYPE = "application/x-bitcluster-entropy-coded"
+# The format's media type on the wire is bitcluster.core.wire.ENTROPY_CODED.
 
 
 def _coder():
@@ -119,6 +119,4 @@ def decode_codes(payload: bytes, bits: int, log_pi: np.ndarray, means: np.ndarra
 
 def ideal_bits(codes: np.ndarray, log_pi: np.ndarray, means: np.ndarray) -> np.ndarray:
     """``-log2 p(z)`` of each code under the BMM marginal: the rate an ideal coder reaches."""
-    from bitcluster.core.bmm import _logsumexp, bmm_log_joint
-
-    return -_logsumexp(bmm_log_joint(codes, log_pi, means), axis=1) / np.log(2.0)
+    return -logsumexp(bmm_log_joint(codes, log_pi, means), axis=1) / np.log(2.0)

@@ -6,8 +6,9 @@ Labels are used here and nowhere else in training: they score a finished model.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from sklearn import metrics as skm
+
+# Scoring needs scipy and scikit-learn; they are imported where a score is computed, so that the
+# consumer (which installs neither) can import the core.
 
 
 def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
@@ -22,7 +23,10 @@ def cluster_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
         raise ValueError(f"labels {labels.shape} and clusters {clusters.shape} differ in length")
     if labels.size == 0:
         raise ValueError("cannot score an empty clustering")
-    table = skm.cluster.contingency_matrix(labels, clusters)
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.metrics.cluster import contingency_matrix
+
+    table = contingency_matrix(labels, clusters)
     rows, cols = linear_sum_assignment(table, maximize=True)
     return float(table[rows, cols].sum() / labels.size)
 
@@ -46,6 +50,8 @@ def rate_metrics(bits: float, n_pixels: int) -> dict[str, float]:
 
 def clustering_metrics(labels: np.ndarray, clusters: np.ndarray) -> dict[str, float]:
     """ACC (Hungarian), NMI, ARI and v-measure."""
+    from sklearn import metrics as skm
+
     return {
         "acc": cluster_accuracy(labels, clusters),
         "nmi": float(skm.normalized_mutual_info_score(labels, clusters)),

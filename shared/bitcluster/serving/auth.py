@@ -2,20 +2,21 @@
 
 It is a middleware rather than a route dependency so that nothing escapes it: the OpenAPI page,
 ``/metrics`` and unknown paths are all closed when a key is configured. Liveness stays open
-because an orchestrator's probe must not need a secret to see that the process is up.
+because an orchestrator's probe must not need a secret to see that the process is up. The
+OpenAPI document declares the scheme (:mod:`bitcluster.serving.docs.openapi`).
 """
 
 from __future__ import annotations
 
 import hmac
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bitcluster.serving.errors import error_response
 
-OPEN_PATHS = frozenset({"/healthz"})
+# Probes: liveness, and the Open Inference Protocol's health checks that Kubernetes calls (readiness
+# answers 503 until the model is loaded, and says nothing about it).
+OPEN_PATHS = frozenset({"/healthz", "/v2/health/live", "/v2/health/ready"})
 
 
 def bearer_token(scope: Scope) -> bytes | None:
@@ -44,18 +45,3 @@ class APIKeyMiddleware:
                 return
         await self.app(scope, receive, send)
 
-
-def document_bearer_auth(app: FastAPI) -> None:
-    """Declare the bearer scheme in the OpenAPI schema, so /docs offers an 'Authorize' button."""
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                                 routes=app.routes)
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "BITCLUSTER_API_KEY"}}
-            schema["security"] = [{"bearer": []}]
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

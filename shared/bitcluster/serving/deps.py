@@ -1,20 +1,27 @@
-"""Dependencies every route may take: the settings and the loaded model, both from ``app.state``."""
+"""Dependencies every route may take: the settings and the served model, both from ``app.state``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 from fastapi import Request
 
+from bitcluster.core.onnx_model import OnnxModel
 from bitcluster.serving.errors import ServiceError
 from bitcluster.serving.settings import ServiceSettings
+
+
+class ServedModel(Protocol):
+    """What a service serves (the vendor's Encoder, the consumer's Classifier): a loaded ONNX half."""
+
+    model: OnnxModel
 
 
 def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def served_model(request: Request) -> Any:
+def served_model(request: Request) -> ServedModel:
     """The model the lifespan loaded; 503 before it is loaded or once shutdown has begun."""
     model = getattr(request.app.state, "model", None)
     if model is None:

@@ -1,7 +1,10 @@
 """The one error shape of both services: ``{"error": {"code": str, "message": str}}``.
 
-Every 4xx and 5xx answer has it: our own refusals (:class:`ServiceError`), FastAPI's validation
-errors, malformed JSON, unknown paths (404), wrong methods (405) and unexpected failures (500).
+Every 4xx and 5xx answer has it: our own refusals (:class:`ServiceError`), the model layer's domain
+errors (:data:`DOMAIN_ERRORS`), FastAPI's validation errors, malformed JSON, unknown paths (404),
+wrong methods (405) and unexpected failures (500). This module and the routes are the only place
+where an error becomes a status code: the model layer (the core, the services' Encoder and
+Classifier) raises ``ValueError`` subclasses and knows nothing of HTTP.
 ``code`` is a stable snake_case word a program can switch on; ``message`` is for a person and
 says what to change. Messages never quote the request's content.
 """
@@ -17,6 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+
+from bitcluster.core.codes import CodeFormatError
+from bitcluster.core.onnx_model import CodeBitsMismatchError, ModelMismatchError
+from bitcluster.core.preprocessing import ImageFormatError
 
 log = logging.getLogger("uvicorn.error.bitcluster")  # shown by uvicorn's handlers
 
@@ -39,6 +46,24 @@ class ServiceError(HTTPException):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(status_code=status, detail=message, headers=headers)
         self.code = code
+
+
+# The model layer's errors and the answer each gets. Looked up along the exception's MRO, so a
+# subclass (CodeBitsMismatchError is a CodeFormatError) may have its own row.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    ModelMismatchError: (409, "model_mismatch"),
+    CodeBitsMismatchError: (422, "bits_mismatch"),
+    CodeFormatError: (422, "invalid_codes"),
+    ImageFormatError: (422, "invalid_pixels"),
+}
+
+
+def domain_error_status(exc: Exception) -> tuple[int, str] | None:
+    """``(status, code)`` of a domain error, or None for an exception that is not one."""
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[cls]
+    return None
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -79,6 +104,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc.status_code, exc.code, str(exc.detail), exc.headers)
+
+    async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+        status, code = domain_error_status(exc)
+        return error_response(status, code, str(exc))
+
+    for domain_error in DOMAIN_ERRORS:
+        app.add_exception_handler(domain_error, _domain_error)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from bitcluster.serving.deps import served_model
+from bitcluster.serving.deps import ServedModel, served_model
 from bitcluster.serving.errors import error_responses
 from bitcluster.serving.model import ModelInfo
 
@@ -22,21 +22,25 @@ class Readiness(BaseModel):
 
 
 def build_health_router() -> APIRouter:
-    """The probes and the model description; identical for both services."""
+    """The probes and the model description; identical for both services.
+
+    The handlers are ``async``: FastAPI runs a plain ``def`` in a worker thread, a hop that would
+    cost more than the handler itself.
+    """
     router = APIRouter()
 
     @router.get("/healthz", response_model=Liveness, tags=["operations"], summary="The process is alive")
-    def healthz() -> Liveness:
+    async def healthz() -> Liveness:
         return Liveness()
 
     @router.get("/readyz", response_model=Readiness, tags=["operations"], responses=error_responses(401, 503),
                 summary="The model is loaded and verified")
-    def readyz(model=Depends(served_model)) -> Readiness:
-        return Readiness(model_id=model.info().model_id)
+    async def readyz(served: ServedModel = Depends(served_model)) -> Readiness:
+        return Readiness(model_id=served.model.manifest.model_id)
 
     @router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=error_responses(401, 503),
                 summary="The served model: id, code length, clusters, preprocessing, provider")
-    def model_info(model=Depends(served_model)) -> ModelInfo:
-        return model.info()
+    async def model_info(served: ServedModel = Depends(served_model)) -> ModelInfo:
+        return ModelInfo.of(served.model)
 
     return router

@@ -1,11 +1,16 @@
 """Prometheus metrics of one service, on its own registry (two apps in one process never collide).
 
-* ``bitcluster_requests_total{service, route, method, status}``
-* ``bitcluster_request_seconds{service, route}`` -- latency histogram
+* ``bitcluster_requests_total{service, route, method, status}`` -- every HTTP request, whoever answered
+* ``bitcluster_request_seconds{service, route, status}`` -- latency histogram
+* ``bitcluster_requests_in_flight{service}`` -- requests being handled now
 * ``bitcluster_batch_size{service, route}`` -- images or codes per request
+* ``bitcluster_items_processed_total{service, route, kind}`` -- images encoded (vendor, ``kind="images"``)
+  or codes classified (consumer, ``kind="codes"``)
+* ``bitcluster_model_info{service, model_id, method, bits, clusters, provider}`` -- the served model, 1
+* ``process_*`` (CPU seconds, resident memory, open fds, start time), ``python_info``, ``python_gc_*``
 
-``route`` is the route's template (``/v1/encode``), or ``unmatched``: a client cannot grow the
-label set by inventing paths.
+``route`` is the route's template (``/v1/encode``, ``/v2/models/{model_name}/infer``), or
+``unmatched``: a client cannot grow the label set by inventing paths.
 """
 
 from __future__ import annotations
@@ -13,26 +18,50 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, Info,
+                               generate_latest)
+from prometheus_client import gc_collector, platform_collector, process_collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bitcluster.core.manifest import ModelManifest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = tuple(float(2 ** i) for i in range(0, 17))  # 1 .. 65536
+# What one item of a batch is, by service.
+ITEM_KINDS = {"vendor": "images", "consumer": "codes"}
 
 
 class ServiceMetrics:
+    """The metrics of ``service`` ("vendor" or "consumer") and the registry that exposes them."""
+
     def __init__(self, service: str):
         self.service = service
+        self.item_kind = ITEM_KINDS.get(service, "items")
         self.registry = CollectorRegistry(auto_describe=True)
+        # What the default registry has: a dashboard built for any Python exporter works here too.
+        process_collector.ProcessCollector(registry=self.registry)
+        platform_collector.PlatformCollector(registry=self.registry)
+        gc_collector.GCCollector(registry=self.registry)
         self.requests = Counter("bitcluster_requests", "HTTP requests handled.",
                                 ["service", "route", "method", "status"], registry=self.registry)
         self.latency = Histogram("bitcluster_request_seconds", "Time from request to response.",
-                                 ["service", "route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+                                 ["service", "route", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.in_flight = Gauge("bitcluster_requests_in_flight", "HTTP requests being handled.",
+                               ["service"], registry=self.registry)
         self.batch_size = Histogram("bitcluster_batch_size", "Images or codes per request.",
                                     ["service", "route"], buckets=BATCH_BUCKETS, registry=self.registry)
+        self.items = Counter("bitcluster_items_processed", "Images encoded (vendor) or codes classified (consumer).",
+                             ["service", "route", "kind"], registry=self.registry)
+        self.model = Info("bitcluster_model", "The served model (the value is always 1).", registry=self.registry)
 
     def observe_batch(self, route: str, size: int) -> None:
+        """A batch of ``size`` images or codes went through the model on ``route`` (a route template)."""
         self.batch_size.labels(self.service, route).observe(size)
+        self.items.labels(self.service, route, self.item_kind).inc(size)
+
+    def set_model_info(self, manifest: ModelManifest, provider: str) -> None:
+        self.model.info({"service": self.service, "model_id": manifest.model_id, "method": manifest.method,
+                         "bits": str(manifest.bits), "clusters": str(manifest.clusters), "provider": provider})
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -58,6 +87,7 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
+        in_flight = self.metrics.in_flight.labels(self.metrics.service)
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -65,12 +95,14 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
+        in_flight.inc()
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = self._route(scope)
-            self.metrics.requests.labels(self.metrics.service, route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(self.metrics.service, route).observe(time.perf_counter() - start)
+            in_flight.dec()
+            route, code = self._route(scope), str(status)
+            self.metrics.requests.labels(self.metrics.service, route, scope["method"], code).inc()
+            self.metrics.latency.labels(self.metrics.service, route, code).observe(time.perf_counter() - start)
 
 
 router = APIRouter(tags=["operations"])

@@ -28,7 +28,8 @@ class ServiceSettings(BaseSettings):
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Most pixels (H * W) of one image.")
     request_timeout_s: float = Field(30.0, gt=0, description="Deadline of the work of one request.")
     shutdown_timeout_s: float = Field(10.0, ge=0, description="Grace period for in-flight requests on SIGTERM.")
-    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per inference (0: its default).")
+    intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per inference (0: the container's "
+                                                       "CPU quota from cgroups, else the CPUs it may run on).")
     api_key: SecretStr | None = Field(None, description="When set, every endpoint but /healthz needs "
                                                         "'Authorization: Bearer <key>'.")
     log_level: str = "info"

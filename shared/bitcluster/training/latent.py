@@ -1,6 +1,7 @@
 """Clustering a latent space with K-means or a Gaussian mixture, and quantising that latent.
 
-Both clusterers end as one :class:`GaussianMixtureParams`, the form the consumer evaluates. A
+Both clusterers end as one :class:`~bitcluster.core.mixture.GaussianMixtureParams`, the form the
+consumer evaluates. A
 K-means model is the mixture with equal weights and one shared isotropic variance (the mean
 squared distance to the centroids): its most probable component is the nearest centroid, so it
 predicts exactly what K-means predicts and also gives posteriors. numpy + scikit-learn only.
@@ -19,119 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-LOG_2PI = float(np.log(2 * np.pi))
+from bitcluster.core.mixture import GaussianMixtureParams
+
 MIXTURE_FILE = "latent_mixture.npz"
 CLUSTERERS = ("kmeans", "gmm")
 # A level fits one byte, which is what the exported graph bit-shifts.
 MAX_BITS_PER_DIM = 8
-
-
-def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(a, axis=axis, keepdims=True)
-    return (m + np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True))).squeeze(axis)
-
-
-def gaussian_log_joint(z: np.ndarray, log_pi: np.ndarray, means: np.ndarray,
-                       precision_cholesky: np.ndarray) -> np.ndarray:
-    """``log pi_k + log N(z; mu_k, Sigma_k)`` for each row of ``z`` and each component.
-
-    Parameters
-    ----------
-    z : (N, d)
-    log_pi : (K,)
-    means : (K, d)
-    precision_cholesky : (K, d) for diagonal covariances (``1 / sigma``), or (K, d, d) with
-        ``Sigma_k^-1 = P_k P_k^T`` (scikit-learn's ``precisions_cholesky_``)
-
-    Returns
-    -------
-    (N, K) float64
-    """
-    z = np.asarray(z, dtype=np.float64)
-    mu = np.asarray(means, dtype=np.float64)
-    p = np.asarray(precision_cholesky, dtype=np.float64)
-    if p.ndim == 2:
-        # sum_j p^2 (z - mu)^2 expanded, so no (N, K, d) array is formed (d is 1024 on raw pixels)
-        p2 = p**2
-        mahalanobis = (z**2) @ p2.T - 2.0 * z @ (mu * p2).T + np.sum(mu**2 * p2, axis=1)
-        log_det = np.sum(np.log(p), axis=1)
-    else:
-        mahalanobis = np.stack([np.sum((z @ p[k] - mu[k] @ p[k]) ** 2, axis=1) for k in range(len(mu))], axis=1)
-        log_det = np.sum(np.log(np.diagonal(p, axis1=1, axis2=2)), axis=1)
-    return np.asarray(log_pi, dtype=np.float64) - 0.5 * (mu.shape[1] * LOG_2PI + mahalanobis) + log_det
-
-
-@dataclass
-class GaussianMixtureParams:
-    """A fitted Gaussian mixture, stored as arrays (no estimator object, no pickle).
-
-    Attributes
-    ----------
-    log_pi : (K,) log mixing weights
-    means : (K, d)
-    precision_cholesky : (K, d) diagonal or (K, d, d) full, see :func:`gaussian_log_joint`
-    """
-
-    log_pi: np.ndarray
-    means: np.ndarray
-    precision_cholesky: np.ndarray
-    kind: str = "gmm"  # "kmeans": the decision is the nearest centroid
-
-
-    @property
-    def n_components(self) -> int:
-        return int(self.means.shape[0])
-
-    @property
-    def dim(self) -> int:
-        return int(self.means.shape[1])
-
-    def log_joint(self, z: np.ndarray) -> np.ndarray:
-        """``log pi_k + log N(z | k)``: (N, K)."""
-        return gaussian_log_joint(z, self.log_pi, self.means, self.precision_cholesky)
-
-    def predict_proba(self, z: np.ndarray) -> np.ndarray:
-        """Posterior ``p(k | z)``: (N, K)."""
-        joint = self.log_joint(z)
-        return np.exp(joint - _logsumexp(joint, axis=1)[:, None])
-
-    def predict(self, z: np.ndarray) -> np.ndarray:
-        """Most probable component of each row: (N,) int64."""
-        return np.argmax(self.log_joint(z), axis=1)
-
-    def full_precision_cholesky(self) -> np.ndarray:
-        """``P`` as (K, d, d), diagonal covariances made explicit."""
-        p = np.asarray(self.precision_cholesky, dtype=np.float64)
-        return p if p.ndim == 3 else np.stack([np.diag(row) for row in p])
-
-    def with_noise(self, variance: np.ndarray) -> "GaussianMixtureParams":
-        """The mixture of ``z + u`` for independent noise ``u`` of per-dimension ``variance`` (d,).
-
-        Every covariance grows by ``diag(variance)``. A K-means model comes back unchanged: its
-        decision is the nearest centroid, noise or not.
-        """
-        if self.kind == "kmeans":
-            return self
-        v = np.asarray(variance, dtype=np.float64)
-        p = np.asarray(self.precision_cholesky, dtype=np.float64)
-        if p.ndim == 2:
-            return GaussianMixtureParams(self.log_pi, self.means, 1.0 / np.sqrt(1.0 / p**2 + v), self.kind)
-        eye = np.eye(self.dim)
-        widened = []
-        for pk in p:
-            cov = np.linalg.inv(pk @ pk.T) + np.diag(v)
-            # P = L^-T for cov = L L^T: upper triangular, P P^T = cov^-1 (scikit-learn's convention)
-            widened.append(np.linalg.solve(np.linalg.cholesky(cov), eye).T)
-        return GaussianMixtureParams(self.log_pi, self.means, np.stack(widened), self.kind)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return {"log_pi": self.log_pi, "means": self.means, "precision_cholesky": self.precision_cholesky,
-                "kind": np.array(self.kind)}
-
-    @classmethod
-    def from_arrays(cls, arrays) -> "GaussianMixtureParams":
-        return cls(np.asarray(arrays["log_pi"]), np.asarray(arrays["means"]), np.asarray(arrays["precision_cholesky"]),
-                   str(arrays["kind"]))
 
 
 def fit_latent_mixture(z: np.ndarray, kind: str, clusters: int, seed: int, covariance: str = "full",

@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 
 from bitcluster.data import Dataset, load_dataset
+from bitcluster.training.methods import lookup
+from bitcluster.training.pipeline import train_run
 from bitcluster.training.runs import METRICS, write_json
 
 
@@ -28,9 +30,16 @@ def run_dir_name(method: str, bits: int | None, seed: int) -> str:
 
 
 def rate_set_after_training(method: str) -> bool:
-    from bitcluster.training.methods import get_method
+    return lookup(method).rate_set_after_training
 
-    return hasattr(get_method(method), "evaluate_at_rate")
+
+def check_sweepable(method: str, options: dict) -> None:
+    """Fail before anything trains: a method with no code length to sweep, or an option it does not take."""
+    spec = lookup(method)
+    if not spec.rate_set_after_training and "bits" not in spec.options():
+        raise ValueError(f"{method} has no code length to sweep: it takes no 'bits' and is not scored at a bit "
+                         f"budget; its options are: {', '.join(spec.options())}")
+    spec.make_config(options if spec.rate_set_after_training else {**options, "bits": 1})
 
 
 CLAIM = "training.pid"
@@ -75,8 +84,6 @@ def _alive(pid: int) -> bool:
 def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
                    train: bool = True) -> dict | None:
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
-    from bitcluster.training.pipeline import train_run
-
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
     if not train or not _claim(run):
@@ -89,9 +96,7 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
     """One record per bit budget for a model trained once (see the module docstring)."""
-    from bitcluster.training.methods import get_method
-
-    impl = get_method(method)
+    impl = lookup(method).module
     state = impl.load(run)
     keep = ("dataset", "seed", "clusters", "epochs", "train_seconds", "seconds_per_epoch", "torch_threads")
     continuous = {"acc_continuous": trained.get("acc"), "psnr_continuous": trained.get("psnr")}
@@ -100,18 +105,21 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
-              epochs: int | None = None, clusters: int = 10, progress: bool = True, train: bool = True,
+              epochs: int | None = None, clusters: int | None = None, progress: bool = True, train: bool = True,
               reference: list[tuple[str, float, float, str]] = ()) -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
+    ``epochs`` and ``clusters`` are passed on only when given: each method keeps its own defaults.
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
     ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
+    options = {k: v for k, v in {"clusters": clusters, "epochs": epochs}.items() if v is not None}
+    for method in methods:
+        check_sweepable(method, options)
     out = Path(out)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     runs = []
     for method in methods:
-        options = {"clusters": clusters, **({"epochs": epochs} if epochs else {})}
         if rate_set_after_training(method):
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)

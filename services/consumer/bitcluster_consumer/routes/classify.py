@@ -1,105 +1,110 @@
-"""``POST /v1/classify``: packed codes in (JSON or octet-stream), clusters out.
+"""``POST /v1/classify``: packed codes in (JSON, octet-stream or entropy-coded), clusters out.
 
 Every mismatch is refused, never guessed around: another model's codes (409), another code
-length, padding bits set, or a body that is not a whole number of codes (422).
+length, padding bits set, or a body that is not a whole number of codes (422). The classifier
+raises domain errors for the model's own checks; :mod:`bitcluster.serving.errors` answers them.
+
+The answer is JSON, or with ``Accept: application/octet-stream`` the clusters as little-endian
+int32. The request path is kept short, since a batch of one code costs the model microseconds:
+small batches run on the event loop rather than in a worker thread, and the answer is written as
+bytes without a second validation of what the route built itself.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
+import struct
 from functools import partial
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from bitcluster.core.codes import CodeFormatError, codes_from_bytes
-from bitcluster.core.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
-from bitcluster.core.entropy_coding import decode_codes
+from bitcluster.core.entropy_coding import HEADER, decode_codes
 from bitcluster.core.manifest import ModelManifest
-from bitcluster.serving.errors import ServiceError, describe_validation_errors, error_responses
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM
+from bitcluster.serving.docs.patterns import base64_code_pattern
+from bitcluster.serving.errors import ServiceError, describe_validation_errors
 from bitcluster.serving.limits import check_batch_size
+from bitcluster.serving.negotiation import negotiate
 from bitcluster.serving.runtime import run_with_deadline
 
 from bitcluster_consumer.classifier import Classifier
 from bitcluster_consumer.config import Settings
-from bitcluster_consumer.deps import get_classifier, get_settings
+from bitcluster_consumer.deps import classifier_of, settings_of
+from bitcluster_consumer.openapi import CLUSTERS_DTYPE, PARAMETERS, REQUEST_BODY, RESPONSES, ROUTE
 from bitcluster_consumer.schemas import ClassifyRequest, ClassifyResponse
 
-ROUTE = "/v1/classify"
-OCTET = "application/octet-stream"
+# Multiply-adds (codes x bits x clusters) up to which the posterior runs on the event loop: about a
+# millisecond at most, less than the thread hop and deadline machinery it saves for small batches.
+INLINE_WORK = 1 << 22
+_INTEGER = re.compile(rb"[0-9]+")
 
 router = APIRouter(tags=["classify"])
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": ClassifyRequest.model_json_schema()},
-        OCTET: {"schema": {"type": "string", "format": "binary",
-                           "description": "Packed codes concatenated, ceil(D/8) bytes each. Headers: X-Model-Id "
-                                          "and X-Code-Bits (required), X-Count (optional, checked)."}},
-        ENTROPY_CODED: {"schema": {"type": "string", "format": "binary",
-                                   "description": "A batch entropy-coded by the vendor (Accept: "
-                                                  "application/x-bitcluster-entropy-coded); same headers."}},
-    },
-}
+
+def query_flag(request: Request, name: str) -> bool:
+    """A boolean query parameter: ``true`` or ``false`` (absent: false)."""
+    value = request.query_params.get(name)
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise ServiceError(422, "invalid_request", f"query parameter {name} must be 'true' or 'false'")
 
 
-def check_model_id(model_id: str, manifest: ModelManifest) -> None:
-    if model_id != manifest.model_id:
-        raise ServiceError(409, "model_mismatch",
-                           f"these codes were made by model {model_id!r}, this consumer serves model "
-                           f"{manifest.model_id!r}; encode with the vendor of the same export, or deploy it here")
-
-
-def check_bits(bits: int, manifest: ModelManifest) -> None:
-    if bits != manifest.bits:
-        raise ServiceError(422, "bits_mismatch",
-                           f"codes of {bits} bits were sent; model {manifest.model_id} takes {manifest.bits}-bit codes")
-
-
-def _header_int(request: Request, name: str) -> int | None:
+def header_int(request: Request, name: str) -> int | None:
+    """An integer header (digits only, as the OpenAPI document says), or None when absent."""
     value = request.headers.get(name)
     if value is None:
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ServiceError(422, "invalid_header", f"{name} must be an integer") from None
+    if not _INTEGER.fullmatch(value.encode()):
+        raise ServiceError(422, "invalid_header", f"{name} must be a non-negative integer")
+    return int(value)
 
 
-async def read_octet_stream(request: Request, manifest: ModelManifest, settings: Settings,
-                            entropy_model=None) -> np.ndarray:
-    model_id = request.headers.get("x-model-id")
-    bits = _header_int(request, "X-Code-Bits")
-    if model_id is None or bits is None:
-        raise ServiceError(422, "missing_header", "an octet-stream body needs the headers X-Model-Id and "
-                                                  "X-Code-Bits (as returned by the vendor)")
-    check_model_id(model_id, manifest)
-    check_bits(bits, manifest)
+def check_code_headers(request: Request, classifier: Classifier) -> tuple[bool, int | None]:
+    """Check the code headers sent, with any body: whether both origin headers came, and X-Count.
+
+    A JSON body names its model in itself, but headers that are sent are still checked: the
+    OpenAPI document declares them for the operation, not for one media type.
+    """
+    model_id = request.headers.get(MODEL_ID_HEADER)
+    bits = header_int(request, CODE_BITS_HEADER)
+    declared = header_int(request, COUNT_HEADER)
+    if model_id is not None or bits is not None:
+        classifier.check_codes_origin(classifier.model.manifest.model_id if model_id is None else model_id, bits)
+    return model_id is not None and bits is not None, declared
+
+
+async def read_binary(request: Request, classifier: Classifier, settings: Settings, entropy_coded: bool,
+                      has_origin: bool) -> np.ndarray:
+    """Packed codes (N, ceil(D/8)) from an octet-stream or entropy-coded body (headers checked before)."""
+    if not has_origin:
+        raise ServiceError(422, "missing_header", f"a binary body needs the headers {MODEL_ID_HEADER} and "
+                                                  f"{CODE_BITS_HEADER} (as returned by the vendor)")
+    manifest = classifier.model.manifest
+    bits = manifest.bits
     body = await request.body()
-    if entropy_model is not None:
-        packed = await anyio.to_thread.run_sync(decode_entropy_coded, body, manifest, settings, entropy_model)
+    if entropy_coded:
+        packed = await anyio.to_thread.run_sync(decode_entropy_coded, body, manifest, settings,
+                                                classifier.model.entropy_model)
     else:
         check_batch_size(-(-len(body) // manifest.code_bytes), settings.max_batch, "codes")  # ceil: 0 only if empty
         try:
             packed = codes_from_bytes(body, bits)
         except CodeFormatError as e:
             raise ServiceError(422, "invalid_code_length", str(e)) from None
-    declared = _header_int(request, "X-Count")
-    if declared is not None and declared != len(packed):
-        raise ServiceError(422, "count_mismatch", f"X-Count says {declared} codes, the body holds {len(packed)}")
     return packed
 
 
 def decode_entropy_coded(body: bytes, manifest: ModelManifest, settings: Settings, entropy_model) -> np.ndarray:
     """Entropy-coded stream -> packed codes; the count in its header is checked before any decoding."""
-    import struct
-
-    from bitcluster.core.entropy_coding import HEADER
-
     if len(body) >= HEADER.size:
         check_batch_size(struct.unpack_from("<I", body, 4)[0], settings.max_batch, "codes")
     try:
@@ -108,15 +113,16 @@ def decode_entropy_coded(body: bytes, manifest: ModelManifest, settings: Setting
         raise ServiceError(422, "invalid_entropy_coded", str(e)) from None
 
 
-def read_json(body: bytes, manifest: ModelManifest, settings: Settings) -> tuple[np.ndarray, bool]:
+def read_json(body: bytes, classifier: Classifier, settings: Settings) -> tuple[np.ndarray, bool]:
+    """Packed codes (N, ceil(D/8)) and the ``posteriors`` flag of a JSON body."""
     try:
         request = ClassifyRequest.model_validate_json(body)
     except ValidationError as e:
         raise ServiceError(422, *describe_validation_errors(e.errors())) from None
-    check_model_id(request.model_id, manifest)
-    if request.bits is not None:
-        check_bits(request.bits, manifest)
+    classifier.check_codes_origin(request.model_id, request.bits)
+    manifest = classifier.model.manifest
     check_batch_size(len(request.codes), settings.max_batch, "codes")
+    pattern = code_pattern(manifest.bits)
     raw = []
     for i, text in enumerate(request.codes):
         try:
@@ -127,40 +133,73 @@ def read_json(body: bytes, manifest: ModelManifest, settings: Settings) -> tuple
             raise ServiceError(422, "invalid_code_length",
                                f"codes[{i}] has {len(code)} bytes; a {manifest.bits}-bit code has "
                                f"{manifest.code_bytes}")
+        if not pattern.fullmatch(text):  # padding bits set, or base64 fill bits that encode nothing
+            raise ServiceError(422, "invalid_codes", f"codes[{i}] has bits set past the {manifest.bits} bits of "
+                                                     "a code (or is not canonical base64)")
         raw.append(code)
     return np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), manifest.code_bytes), request.posteriors
 
 
+_patterns: dict[int, re.Pattern] = {}
+
+
+def code_pattern(bits: int) -> re.Pattern:
+    if bits not in _patterns:
+        _patterns[bits] = re.compile(base64_code_pattern(bits))
+    return _patterns[bits]
+
+
+async def run_classifier(classifier: Classifier, packed: np.ndarray, posteriors: bool,
+                         settings: Settings) -> tuple[np.ndarray, np.ndarray | None]:
+    manifest = classifier.model.manifest
+    if len(packed) * manifest.bits * manifest.clusters <= INLINE_WORK:
+        return classifier.classify(packed, posteriors)
+    return await run_with_deadline(partial(classifier.classify, packed, posteriors), settings.request_timeout_s)
+
+
+def json_answer(model_id: str, clusters: np.ndarray, probs: np.ndarray | None) -> Response:
+    # Written directly: FastAPI would validate and re-encode the response model element by element.
+    answer = {"model_id": model_id, "clusters": clusters.tolist()}
+    if probs is not None:
+        answer["posteriors"] = probs.tolist()
+    return Response(json.dumps(answer, separators=(",", ":")).encode(), media_type=JSON)
+
+
 @router.post(
     ROUTE, response_model=ClassifyResponse, response_model_exclude_none=True,
-    summary="Assign packed binary codes to clusters",
-    responses=error_responses(400, 401, 409, 413, 415, 422, 503, 504),
-    openapi_extra={"requestBody": _REQUEST_BODY},
+    summary="Assign packed binary codes to clusters", responses=RESPONSES,
+    openapi_extra={"requestBody": REQUEST_BODY, "parameters": PARAMETERS},
 )
-async def classify(request: Request,
-                   posteriors: bool = Query(False, description="Also return the (N, K) posteriors."),
-                   classifier: Classifier = Depends(get_classifier),
-                   settings: Settings = Depends(get_settings)) -> ClassifyResponse:
+async def classify(request: Request) -> Response:
     """Send JSON ``{"model_id", "codes": [base64...], "posteriors": false}``, or the codes as one
     ``application/octet-stream`` body with the headers ``X-Model-Id`` and ``X-Code-Bits``."""
+    # No FastAPI dependencies or query parameters: solving them costs more than a small batch's
+    # posterior. The query parameter is declared in PARAMETERS and parsed as strictly as it says.
+    classifier, settings = classifier_of(request), settings_of(request)
+    posteriors = query_flag(request, "posteriors")
     manifest = classifier.model.manifest
+    has_origin, declared = check_code_headers(request, classifier)
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith(OCTET):
-        packed = await read_octet_stream(request, manifest, settings)
+    if content_type.startswith(OCTET_STREAM):
+        packed = await read_binary(request, classifier, settings, False, has_origin)
     elif content_type.startswith(ENTROPY_CODED):
         if classifier.model.entropy_model is None:
             raise ServiceError(415, "format_unavailable", f"model {manifest.model_id} was exported without the "
-                                                          "entropy model; send application/octet-stream")
-        packed = await read_octet_stream(request, manifest, settings, classifier.model.entropy_model)
-    elif content_type.startswith("application/json"):
-        packed, asked = read_json(await request.body(), manifest, settings)
+                                                          f"entropy model; send {OCTET_STREAM}")
+        packed = await read_binary(request, classifier, settings, True, has_origin)
+    elif content_type.startswith(JSON):
+        packed, asked = read_json(await request.body(), classifier, settings)
         posteriors = posteriors or asked
     else:
         raise ServiceError(415, "unsupported_media_type",
-                           "send application/json ({'model_id', 'codes': [base64...]}) or "
-                           "application/octet-stream with X-Model-Id and X-Code-Bits headers")
-    clusters, probs = await run_with_deadline(partial(classifier.classify, packed, posteriors),
-                                              settings.request_timeout_s)
+                           f"send {JSON} ({{'model_id', 'codes': [base64...]}}) or {OCTET_STREAM} with "
+                           f"{MODEL_ID_HEADER} and {CODE_BITS_HEADER} headers")
+    if declared is not None and declared != len(packed):
+        raise ServiceError(422, "count_mismatch", f"{COUNT_HEADER} says {declared} codes, the body holds {len(packed)}")
+    answer_type = negotiate(request.headers.get("accept"), [JSON] if posteriors else [JSON, OCTET_STREAM])
+    clusters, probs = await run_classifier(classifier, packed, posteriors, settings)
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
-    return ClassifyResponse(model_id=manifest.model_id, clusters=clusters.tolist(),
-                            posteriors=None if probs is None else probs.tolist())
+    if answer_type == OCTET_STREAM:
+        return Response(clusters.astype(CLUSTERS_DTYPE).tobytes(), media_type=OCTET_STREAM,
+                        headers={MODEL_ID_HEADER: manifest.model_id, COUNT_HEADER: str(len(clusters))})
+    return json_answer(manifest.model_id, clusters, probs)

@@ -9,62 +9,37 @@ from typing import Union
 import anyio
 import numpy as np
 import onnxruntime as ort
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from bitcluster.core.entropy_coding import MEDIA_TYPE as ENTROPY_CODED
 from bitcluster.core.entropy_coding import encode_codes
-from bitcluster.serving.errors import ServiceError, describe_validation_errors, error_responses
+from bitcluster.core.wire import ENTROPY_CODED, JSON, MULTIPART_FORM, OCTET_STREAM, code_headers
+from bitcluster.serving.errors import ServiceError, describe_validation_errors
 from bitcluster.serving.limits import check_batch_size
+from bitcluster.serving.negotiation import negotiate
 from bitcluster.serving.runtime import run_with_deadline
 
 from bitcluster_vendor.config import Settings
 from bitcluster_vendor.deps import get_encoder, get_settings
 from bitcluster_vendor.encoder import Encoder
 from bitcluster_vendor.images import decode_base64, decode_image, pixels_to_batch
+from bitcluster_vendor.openapi import REQUEST_BODY, RESPONSES, ROUTE
 from bitcluster_vendor.schemas import EncodeRequest, EncodeResponse
-
-ROUTE = "/v1/encode"
-OCTET = "application/octet-stream"
 
 router = APIRouter(tags=["encode"])
 
-_REQUEST_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": EncodeRequest.model_json_schema()},
-        "multipart/form-data": {"schema": {
-            "type": "object", "required": ["files"],
-            "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                                     "description": "PNG or JPEG files, one part each, named 'files'."}}}},
-    },
-}
-_OCTET_RESPONSE = {
-    "description": "With 'Accept: application/octet-stream': the packed codes concatenated, ceil(D/8) bytes each, "
-                   "with headers X-Model-Id, X-Code-Bits and X-Count. With 'Accept: "
-                   "application/x-bitcluster-entropy-coded': the batch entropy-coded under the model's BMM "
-                   "(fewer bytes for batches; see bitcluster.core.entropy_coding), same headers.",
-    "content": {OCTET: {"schema": {"type": "string", "format": "binary"}},
-                ENTROPY_CODED: {"schema": {"type": "string", "format": "binary"}}},
-}
 
-
-def preferred_binary(accept: str) -> str | None:
-    """The binary code format ``Accept`` asks for before application/json, or None for JSON."""
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = next((p[2:] for p in params if p.startswith("q=")), "1")
-        try:
-            if float(q) == 0:
-                continue  # q=0 means "not this one"
-        except ValueError:
-            continue
-        if media in (OCTET, ENTROPY_CODED):
-            return media
-        if media in ("application/json", "application/*", "*/*"):
-            return None
-    return None
+def answer_type(accept: str | None, encoder: Encoder) -> str:
+    """JSON, octet-stream or entropy-coded, as ``Accept`` asks; 406 before any work when none fits."""
+    offered = [JSON, OCTET_STREAM] + ([ENTROPY_CODED] if encoder.model.entropy_model is not None else [])
+    try:
+        return negotiate(accept, offered)
+    except ServiceError:
+        if ENTROPY_CODED in (accept or ""):
+            raise ServiceError(406, "format_unavailable", f"model {encoder.model.manifest.model_id} was exported "
+                                                          f"without the entropy model; ask for {OCTET_STREAM}") from None
+        raise
 
 
 # What a request carries before decoding: the parsed JSON body, or multipart ``(name, file bytes)`` pairs.
@@ -84,13 +59,13 @@ async def read_payload(request: Request, settings: Settings) -> Payload:
     JSON is parsed off the event loop too: a 32 MiB body of pixels takes a while.
     """
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
+    if content_type.startswith(JSON):
         body = await request.body()
         payload = await anyio.to_thread.run_sync(parse_json, body)
         count = len(payload.images if payload.images is not None else payload.pixels)
         check_batch_size(count, settings.max_batch, "images")
         return payload
-    if content_type.startswith("multipart/form-data"):
+    if content_type.startswith(MULTIPART_FORM):
         # The body cap bounds the form as a whole; no separate limit on the number of parts.
         async with request.form(max_files=float("inf"), max_fields=16) as form:
             parts = form.getlist("files")
@@ -99,8 +74,8 @@ async def read_payload(request: Request, settings: Settings) -> Payload:
                 raise ServiceError(422, "invalid_request", "every 'files' part must be a file upload")
             return [(f"files[{i}]", await p.read()) for i, p in enumerate(parts)]
     raise ServiceError(415, "unsupported_media_type",
-                       "send application/json ({'images': [base64...]} or {'pixels': [[[...]]]}) "
-                       "or multipart/form-data with parts named 'files'")
+                       f"send {JSON} ({{'images': [base64...]}} or {{'pixels': [[[...]]]}}) "
+                       f"or {MULTIPART_FORM} with parts named 'files'")
 
 
 def decode_payload(payload: Payload, max_pixels: int) -> np.ndarray | list[np.ndarray]:
@@ -112,37 +87,37 @@ def decode_payload(payload: Payload, max_pixels: int) -> np.ndarray | list[np.nd
     return [decode_image(data, max_pixels, name) for name, data in payload]
 
 
-def encode_payload(encoder: Encoder, payload: Payload, max_pixels: int, run_options: ort.RunOptions) -> np.ndarray:
+def encode_payload(encoder: Encoder, payload: Payload, max_pixels: int, run_options: ort.RunOptions, *,
+                   resize: bool = False) -> np.ndarray:
     """Decode, preprocess and encode: the CPU-heavy part, run in a worker thread."""
-    return encoder.encode(decode_payload(payload, max_pixels), run_options)
+    return encoder.encode(decode_payload(payload, max_pixels), run_options, resize=resize)
 
 
 @router.post(
     ROUTE, response_model=EncodeResponse, summary="Encode images into packed binary codes",
-    responses={200: _OCTET_RESPONSE, **error_responses(400, 401, 406, 413, 415, 422, 503, 504)},
-    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses=RESPONSES, openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
-                 settings: Settings = Depends(get_settings)):
+                 settings: Settings = Depends(get_settings),
+                 resize: bool = Query(False, description="Also resize images whose aspect ratio differs from the "
+                                                         "model's, stretching them (by default they are refused "
+                                                         "with 422); a change of scale alone is always resized.")):
     """Preprocess the images exactly as in training and run the encoder.
 
     Send JSON ``{"images": [base64 PNG/JPEG, ...]}`` or ``{"pixels": [[[...]]]}``, or a multipart
     form with one ``files`` part per image. Codes come back as base64 strings in JSON, or
     concatenated raw bytes with ``Accept: application/octet-stream``.
     """
+    answer = answer_type(request.headers.get("accept"), encoder)
     payload = await read_payload(request, settings)
-    packed = await run_with_deadline(partial(encode_payload, encoder, payload, settings.max_image_pixels),
-                                     settings.request_timeout_s)
+    work = partial(encode_payload, encoder, payload, settings.max_image_pixels, resize=resize)
+    packed = await run_with_deadline(work, settings.request_timeout_s)
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     manifest = encoder.model.manifest
-    binary = preferred_binary(request.headers.get("accept", ""))
-    if binary is not None:
-        headers = {"X-Model-Id": manifest.model_id, "X-Code-Bits": str(manifest.bits), "X-Count": str(len(packed))}
-        if binary == OCTET:
-            return Response(packed.tobytes(), media_type=OCTET, headers=headers)
-        if encoder.model.entropy_model is None:
-            raise ServiceError(406, "format_unavailable", f"model {manifest.model_id} was exported without the "
-                                                          "entropy model; ask for application/octet-stream")
+    if answer != JSON:
+        headers = code_headers(manifest.model_id, manifest.bits, len(packed))
+        if answer == OCTET_STREAM:
+            return Response(packed.tobytes(), media_type=OCTET_STREAM, headers=headers)
         stream = await anyio.to_thread.run_sync(encode_codes, packed, manifest.bits, *encoder.model.entropy_model)
         return Response(stream, media_type=ENTROPY_CODED, headers=headers)
     return EncodeResponse(model_id=manifest.model_id, bits=manifest.bits, count=len(packed),

@@ -8,27 +8,32 @@ for the GMM, full covariances here). The test images are clustered by the fitted
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 
+from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator
+from bitcluster.training.methods.scoring import evaluate_latent_clustering, metrics_at_rate
+from bitcluster.training.nets.autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder,
+                                                   DenseAutoencoder, pretrain_autoencoder)
 from bitcluster.training.runs import HISTORY, read_config
-from bitcluster.training.nets.autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder, DenseAutoencoder,
-                           pretrain_autoencoder)
-from bitcluster.training.methods.common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
-                     metrics_at_rate, save_weights, seeded_generator)
-from bitcluster.training.latent import (GaussianMixtureParams, UniformQuantiser, bits_per_dim_for, fit_latent_mixture,
-                     load_latent_head, save_latent_head)
+from bitcluster.training.weights import load_weights, save_weights
 
-# method -> (autoencoder, clusterer)
-VARIANTS = {"ae-kmeans": ("dense", "kmeans"), "ae-gmm": ("dense", "gmm"),
-            "convae-kmeans": ("conv", "kmeans"), "convae-gmm": ("conv", "gmm")}
+VARIANTS = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm")
 
 
 @dataclass
 class AEClusteringConfig:
+    """Options of the four variants; each variant is a subclass that fixes its network and clusterer."""
+
+    method: ClassVar[str] = "ae-kmeans"
+    architecture: ClassVar[str] = "dense"
+    clusterer: ClassVar[str] = "kmeans"
     bits: int = 32                 # budget of the exported quantised latent: bits // latent per dimension
     clusters: int = 10
     epochs: int = 50               # autoencoder pre-training (Bhattarai: 50)
@@ -38,18 +43,40 @@ class AEClusteringConfig:
     channels: list[int] = field(default_factory=lambda: list(CONV_CHANNELS))
     lr: float = 1e-3
     batch_size: int | None = None
-    # Reconstruction loss; default: "mse" (Bhattarai) for the dense autoencoder, "bce" for the conv one.
-    # MSE through the output sigmoid froze the conv autoencoder on MNIST at an all-black image from
-    # the first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
-    # logits keeps a gradient of sigmoid - x.
-    loss: str | None = None
-    covariance: str = "full"       # GMM on the latent
-    restarts: int | None = None    # K-means n_init (default 10) / GMM n_init (default 1)
+    loss: str = "mse"              # reconstruction loss (Bhattarai: MSE); the conv variants use "bce"
     quantiser_tail: float = 0.001  # the quantiser's range: these quantiles of the training latents
     autoencoder_from: str | None = None  # a run of the other clusterer whose trained autoencoder to reuse
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+@dataclass
+class AEKMeansConfig(AEClusteringConfig):
+    method: ClassVar[str] = "ae-kmeans"
+    restarts: int = 10             # K-means n_init; the lowest inertia wins
+
+
+@dataclass
+class AEGMMConfig(AEClusteringConfig):
+    method: ClassVar[str] = "ae-gmm"
+    clusterer: ClassVar[str] = "gmm"
+    covariance: str = "full"
+    restarts: int = 1              # GMM n_init; the highest likelihood wins
+
+
+# MSE through the output sigmoid froze the conv autoencoder on MNIST at an all-black image from
+# the first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
+# logits keeps a gradient of sigmoid - x.
+@dataclass
+class ConvAEKMeansConfig(AEKMeansConfig):
+    method: ClassVar[str] = "convae-kmeans"
+    architecture: ClassVar[str] = "conv"
+    loss: str = "bce"
+
+
+@dataclass
+class ConvAEGMMConfig(AEGMMConfig):
+    method: ClassVar[str] = "convae-gmm"
+    architecture: ClassVar[str] = "conv"
+    loss: str = "bce"
 
 
 @dataclass
@@ -73,29 +100,33 @@ def build_autoencoder(model: dict) -> DenseAutoencoder | ConvAutoencoder:
     return ConvAutoencoder(model["height"], model["width"], model["latent"], model["channels"])
 
 
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    architecture, clusterer = VARIANTS[method]
-    cfg = config_from_options(AEClusteringConfig, options)
-    cfg.loss = cfg.loss or ("bce" if architecture == "conv" else "mse")
-    gen = seeded_generator(cfg.seed)
+def architecture(cfg: AEClusteringConfig, data: Dataset) -> dict:
     p = data.preprocessing
-    model = {"architecture": architecture, "clusterer": clusterer, "clusters": cfg.clusters, "latent": cfg.latent,
-             "n_pixels": data.n_pixels, "height": p.height, "width": p.width, "hidden": cfg.hidden,
-             "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
+    return {"architecture": cfg.architecture, "clusterer": cfg.clusterer, "clusters": cfg.clusters,
+            "latent": cfg.latent, "n_pixels": data.n_pixels, "height": p.height, "width": p.width,
+            "hidden": cfg.hidden, "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
+
+
+def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True) -> tuple[AutoencoderClustering, list[dict]]:
+    """Pre-train the autoencoder (or reuse another run's), then fit the mixture on its training latents."""
+    gen = seeded_generator(cfg.seed)
+    model = architecture(cfg, data)
     if cfg.autoencoder_from:
         ae, history = reuse_autoencoder(Path(cfg.autoencoder_from), model, cfg)
     else:
         ae = build_autoencoder(model)
         x = torch.from_numpy(data.x_train)
         history = pretrain_autoencoder(ae, x, cfg.epochs, gen=gen, batch_size=batch_size_for(len(x), cfg.batch_size),
-                                       lr=cfg.lr, loss=cfg.loss, progress=progress, phase=f"{method} autoencoder")
+                                       lr=cfg.lr, loss=cfg.loss, progress=progress,
+                                       phase=f"{cfg.method} autoencoder")
     ae.eval()
     z = in_chunks(ae.encode, data.x_train)
-    mixture, info = fit_latent_mixture(z, clusterer, cfg.clusters, cfg.seed, cfg.covariance, cfg.restarts)
+    extra = {"covariance": cfg.covariance} if isinstance(cfg, AEGMMConfig) else {}
+    mixture, info = fit_latent_mixture(z, cfg.clusterer, cfg.clusters, cfg.seed, restarts=cfg.restarts, **extra)
     if history:
         history[-1]["latent_fit"] = info
     state = AutoencoderClustering(ae, mixture, UniformQuantiser.fit(z, cfg.quantiser_tail), model["bits_per_dim"])
-    return state, history, {"train": cfg.to_dict(), "model": model}
+    return state, history
 
 
 def reuse_autoencoder(run_dir: Path, model: dict, cfg: AEClusteringConfig) -> tuple[Autoencoder, list[dict]]:

@@ -18,20 +18,21 @@ autoencoder's reconstruction of the raw image.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from bitcluster.data import Dataset
 from bitcluster.core.metrics import psnr
-from bitcluster.training.runs import read_config
-from bitcluster.training.nets.autoencoders import DenseAutoencoder, pretrain_autoencoder, reconstruction_loss
-from bitcluster.training.methods.common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
-                     seeded_generator, split_epochs, train_epochs)
+from bitcluster.data import Dataset
 from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
+from bitcluster.training.methods.scoring import label_metrics
+from bitcluster.training.nets.autoencoders import DenseAutoencoder, pretrain_autoencoder, reconstruction_loss
+from bitcluster.training.runs import read_config
+from bitcluster.training.weights import load_weights, save_weights
 
 
 @dataclass
@@ -44,9 +45,6 @@ class KDAEConfig:
     phase_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])
     lr: float = 1e-3
     batch_size: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class KAutoencoders(nn.Module):
@@ -82,8 +80,12 @@ def squared_errors(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
     return ((torch.sigmoid(x_logits) - x) ** 2).sum(dim=2).T
 
 
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    cfg = config_from_options(KDAEConfig, options)
+def architecture(cfg: KDAEConfig, data: Dataset) -> dict:
+    return {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
+
+
+def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoencoders, list[dict]]:
+    """The three phases of the module docstring; labels are never read."""
     gen = seeded_generator(cfg.seed)
     x = torch.from_numpy(data.x_train)
     batch_size = batch_size_for(len(x), cfg.batch_size)
@@ -120,8 +122,7 @@ def train(method: str, data: Dataset, options: dict, progress: bool = True):
     if history:
         sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
         history[-1]["cluster_sizes"] = sizes.tolist()
-    model_dict = {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
-    return model.eval(), history, {"train": cfg.to_dict(), "model": model_dict}
+    return model.eval(), history
 
 
 def save(model: KAutoencoders, run_dir: Path) -> None:

@@ -17,7 +17,7 @@ phase. Not exportable: the decision needs every decoder's reconstruction of the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,15 +25,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitcluster.data import Dataset
 from bitcluster.core.metrics import psnr
+from bitcluster.data import Dataset
+from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
+from bitcluster.training.methods.scoring import label_metrics
+from bitcluster.training.methods.vade import VaDEConfig, train_vade
+from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.runs import read_config
-from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
-from bitcluster.training.methods.common import (batch_size_for, config_from_options, in_chunks, label_metrics, load_weights, save_weights,
-                     seeded_generator, split_epochs, train_epochs)
-from bitcluster.training.latent import fit_latent_mixture
-from bitcluster.training.methods.vade import VaDETrainConfig, train_vade
+from bitcluster.training.weights import load_weights, save_weights
 
 
 @dataclass
@@ -47,9 +48,6 @@ class KDVAEConfig:
     phase_fractions: list[float] = field(default_factory=lambda: [0.5, 0.2, 0.3])
     lr: float = 1e-3
     batch_size: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
@@ -127,15 +125,19 @@ class KVAEs(nn.Module):
 
 def initial_clusters(data: Dataset, cfg: KDVAEConfig, epochs: int, progress: bool) -> tuple[np.ndarray, list[dict]]:
     """Train VaDE for ``epochs`` and run K-means on its latent: (N,) cluster of each training image."""
-    vade_cfg = VaDETrainConfig(clusters=cfg.clusters, epochs=epochs, seed=cfg.seed, latent=cfg.latent,
+    vade_cfg = VaDEConfig(clusters=cfg.clusters, epochs=epochs, seed=cfg.seed, latent=cfg.latent,
                                hidden=list(cfg.vade_hidden), batch_size=cfg.batch_size)
     vade, history = train_vade(data, vade_cfg, progress)
     z = in_chunks(vade.encode, data.x_train)
     return fit_latent_mixture(z, "kmeans", cfg.clusters, cfg.seed)[0].predict(z), history
 
 
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    cfg = config_from_options(KDVAEConfig, options)
+def architecture(cfg: KDVAEConfig, data: Dataset) -> dict:
+    return {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
+
+
+def train(data: Dataset, cfg: KDVAEConfig, progress: bool = True) -> tuple[KVAEs, list[dict]]:
+    """VaDE + K-means for the initial clusters, each VAE on its own cluster, then eq. 6 jointly."""
     n_vade, n_init, n_joint = split_epochs(cfg.epochs, cfg.phase_fractions)
     initial, history = initial_clusters(data, cfg, n_vade, progress)
     initial = torch.from_numpy(initial)
@@ -163,8 +165,7 @@ def train(method: str, data: Dataset, options: dict, progress: bool = True):
     if history:
         sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
         history[-1]["cluster_sizes"] = sizes.tolist()
-    model_dict = {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
-    return model.eval(), history, {"train": cfg.to_dict(), "model": model_dict}
+    return model.eval(), history
 
 
 def save(model: KVAEs, run_dir: Path) -> None:

@@ -3,43 +3,54 @@
 "Default settings" there; ours: scikit-learn's K-means (k-means++, 10 restarts) and its
 ``GaussianMixture`` with **diagonal** covariances (a full 1024 x 1024 covariance per component
 is neither cheap nor well conditioned on MNIST), K-means initialisation, 100 EM iterations.
+The state is the fitted :class:`~bitcluster.core.mixture.GaussianMixtureParams`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
+from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
+from bitcluster.training.latent import fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.methods.scoring import label_metrics
 from bitcluster.training.runs import read_config
-from bitcluster.training.methods.common import config_from_options, label_metrics
-from bitcluster.training.latent import GaussianMixtureParams, fit_latent_mixture, load_latent_head, save_latent_head
-
-KIND_OF_METHOD = {"kmeans": "kmeans", "gmm": "gmm"}
 
 
 @dataclass
-class PixelMixtureConfig:
+class KMeansConfig:
+    clusterer: ClassVar[str] = "kmeans"
     clusters: int = 10
     seed: int = 0
-    covariance: str = "diag"     # GMM only
-    restarts: int | None = None  # default: 10 for K-means, 1 for the GMM
+    restarts: int = 10           # k-means++ starts; the lowest inertia wins
+
+
+@dataclass
+class GMMConfig:
+    clusterer: ClassVar[str] = "gmm"
+    clusters: int = 10
+    seed: int = 0
+    covariance: str = "diag"
+    restarts: int = 1
     max_iter: int = 100
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+def architecture(cfg: KMeansConfig | GMMConfig, data: Dataset) -> dict:
+    covariance = getattr(cfg, "covariance", "spherical-shared")
+    return {"clusters": cfg.clusters, "n_pixels": data.n_pixels, "clusterer": cfg.clusterer, "covariance": covariance}
 
 
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    cfg = config_from_options(PixelMixtureConfig, options)
+def train(data: Dataset, cfg: KMeansConfig | GMMConfig,
+          progress: bool = True) -> tuple[GaussianMixtureParams, list[dict]]:
+    """Fit the mixture on the training images (N, P); one history row."""
     t0 = time.perf_counter()
-    mixture, info = fit_latent_mixture(data.x_train, KIND_OF_METHOD[method], cfg.clusters, cfg.seed,
-                                       covariance=cfg.covariance, restarts=cfg.restarts, max_iter=cfg.max_iter)
-    history = [{"epoch": 0, "phase": "fit", "seconds": time.perf_counter() - t0, **info}]
-    model = {"clusters": cfg.clusters, "n_pixels": data.n_pixels, "clusterer": KIND_OF_METHOD[method],
-             "covariance": "spherical-shared" if method == "kmeans" else cfg.covariance}
-    return mixture, history, {"train": cfg.to_dict(), "model": model}
+    extra = {"covariance": cfg.covariance, "max_iter": cfg.max_iter} if isinstance(cfg, GMMConfig) else {}
+    mixture, info = fit_latent_mixture(data.x_train, cfg.clusterer, cfg.clusters, cfg.seed, restarts=cfg.restarts,
+                                       **extra)
+    return mixture, [{"epoch": 0, "phase": "fit", "seconds": time.perf_counter() - t0, **info}]
 
 
 def save(mixture: GaussianMixtureParams, run_dir: Path) -> None:

@@ -1,39 +1,28 @@
-"""VAB behind the method interface (``vab`` and ``vab-paper``)."""
+"""What both VAB recipes (``vab``, ``vab-paper``) do with a trained model: save, load, score.
+
+The state is the :class:`~bitcluster.training.nets.vab.VAB` module itself; ``load`` rebuilds it
+from ``config.json["model"]`` (a :class:`~bitcluster.training.nets.vab.VABConfig`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
-
 from bitcluster.data import Dataset
 from bitcluster.training.evaluation import evaluate_vab
 from bitcluster.training.nets.vab import VAB, VABConfig
-from bitcluster.training.runs import WEIGHTS, read_config
-from bitcluster.training.vab_trainer import VABTrainConfig, train_vab
-
-RECIPE_OF_METHOD = {"vab": "teacher", "vab-paper": "paper"}
-
-
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    cfg = VABTrainConfig(recipe=RECIPE_OF_METHOD[method],
-                         **{k: v for k, v in options.items() if v is not None and k in VABTrainConfig.__dataclass_fields__})
-    model, history = train_vab(data, cfg, progress=progress)
-    return model, history, {"train": cfg.to_dict(), "model": model.config.to_dict()}
+from bitcluster.training.runs import read_config
+from bitcluster.training.weights import load_weights, save_weights
 
 
 def save(model: VAB, run_dir: Path) -> None:
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(run_dir) / WEIGHTS))
+    save_weights(model, run_dir)
 
 
 def load(run_dir: Path) -> VAB:
     cfg = read_config(run_dir)
-    model = VAB(VABConfig(**cfg["model"]))
-    model.load_state_dict(load_file(str(Path(run_dir) / WEIGHTS)))
-    model.eval()
-    return model
+    return load_weights(VAB(VABConfig(**cfg["model"])), run_dir)
 
 
 def evaluate(model: VAB, data: Dataset) -> dict:
     return evaluate_vab(model, data)
-

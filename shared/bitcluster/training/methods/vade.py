@@ -19,7 +19,7 @@ latents fell into one or two components within the first epoch on digits):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +27,19 @@ import torch
 from torch import nn
 
 from bitcluster.data import Dataset
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
+from bitcluster.training.methods.scoring import evaluate_latent_clustering, prior_model_metrics_at_rate
+from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, reconstruction_loss, reparameterise
+from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.runs import read_config
 from bitcluster.training.schedule import paper_learning_rate
-from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, reconstruction_loss, reparameterise
-from bitcluster.training.methods.common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
-                     prior_model_metrics_at_rate, save_weights, seeded_generator, split_epochs, train_epochs)
-from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.weights import load_weights, save_weights
 
 
 @dataclass
-class VaDETrainConfig:
+class VaDEConfig:
     bits: int = 32                  # budget of the exported quantised latent: bits // latent per dimension
     clusters: int = 10
     epochs: int = 150               # in all: autoencoder pre-training, then the ELBO
@@ -54,9 +55,6 @@ class VaDETrainConfig:
     posterior_variance: float = 0.05  # initial sigma^2(x), as a fraction of the prior's mean variance
     gmm_restarts: int = 1
     quantiser_tail: float = 0.001
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class VaDE(nn.Module):
@@ -100,7 +98,7 @@ def elbo_terms(x: torch.Tensor, out: dict[str, torch.Tensor], prior: GaussianMix
     return {"loss": (recon + kl).mean(), "recon": recon.mean(), "kl": kl.mean()}
 
 
-def pretrain(model: VaDE, x: torch.Tensor, epochs: int, cfg: VaDETrainConfig, gen, progress: bool) -> list[dict]:
+def pretrain(model: VaDE, x: torch.Tensor, epochs: int, cfg: VaDEConfig, gen, progress: bool) -> list[dict]:
     """Train ``q_z``'s mean and ``g_s`` as a deterministic autoencoder."""
     params = [*model.q_z.g_a.parameters(), *model.q_z.mu.parameters(), *model.g_s.parameters()]
 
@@ -111,7 +109,7 @@ def pretrain(model: VaDE, x: torch.Tensor, epochs: int, cfg: VaDETrainConfig, ge
                         lr=cfg.pretrain_lr, phase="vade pretrain", progress=progress)
 
 
-def init_prior(model: VaDE, x: np.ndarray, cfg: VaDETrainConfig) -> dict:
+def init_prior(model: VaDE, x: np.ndarray, cfg: VaDEConfig) -> dict:
     """Fit a diagonal GMM to the pre-trained latent, copy it into the prior, start ``sigma^2(x)`` small."""
     gmm, info = fit_latent_mixture(in_chunks(model.encode, x), "gmm", cfg.clusters, cfg.seed, covariance="diag",
                                    restarts=cfg.gmm_restarts)
@@ -123,7 +121,7 @@ def init_prior(model: VaDE, x: np.ndarray, cfg: VaDETrainConfig) -> dict:
     return info
 
 
-def train_vade(data: Dataset, cfg: VaDETrainConfig, progress: bool = True) -> tuple[VaDE, list[dict]]:
+def train_vade(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[VaDE, list[dict]]:
     """Pre-train, initialise the prior, maximise the ELBO. Labels are never read."""
     gen = seeded_generator(cfg.seed)
     model = VaDE(data.n_pixels, cfg.latent, cfg.clusters, list(cfg.hidden))
@@ -152,18 +150,16 @@ class VaDEState:
     bits_per_dim: int
 
 
-def _model_dict(data: Dataset, cfg: VaDETrainConfig) -> dict:
+def architecture(cfg: VaDEConfig, data: Dataset) -> dict:
     return {"n_pixels": data.n_pixels, "latent": cfg.latent, "clusters": cfg.clusters, "hidden": list(cfg.hidden),
             "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
 
 
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    cfg = config_from_options(VaDETrainConfig, options)
+def train(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[VaDEState, list[dict]]:
+    """:func:`train_vade`, and the quantiser's range from the training latents."""
     model, history = train_vade(data, cfg, progress)
     quantiser = UniformQuantiser.fit(in_chunks(model.encode, data.x_train), cfg.quantiser_tail)
-    model_dict = _model_dict(data, cfg)
-    state = VaDEState(model, quantiser, model_dict["bits_per_dim"])
-    return state, history, {"train": cfg.to_dict(), "model": model_dict}
+    return VaDEState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
 
 
 def save(state: VaDEState, run_dir: Path) -> None:

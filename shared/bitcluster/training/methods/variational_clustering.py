@@ -24,7 +24,7 @@ often the two decisions agree.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +33,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.data import Dataset
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
+from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, train_epochs
+from bitcluster.training.methods.scoring import evaluate_latent_clustering, prior_model_metrics_at_rate
+from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, reconstruction_loss
+from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.runs import read_config
 from bitcluster.training.schedule import temperature
-from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, reconstruction_loss
-from bitcluster.training.methods.common import (batch_size_for, config_from_options, evaluate_latent_clustering, in_chunks, load_weights,
-                     prior_model_metrics_at_rate, save_weights, seeded_generator, train_epochs)
-from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
+from bitcluster.training.weights import load_weights, save_weights
 
 
 @dataclass
-class VCTrainConfig:
+class VCConfig:
     bits: int = 32                  # budget of the exported quantised latent: bits // latent per dimension
     clusters: int = 10
     epochs: int = 100
@@ -59,9 +60,6 @@ class VCTrainConfig:
     tau_rate: float = 0.05
     kl_warmup: float = 0.3          # the KL terms' weight ramps from 0 to 1 over this fraction of the epochs
     quantiser_tail: float = 0.001
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class _StraightThroughOneHot(torch.autograd.Function):
@@ -159,32 +157,34 @@ class VCState:
     bits_per_dim: int
 
 
-def train(method: str, data: Dataset, options: dict, progress: bool = True):
-    cfg = config_from_options(VCTrainConfig, options)
+def architecture(cfg: VCConfig, data: Dataset) -> dict:
+    return {"n_pixels": data.n_pixels, "latent": cfg.latent, "clusters": cfg.clusters, "hidden": list(cfg.hidden),
+            "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
+
+
+def train(data: Dataset, cfg: VCConfig, progress: bool = True) -> tuple[VCState, list[dict]]:
+    """Maximise the ELBO of the module docstring from scratch, the KL terms warmed up; labels are never read."""
     gen = seeded_generator(cfg.seed)
     model = VariationalClustering(data.n_pixels, cfg.latent, cfg.clusters, list(cfg.hidden))
     x = torch.from_numpy(data.x_train)
-    batches_per_epoch = math.ceil(len(x) / batch_size_for(len(x), cfg.batch_size))
-    step_count = [0]
+    batch_size = batch_size_for(len(x), cfg.batch_size)
+    warmup_steps = cfg.kl_warmup * cfg.epochs * math.ceil(len(x) / batch_size)
+    now = {"tau": cfg.tau0, "steps": 0}
 
-    warmup_steps = cfg.kl_warmup * cfg.epochs * batches_per_epoch
+    def before_epoch(epoch: int) -> None:
+        now["tau"] = temperature(epoch, cfg.tau0, cfg.tau_rate, cfg.tau_min)
 
     def step(xb, _idx):
-        tau = temperature(step_count[0] // batches_per_epoch, cfg.tau0, cfg.tau_rate, cfg.tau_min)
-        beta = min(1.0, step_count[0] / warmup_steps) if warmup_steps else 1.0
-        step_count[0] += 1
-        return elbo_terms(xb, model(xb, tau, cfg.hard, gen), model.prior, beta)
+        beta = min(1.0, now["steps"] / warmup_steps) if warmup_steps else 1.0
+        now["steps"] += 1
+        return elbo_terms(xb, model(xb, now["tau"], cfg.hard, gen), model.prior, beta)
 
-    history = train_epochs(step, model.parameters(), x, cfg.epochs, gen=gen,
-                           batch_size=batch_size_for(len(x), cfg.batch_size), lr=cfg.lr, phase="vc elbo",
-                           progress=progress)
-    for row in history:
-        row["tau"] = temperature(row["epoch"], cfg.tau0, cfg.tau_rate, cfg.tau_min)
+    history = train_epochs(step, model.parameters(), x, cfg.epochs, gen=gen, batch_size=batch_size, lr=cfg.lr,
+                           phase="vc elbo", progress=progress, before_epoch=before_epoch,
+                           after_epoch=lambda _epoch, row: row.update(tau=now["tau"]))
     model.eval()
     quantiser = UniformQuantiser.fit(in_chunks(model.encode, data.x_train), cfg.quantiser_tail)
-    model_dict = {"n_pixels": data.n_pixels, "latent": cfg.latent, "clusters": cfg.clusters,
-                  "hidden": list(cfg.hidden), "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
-    return VCState(model, quantiser, model_dict["bits_per_dim"]), history, {"train": cfg.to_dict(), "model": model_dict}
+    return VCState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
 
 
 def save(state: VCState, run_dir: Path) -> None:

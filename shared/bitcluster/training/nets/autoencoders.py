@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.training.nets.vab import mlp
-from bitcluster.training.methods.common import train_epochs
+from bitcluster.training.loop import train_epochs
 
 DENSE_HIDDEN = [500, 500, 2000]
 CONV_CHANNELS = [32, 64, 128]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitcluster.core.bmm import EPS
+from bitcluster.core.mixture import EPS
 
 # Means are kept in [EPS, 1 - EPS] exactly as the numpy BMM and the exported classifier keep them.
 LOGIT_MAX = float(np.log((1 - EPS) / EPS))
@@ -49,9 +49,9 @@ class BernoulliMixturePrior(nn.Module):
         return F.log_softmax(self.log_joint(z), dim=1)
 
     @torch.no_grad()
-    def set_parameters(self, log_pi: np.ndarray, means: np.ndarray, eps: float = 1e-4) -> None:
-        """Load ``pi`` and ``mu`` (e.g. from an EM fit), clipping means away from 0 and 1."""
-        mu = np.clip(np.asarray(means, dtype=np.float64), eps, 1 - eps)
+    def set_parameters(self, log_pi: np.ndarray, means: np.ndarray) -> None:
+        """Load ``log pi`` (K,) and ``mu`` (K, D) (e.g. from an EM fit), means clipped to ``[EPS, 1 - EPS]``."""
+        mu = np.clip(np.asarray(means, dtype=np.float64), EPS, 1 - EPS)
         self.mu_logits.copy_(torch.as_tensor(np.log(mu) - np.log1p(-mu), dtype=torch.float32))
         self.pi_logits.copy_(torch.as_tensor(log_pi, dtype=torch.float32))
 

@@ -3,16 +3,12 @@ and the KL divergences of a Gaussian posterior to it."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitcluster.training.latent import GaussianMixtureParams
-
-LOG_2PI = math.log(2 * math.pi)
+from bitcluster.core.mixture import LOG_2PI, GaussianMixtureParams
 
 
 class GaussianMixturePrior(nn.Module):

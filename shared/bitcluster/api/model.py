@@ -1,0 +1,150 @@
+"""An exported model run in this process: images -> codes -> clusters, without the two services.
+
+The same verified ONNX halves the vendor and the consumer serve (:mod:`bitcluster.core.onnx_model`),
+the same preprocessing (:mod:`bitcluster.core.preprocessing`), so the codes and clusters are
+those the services would give. Needs numpy and onnxruntime (the consumer's install), and Pillow
+only to read image files or resize; never torch.
+
+    >>> import bitcluster as bc
+    >>> model = bc.load_model()              # the embedded default model
+    >>> codes = model.encode(images)         # Codes: packed (N, ceil(D/8)) uint8, bits, model_id
+    >>> clusters = model.classify(codes)     # (N,) int64
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
+from bitcluster.api.images import Images, pixel_groups
+from bitcluster.core.manifest import HALVES, ManifestError, ModelManifest
+from bitcluster.core.onnx_model import OnnxModel, load_onnx_model
+from bitcluster.core.preprocessing import Preprocessing
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+# Rows per onnxruntime call: bounds the float32 input held at once (8192 x 1024 pixels = 32 MiB).
+RUN_ROWS = 8192
+
+
+@dataclass
+class Model:
+    """Both halves of an exported model (or the one a directory holds), loaded and verified.
+
+    Build it with :func:`load_model`. ``encoder`` is None where only the consumer half was given
+    (``encode`` then says so), ``classifier`` None where only the vendor half was.
+    """
+
+    manifest: ModelManifest
+    encoder: OnnxModel | None
+    classifier: OnnxModel | None
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.model_id
+
+    @property
+    def bits(self) -> int:
+        return self.manifest.bits
+
+    @property
+    def clusters(self) -> int:
+        return self.manifest.clusters
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing.from_dict(self.manifest.preprocessing)
+
+    def __repr__(self) -> str:
+        p = self.preprocessing
+        return (f"Model({self.model_id}: {self.manifest.method}, {p.height}x{p.width} images -> {self.bits}-bit "
+                f"codes -> {self.clusters} clusters)")
+
+    def encode(self, images: Images, *, resize: bool = False) -> Codes:
+        """Images -> their binary codes.
+
+        Parameters
+        ----------
+        images : (N, H, W) or (H, W) array, uint8 0..255 or float in [0, 1]; a PNG/JPEG path or
+            its bytes; or a list of those. Images of another size are resized to the model's.
+        resize : also resize images of another aspect ratio (stretching them); by default they
+            raise :class:`~bitcluster.core.preprocessing.ImageFormatError`
+
+        Returns
+        -------
+        Codes: ``packed`` (N, ceil(bits / 8)) uint8 with this model's ``bits`` and ``model_id``
+        """
+        half = self._half(self.encoder, "vendor", "encode images")
+        preprocessing = self.preprocessing
+        chunks = []
+        for batch in pixel_groups(images):
+            x = preprocessing.apply(batch, any_aspect_ratio=resize)
+            chunks += [half.session.run(["codes"], {"images": x[i:i + RUN_ROWS]})[0]
+                       for i in range(0, len(x), RUN_ROWS)]
+        return Codes(np.concatenate(chunks), self.bits, self.model_id)
+
+    def classify(self, codes: CodesLike) -> np.ndarray:
+        """Codes -> (N,) int64 clusters, the most probable BMM component of each code.
+
+        ``codes`` are :class:`Codes` (refused with ModelMismatchError when another model made
+        them) or packed codes alone: an (N, ceil(bits / 8)) uint8 array or their bytes.
+        """
+        return self._run_classifier(codes, "clusters")
+
+    def predict_proba(self, codes: CodesLike) -> np.ndarray:
+        """Codes -> (N, K) float32 posterior probabilities of the clusters (rows sum to 1)."""
+        return self._run_classifier(codes, "posteriors")
+
+    def cluster(self, images: Images, *, resize: bool = False) -> np.ndarray:
+        """Images -> (N,) int64 clusters: ``classify(encode(images))``."""
+        return self.classify(self.encode(images, resize=resize))
+
+    def _run_classifier(self, codes: CodesLike, output: str) -> np.ndarray:
+        half = self._half(self.classifier, "consumer", "classify codes")
+        if isinstance(codes, Codes):
+            half.check_codes_origin(codes.model_id, codes.bits)
+        packed = packed_codes_of(codes, self.bits)
+        if len(packed) == 0:
+            raise ValueError("no codes to classify")
+        return np.concatenate([half.session.run([output], {"codes": packed[i:i + RUN_ROWS]})[0]
+                               for i in range(0, len(packed), RUN_ROWS)])
+
+    def _half(self, half: OnnxModel | None, name: str, task: str) -> OnnxModel:
+        if half is None:
+            raise ManifestError(f"this model was loaded without its {name} half ({HALVES[name]}), needed to {task}: "
+                                "load the whole export directory")
+        return half
+
+
+def load_model(path: str | Path | None = None, *, threads: int = 0, allow_gpu: bool = False) -> Model:
+    """Load and verify an exported model (from ``bitcluster export``) for use in this process.
+
+    Parameters
+    ----------
+    path : the export directory, or one half of it (``.../consumer`` classifies only); None for
+        the embedded default model (8x8 digits, 16 bits, 10 clusters)
+    threads : onnxruntime threads per call (0: onnxruntime's choice)
+    allow_gpu : run the encoder on CUDA when this onnxruntime build has it (the classifier is CPU)
+
+    Raises :class:`~bitcluster.core.manifest.ManifestError` for a directory that holds no model,
+    an altered file, or two halves of different models.
+    """
+    model_dir = Path(DEFAULT_MODEL_DIR if path is None else path)
+    present = [half for half, rel in HALVES.items()
+               if (model_dir / rel).is_file() or (model_dir / Path(rel).name).is_file()]
+    if not present:
+        raise ManifestError(f"{model_dir} holds no exported model (neither {' nor '.join(HALVES.values())}): "
+                            "export one with `bitcluster export RUN_DIR --out MODEL_DIR`")
+    encoder = classifier = None
+    if "vendor" in present:
+        encoder = load_onnx_model(model_dir, "vendor", allow_gpu=allow_gpu, intra_op_threads=threads)
+        encoder.expect_io({"images": Preprocessing.from_dict(encoder.manifest.preprocessing).n_pixels}, ("codes",))
+    if "consumer" in present:
+        classifier = load_onnx_model(model_dir, "consumer", intra_op_threads=threads)
+        classifier.expect_io({"codes": classifier.manifest.code_bytes}, ("clusters", "posteriors"))
+    if encoder and classifier and encoder.manifest.model_id != classifier.manifest.model_id:
+        raise ManifestError(f"{model_dir}: the vendor half is model {encoder.manifest.model_id} and the consumer "
+                            f"half {classifier.manifest.model_id}; export both halves together")
+    return Model((encoder or classifier).manifest, encoder, classifier)

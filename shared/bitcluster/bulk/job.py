@@ -1,0 +1,61 @@
+"""A bulk job: the inputs of ``bitcluster cluster`` -> one Parquet file of ``id``, ``code``, ``cluster``.
+
+Inputs (image files, directories of them, ``.npz`` arrays) are collected and ided as the HTTP
+batch job does (:mod:`bitcluster.client.inputs`); an id given twice gets one row. The model runs
+in process (:func:`bitcluster.api.model.load_model`), never behind the services.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+from bitcluster.bulk.batches import OUTPUT_SCHEMA
+from bitcluster.bulk.engine_local import run_local
+from bitcluster.bulk.engine_ray import run_ray
+from bitcluster.bulk.options import BulkOptions
+from bitcluster.bulk.parquet import ParquetOutput, refuse_existing
+from bitcluster.client.inputs import collect_inputs, plan_chunks
+from bitcluster.core.manifest import load_manifest
+
+ENGINES = {"local": run_local, "ray": run_ray}
+
+
+@dataclass(frozen=True)
+class BulkSummary:
+    """What a finished bulk job did: rows written, ids given more than once, time and throughput."""
+
+    engine: str
+    out: str
+    model_id: str
+    rows: int
+    repeated_ids: int
+    seconds: float
+    rows_per_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_bulk_job(inputs: Sequence[Path], model_dir: Path, out: Path, *, engine: str = "local",
+                 options: BulkOptions = BulkOptions(), force: bool = False) -> BulkSummary:
+    """Encode and classify every input with the model in ``model_dir``, writing ``out`` (Parquet).
+
+    Raises :class:`~bitcluster.bulk.parquet.OutputExistsError` when ``out`` exists without
+    ``force`` (before any work), :class:`~bitcluster.client.inputs.InputError` for unusable
+    inputs, :class:`~bitcluster.core.manifest.ManifestError` for a broken model and
+    :class:`~bitcluster.bulk.engine_ray.RayMissingError` for ``engine="ray"`` without Ray.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {sorted(ENGINES)}")
+    refuse_existing(out, force)
+    manifest, _ = load_manifest(Path(model_dir), "vendor")  # fail on a broken model before reading inputs
+    chunks, repeated = plan_chunks(collect_inputs(inputs), done=set(), chunk_size=options.batch_size)
+    started = time.perf_counter()
+    with ParquetOutput(out, OUTPUT_SCHEMA, force=force) as output:
+        ENGINES[engine](chunks, Path(model_dir), options, output)
+    seconds = time.perf_counter() - started
+    return BulkSummary(engine, str(out), manifest.model_id, output.rows, repeated, round(seconds, 3),
+                       round(output.rows / seconds, 1) if seconds > 0 else 0.0)

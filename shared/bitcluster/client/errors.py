@@ -1,0 +1,23 @@
+"""What the client raises: a service's refusal, and a batch job that cannot go on."""
+
+from __future__ import annotations
+
+
+class BitclusterError(RuntimeError):
+    """A service refused a request; ``code`` is the service's error code (e.g. ``batch_too_large``).
+
+    ``retry_after_s`` is the service's ``Retry-After`` hint, when it sent one.
+    """
+
+    def __init__(self, status: int, code: str, message: str, url: str, retry_after_s: float | None = None):
+        super().__init__(f"{url} answered {status} {code}: {message}")
+        self.status, self.code, self.message, self.url = status, code, message, url
+        self.retry_after_s = retry_after_s
+
+
+class ModelMismatchError(BitclusterError):
+    """The vendor and the consumer serve different models: their codes cannot be compared."""
+
+
+class BatchJobError(RuntimeError):
+    """The job cannot go on. Results already written stay valid; the message says what to do."""

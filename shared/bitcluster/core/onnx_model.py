@@ -1,0 +1,121 @@
+"""One verified half of an exported model, loaded in process into an ONNX Runtime session.
+
+Torch-free and HTTP-free: the services, the benchmarks and any script load a half the same way.
+Everything here raises domain errors (:class:`~bitcluster.core.manifest.ManifestError` for a
+broken export, the ``ValueError`` subclasses below for requests meant for another model); what
+they become on the wire is the serving layer's business.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from bitcluster.core.codes import CodeFormatError
+from bitcluster.core.cpu_limit import cpu_limit
+from bitcluster.core.manifest import ManifestError, ModelManifest, load_entropy_model, load_manifest
+from bitcluster.core.wire import ENTROPY_CODED, OCTET_STREAM
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+class ModelMismatchError(ValueError):
+    """Codes made by another model than the one loaded: comparing them would be meaningless."""
+
+
+class CodeBitsMismatchError(CodeFormatError):
+    """Codes declared with another code length than the loaded model's."""
+
+
+def choose_providers(allow_gpu: bool) -> list[str]:
+    """CUDA first when this onnxruntime build has it and the caller allows it; CPU always last."""
+    if allow_gpu and CUDA in ort.get_available_providers():
+        return [CUDA, CPU]
+    return [CPU]
+
+
+def create_session(onnx_path: Path, *, allow_gpu: bool = False,
+                   intra_op_threads: int = 0) -> tuple[ort.InferenceSession, str]:
+    """Open ``onnx_path``; returns the session and the provider that actually runs it.
+
+    ``intra_op_threads`` 0 means the container's CPU limit (:func:`~bitcluster.core.cpu_limit.cpu_limit`),
+    not ONNX Runtime's default of every core of the machine.
+
+    onnxruntime falls back to CPU when CUDA cannot start (no driver, no GPU visible), so the
+    provider is read back from the session rather than assumed.
+    """
+    providers = choose_providers(allow_gpu)
+    if CUDA in providers and hasattr(ort, "preload_dlls"):
+        try:  # onnxruntime-gpu >= 1.21 finds CUDA/cuDNN installed as nvidia-* wheels this way
+            ort.preload_dlls()
+        except Exception as e:  # noqa: BLE001 - a system-wide CUDA may still work
+            log.warning("onnxruntime.preload_dlls() failed (%s); relying on the system CUDA libraries", e)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads or cpu_limit()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
+    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+    provider = session.get_providers()[0]
+    if CUDA in providers and provider != CUDA:
+        log.warning("CUDAExecutionProvider is installed but could not start; running on %s", provider)
+    return session, provider
+
+
+@dataclass
+class OnnxModel:
+    """A verified half: its manifest, its open session, and the BMM for the entropy-coded format."""
+
+    manifest: ModelManifest
+    session: ort.InferenceSession
+    provider: str
+    onnx_path: Path
+    half: str
+    entropy_model: tuple[list[float], list[list[float]]] | None = None  # (log_pi, means) of the BMM
+
+    @property
+    def code_formats(self) -> list[str]:
+        """Media types of the code formats this half speaks: raw packed always, entropy-coded if exported."""
+        return [OCTET_STREAM] + ([ENTROPY_CODED] if self.entropy_model is not None else [])
+
+    def expect_io(self, inputs: dict[str, int], outputs: tuple[str, ...]) -> None:
+        """Check the graph's input names and widths and its output names against the manifest.
+
+        ``inputs`` maps input name to its expected second dimension. Raises ManifestError.
+        """
+        got_in = {i.name: i.shape for i in self.session.get_inputs()}
+        got_out = {o.name for o in self.session.get_outputs()}
+        for name, width in inputs.items():
+            shape = got_in.get(name)
+            if shape is None or len(shape) != 2 or shape[1] != width:
+                raise ManifestError(f"{self.onnx_path}: expected input {name!r} of shape (N, {width}), "
+                                    f"the graph has {got_in}")
+        if not set(outputs) <= got_out:
+            raise ManifestError(f"{self.onnx_path}: expected outputs {list(outputs)}, the graph has {sorted(got_out)}")
+
+    def check_codes_origin(self, model_id: str, bits: int | None = None) -> None:
+        """Refuse codes declared as made by another model, or (when ``bits`` is given) of another length.
+
+        Raises ModelMismatchError or CodeBitsMismatchError.
+        """
+        m = self.manifest
+        if model_id != m.model_id:
+            raise ModelMismatchError(f"these codes were made by model {model_id!r}, this {self.half} serves model "
+                                     f"{m.model_id!r}; encode with the vendor of the same export, or deploy it here")
+        if bits is not None and bits != m.bits:
+            raise CodeBitsMismatchError(f"codes of {bits} bits were sent; model {m.model_id} takes {m.bits}-bit codes")
+
+
+def load_onnx_model(model_dir: Path, half: str, *, allow_gpu: bool = False, intra_op_threads: int = 0) -> OnnxModel:
+    """Verify ``half`` of the export in ``model_dir`` (manifest and sha256) and open its ONNX file.
+
+    Raises :class:`~bitcluster.core.manifest.ManifestError` with a message that says what to fix.
+    """
+    manifest, onnx_path = load_manifest(Path(model_dir), half)
+    session, provider = create_session(onnx_path, allow_gpu=allow_gpu, intra_op_threads=intra_op_threads)
+    return OnnxModel(manifest, session, provider, onnx_path, half, load_entropy_model(onnx_path))

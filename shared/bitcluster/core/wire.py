@@ -1,0 +1,27 @@
+"""What codes look like on the wire between the vendor and the consumer: media types and headers.
+
+Defined once, here, for the services, the client, the demo and the tests. A binary body of codes
+(``OCTET_STREAM``: packed codes concatenated, ``ceil(D / 8)`` bytes each; ``ENTROPY_CODED``: the
+stream of :mod:`bitcluster.core.entropy_coding`) travels with the headers below, since the bytes
+alone do not say which model made them or how long a code is.
+"""
+
+from __future__ import annotations
+
+JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+ENTROPY_CODED = "application/x-bitcluster-entropy-coded"
+MULTIPART_FORM = "multipart/form-data"
+
+MODEL_ID_HEADER = "X-Model-Id"  # the model_id of the export that made the codes
+CODE_BITS_HEADER = "X-Code-Bits"  # the code length D
+COUNT_HEADER = "X-Count"  # the number of codes in the body (optional on requests, checked when given)
+CODE_HEADERS = (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)
+
+
+def code_headers(model_id: str, bits: int, count: int | None = None) -> dict[str, str]:
+    """The headers that go with a binary body of ``count`` codes of ``bits`` bits made by ``model_id``."""
+    headers = {MODEL_ID_HEADER: model_id, CODE_BITS_HEADER: str(bits)}
+    if count is not None:
+        headers[COUNT_HEADER] = str(count)
+    return headers

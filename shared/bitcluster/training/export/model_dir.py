@@ -1,0 +1,52 @@
+"""Write an exported model: both ONNX halves, the entropy model when there is one, and the manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+
+from bitcluster import __version__
+from bitcluster.core.codes import code_bytes
+from bitcluster.core.manifest import (CLASSIFIER_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE, MANIFEST_FILE, ModelManifest,
+                                      compute_model_id, sha256_file)
+from bitcluster.training.export.onnx_file import OPSET
+
+
+def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelProto, *, method: str,
+                    bits: int, clusters: int, preprocessing: dict, metrics: dict, training: dict,
+                    needs_raw_image: bool = False, entropy_model: dict | None = None) -> ModelManifest:
+    """Write both halves and the manifest (a copy in each half, so each directory stands alone).
+
+    ``entropy_model`` (``{"log_pi": [...], "means": [[...]]}``), when given, is written into both
+    halves so that they can speak the entropy-coded code format (:mod:`bitcluster.core.entropy_coding`).
+    """
+    import onnxruntime
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    for rel, model in ((ENCODER_FILE, encoder), (CLASSIFIER_FILE, classifier)):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(model, str(out / rel))
+    written = [ENCODER_FILE, CLASSIFIER_FILE]
+    if entropy_model is not None:
+        # repr-exact floats: both halves must build bit-identical coding probabilities
+        text = json.dumps({"log_pi": [float(v) for v in entropy_model["log_pi"]],
+                           "means": [[float(v) for v in row] for row in entropy_model["means"]]})
+        for half in ("vendor", "consumer"):
+            (out / half / ENTROPY_MODEL_FILE).write_text(text)
+            written.append(f"{half}/{ENTROPY_MODEL_FILE}")
+    files = {rel: sha256_file(out / rel) for rel in written}
+    manifest = ModelManifest(
+        model_id=compute_model_id(files), method=method, bits=bits, clusters=clusters,
+        preprocessing=preprocessing, files=files, code_bytes=code_bytes(bits), needs_raw_image=needs_raw_image,
+        metrics=metrics, training=training,
+        versions={"bitcluster": __version__, "onnx_opset": OPSET, "onnx": onnx.__version__,
+                  "onnxruntime_at_export": onnxruntime.__version__})
+    text = manifest.to_json()
+    for d in (out, out / "vendor", out / "consumer"):
+        (d / MANIFEST_FILE).write_text(text)
+    return manifest

@@ -1,0 +1,70 @@
+"""A run directory -> an exported model directory (:func:`export_run`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bitcluster.core.codes import code_bytes
+from bitcluster.core.manifest import ModelManifest
+from bitcluster.training.export.halves import BmmClassifierHalf, VabEncoderHalf
+from bitcluster.training.export.latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
+from bitcluster.training.export.latents import check_exportable, latent_network
+from bitcluster.training.export.model_dir import write_model_dir
+from bitcluster.training.export.onnx_file import classifier_onnx, encoder_onnx
+from bitcluster.training.latent import check_bits_per_dim, load_latent_head, quantised_mixture
+from bitcluster.training.runs import METRICS, read_config, read_json
+
+
+def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None) -> ModelManifest:
+    """Export a run directory to ``out``: VAB as trained, latent methods quantised (``bits_per_dim``)."""
+    from bitcluster.training.methods import get_method
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    if not config["method"].startswith("vab"):
+        return export_latent_run(run_dir, out, bits_per_dim)
+    model = get_method(config["method"]).load(run_dir)
+    bits, clusters = model.config.bits, model.config.clusters
+    log_pi, means = model.prior.numpy_parameters()
+    training = {k: config.get(k) for k in ("dataset", "train")}
+    return write_model_dir(
+        out, encoder_onnx(VabEncoderHalf(model.g_a, bits), model.config.n_pixels),
+        classifier_onnx(BmmClassifierHalf(log_pi, means), code_bytes(bits)),
+        method=config["method"], bits=bits, clusters=clusters, preprocessing=config["preprocessing"],
+        metrics=_metrics(run_dir), training=json.loads(json.dumps(training)),
+        entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()})
+
+
+def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None) -> ModelManifest:
+    """Export a run of ae-*, convae-*, vade or vc to ``out`` with ``bits_per_dim`` bits per latent dimension.
+
+    ``bits_per_dim`` defaults to the run's own (``bits // latent`` of its training options).
+    kdae and kdvae are refused: they have no latent code to ship.
+    """
+    from bitcluster.training.methods import get_method
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    method = config["method"]
+    check_exportable(method)
+    state = get_method(method).load(run_dir)
+    b = int(bits_per_dim or config["model"]["bits_per_dim"])
+    check_bits_per_dim(b)
+    mixture, _ = load_latent_head(run_dir)
+    quantiser = state.quantiser
+    n_pixels = config["preprocessing"]["height"] * config["preprocessing"]["width"]
+    d = len(quantiser.low)
+    training = {"dataset": config.get("dataset"), "train": config.get("train"), "latent_dim": d,
+                "bits_per_dim": b, "quantiser": {"low": quantiser.low.tolist(), "high": quantiser.high.tolist()},
+                "code_layout": "level bits MSB-first, dimension after dimension"}
+    return write_model_dir(
+        out, encoder_onnx(LatentEncoderHalf(latent_network(method, state), quantiser, b), n_pixels),
+        classifier_onnx(GaussianMixtureClassifierHalf(quantised_mixture(mixture, quantiser, b), quantiser, b),
+                        code_bytes(d * b)),
+        method=method, bits=d * b, clusters=mixture.n_components, preprocessing=config["preprocessing"],
+        metrics=_metrics(run_dir), training=json.loads(json.dumps(training)))
+
+
+def _metrics(run_dir: Path) -> dict:
+    return read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}

@@ -1,0 +1,99 @@
+"""Where finished teachers live on disk, under what name, and how two builders share one.
+
+An entry is a directory ``<cache>/teachers/<key>/`` holding ``metadata.json``,
+``arrays.npz`` and ``autoencoder.safetensors`` (no pickle anywhere). It is written in a private
+temporary directory and renamed into place, so an entry that exists is complete. Builders of the
+same key take an exclusive ``flock`` on ``<key>.lock`` first: the second one waits, then finds the
+entry and reuses it. The lock dies with its process, so a crashed build leaves no stale lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from bitcluster.training.representation.config import TeacherConfig
+
+CACHE_ENV = "BITCLUSTER_CACHE_DIR"
+METADATA = "metadata.json"
+ARRAYS = "arrays.npz"
+WEIGHTS = "autoencoder.safetensors"
+
+
+def default_cache_dir() -> Path:
+    """``$BITCLUSTER_CACHE_DIR``, else the user cache dir (platformdirs if installed, else ~/.cache/bitcluster)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    try:
+        import platformdirs
+    except ImportError:
+        return Path.home() / ".cache" / "bitcluster"
+    return Path(platformdirs.user_cache_dir("bitcluster"))
+
+
+def data_hash(x: np.ndarray) -> str:
+    """sha256 of the training images' dtype, shape and bytes (hex)."""
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(f"{x.dtype.str}{x.shape}".encode())
+    h.update(memoryview(x).cast("B"))
+    return h.hexdigest()
+
+
+def cache_key(x_hash: str, clusters: int, seed: int, config: TeacherConfig) -> str:
+    """The entry's name: a hash of the data's hash, K, the seed and every config field."""
+    spec = {"data": x_hash, "clusters": clusters, "seed": seed, "config": config.as_dict()}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def entry_dir(cache_dir: Path, key: str) -> Path:
+    return Path(cache_dir) / "teachers" / key
+
+
+def is_complete(entry: Path) -> bool:
+    return all((entry / name).is_file() for name in (METADATA, ARRAYS, WEIGHTS))
+
+
+@contextlib.contextmanager
+def build_lock(cache_dir: Path, key: str) -> Iterator[None]:
+    """Hold the exclusive lock of ``key`` (blocks while another process or thread holds it)."""
+    path = entry_dir(cache_dir, key).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:  # one open file per holder: flock then excludes threads too
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def write_entry(entry: Path, metadata: dict, arrays: dict[str, np.ndarray], weights: dict) -> None:
+    """Write the three files into a temporary sibling of ``entry`` and rename it into place."""
+    from safetensors.torch import save_file
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    try:
+        np.savez(tmp / ARRAYS, **arrays)
+        save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS))
+        (tmp / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        os.rename(tmp, entry)  # atomic; fails if a complete entry is already there
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_entry(entry: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """Metadata and arrays of a complete entry (weights are loaded on demand)."""
+    metadata = json.loads((entry / METADATA).read_text())
+    with np.load(entry / ARRAYS, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    return metadata, arrays

@@ -1,0 +1,78 @@
+"""The representation stage's settings, and the rules that size them from the data.
+
+Defaults follow the DEC / VaDE / N2D family (a ``P-500-500-2000-10`` autoencoder, Adam at 1e-3,
+batches of 256, UMAP with 20 neighbours and ``min_dist=0`` into K dimensions, a full-covariance
+GMM). What depends on the data is derived from its size, never from one dataset's scores:
+the batch shrinks for small data so that an epoch still makes 20 steps, and the stopping rule
+and its cap count Adam steps, so that small and large data sets get the same amount of training
+per judgement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from bitcluster.training.representation.stopping import PlateauRule
+
+# Bump when the stage's computation changes: cached teachers of an older recipe are not reused.
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """How the teacher is built. Every field enters the cache key.
+
+    Attributes
+    ----------
+    latent, hidden : the autoencoder ``P-hidden-latent`` (the decoder mirrors it)
+    learning_rate : Adam's
+    batch_size : None: 256, or ``n // 20`` (at least 16) when that is smaller
+    plateau_steps : the stopping rule judges progress over about this many Adam steps
+    plateau_tolerance : stop when the best epoch loss improved by at most this fraction over them
+    max_steps : cap on Adam steps, whatever the loss does
+    umap_neighbors, umap_min_dist : UMAP's (N2D's choice; ``min_dist=0`` packs clusters tightly)
+    umap_components : None: the number of clusters K, as in N2D
+    gmm_restarts : EM runs from different starts; the one of highest likelihood is kept
+    gmm_reg_covar : added to the GMM's covariance diagonals (UMAP packs clusters very tightly)
+    recipe : :data:`RECIPE_VERSION`
+    """
+
+    latent: int = 10
+    hidden: tuple[int, ...] = (500, 500, 2000)
+    learning_rate: float = 1e-3
+    batch_size: int | None = None
+    plateau_steps: int = 1000
+    plateau_tolerance: float = 0.01
+    max_steps: int = 50_000
+    umap_neighbors: int = 20
+    umap_min_dist: float = 0.0
+    umap_components: int | None = None
+    gmm_restarts: int = 10
+    gmm_reg_covar: float = 1e-4
+    recipe: int = RECIPE_VERSION
+
+    def as_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TeacherConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        if "hidden" in kept:
+            kept["hidden"] = tuple(kept["hidden"])
+        return cls(**kept)
+
+    def batch_size_for(self, n: int) -> int:
+        """256, or smaller for small data so that an epoch has at least 20 steps."""
+        return self.batch_size or max(16, min(256, n // 20))
+
+    def plateau_rule(self, n: int) -> PlateauRule:
+        """The stopping rule for ``n`` training images, with its window and cap in epochs."""
+        steps_per_epoch = math.ceil(n / self.batch_size_for(n))
+        window = max(2, math.ceil(self.plateau_steps / steps_per_epoch))
+        max_epochs = max(window + 1, math.ceil(self.max_steps / steps_per_epoch))
+        return PlateauRule(window=window, tolerance=self.plateau_tolerance, max_epochs=max_epochs)

@@ -1,0 +1,147 @@
+"""The representation stage: autoencoder -> embedding -> UMAP + GMM pseudo-labels, built once per
+(data, K, seed, config) and cached.
+
+Labels, when the data has them, score the finished teacher (train ACC / NMI in its metadata) and
+are used for nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+import bitcluster
+from bitcluster.core.metrics import cluster_accuracy
+from bitcluster.data import Dataset
+from bitcluster.training.nets.autoencoders import DenseAutoencoder
+from bitcluster.training.representation import cache
+from bitcluster.training.representation.autoencoder import build_autoencoder, embed, train_autoencoder
+from bitcluster.training.representation.config import TeacherConfig
+from bitcluster.training.representation.pseudo_labels import fit_mixture, umap_embedding
+
+
+@dataclass
+class Teacher:
+    """A finished representation stage for one training set.
+
+    Attributes
+    ----------
+    responsibilities : (N, K) float64 soft pseudo-labels of ``x_train`` (rows sum to 1)
+    embedding : (N, latent) float32 autoencoder latent of ``x_train``
+    manifold : (N, C) float32 UMAP embedding the GMM was fitted on
+    metadata : what ``metadata.json`` holds (config, timings, stopping, scores)
+    weights : the autoencoder's state dict
+    path : the cache entry it was read from or written to; None when built without the cache
+    """
+
+    responsibilities: np.ndarray
+    embedding: np.ndarray
+    manifold: np.ndarray
+    metadata: dict
+    weights: dict[str, torch.Tensor] = field(repr=False)
+    path: Path | None = None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(N,) int64 hard pseudo-labels: the most responsible cluster."""
+        return self.responsibilities.argmax(axis=1)
+
+    @property
+    def config(self) -> TeacherConfig:
+        return TeacherConfig.from_dict(self.metadata["config"])
+
+    def autoencoder(self) -> DenseAutoencoder:
+        """A fresh copy of the trained autoencoder (eval mode): ``g_a`` encodes, ``g_s`` decodes."""
+        model = build_autoencoder(self.metadata["n_pixels"], self.config)
+        model.load_state_dict(self.weights)
+        return model.eval()
+
+
+def load_teacher(entry: Path) -> Teacher:
+    """Read a complete cache entry."""
+    from safetensors.torch import load_file
+
+    metadata, arrays = cache.read_entry(entry)
+    return Teacher(arrays["responsibilities"], arrays["embedding"], arrays["manifold"], metadata,
+                   load_file(str(entry / cache.WEIGHTS)), Path(entry))
+
+
+def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherConfig | None = None,
+                  cache_dir: Path | str | None = None, use_cache: bool = True, progress: bool = True) -> Teacher:
+    """The teacher of ``data.x_train``: from the cache when it is there, else built (and cached).
+
+    Parameters
+    ----------
+    data : its ``x_train`` (N, P) is used; ``y_train``, if any, only to score the result
+    clusters : K
+    cache_dir : default :func:`cache.default_cache_dir` (``$BITCLUSTER_CACHE_DIR`` honoured)
+    use_cache : False: neither read nor write the cache, always build
+    """
+    config = config or TeacherConfig()
+    if clusters < 2:
+        raise ValueError(f"a teacher needs at least 2 clusters, got {clusters}")
+    x_hash = cache.data_hash(data.x_train)
+    key = cache.cache_key(x_hash, clusters, seed, config)
+    if not use_cache:
+        return _build(data, clusters, seed, config, x_hash, key, progress)
+    root = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
+    entry = cache.entry_dir(root, key)
+    if not cache.is_complete(entry):
+        with cache.build_lock(root, key):
+            if not cache.is_complete(entry):  # nobody finished it while we waited for the lock
+                if entry.exists():  # damaged by hand: files missing
+                    shutil.rmtree(entry)
+                teacher = _build(data, clusters, seed, config, x_hash, key, progress)
+                arrays = {"responsibilities": teacher.responsibilities, "embedding": teacher.embedding,
+                          "manifold": teacher.manifold}
+                cache.write_entry(entry, teacher.metadata, arrays, teacher.weights)
+                teacher.path = entry
+                return teacher
+    return load_teacher(entry)
+
+
+def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_hash: str, key: str,
+           progress: bool) -> Teacher:
+    say = tqdm.write if progress else (lambda _message: None)
+    t_start = time.perf_counter()
+    model, record = train_autoencoder(data.x_train, config, seed, progress=progress)
+    say(f"autoencoder: {record['epochs']} epochs, {record['seconds']:.0f} s, stopped on {record['stop_reason']}")
+    t0 = time.perf_counter()
+    embedding = embed(model, data.x_train)
+    t1 = time.perf_counter()
+    manifold = umap_embedding(embedding, clusters, seed, config)
+    t2 = time.perf_counter()
+    say(f"umap: {t2 - t1:.0f} s")
+    fit = fit_mixture(manifold, clusters, seed, config)
+    t3 = time.perf_counter()
+    say(f"gmm: {t3 - t2:.0f} s, {config.gmm_restarts} restarts, log-likelihood {fit.log_likelihood:.3f}")
+    metadata = {
+        "key": key, "data_hash": x_hash, "data_name": data.name, "n_train": len(data.x_train),
+        "n_pixels": int(data.x_train.shape[1]), "clusters": clusters, "seed": seed, "config": config.as_dict(),
+        "bitcluster_version": bitcluster.__version__, "torch_threads": torch.get_num_threads(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": {"autoencoder": record["seconds"], "embed": t1 - t0, "umap": t2 - t1, "gmm": t3 - t2,
+                    "total": t3 - t_start},
+        "autoencoder": {k: record[k] for k in ("epochs", "steps", "batch_size", "stop_reason", "window_epochs",
+                                               "max_epochs", "losses")},
+        "gmm_log_likelihood": fit.log_likelihood,
+        "train_scores": _scores(data.y_train, fit.responsibilities.argmax(axis=1)),
+    }
+    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return Teacher(fit.responsibilities, embedding, manifold, metadata, weights)
+
+
+def _scores(labels: np.ndarray | None, clusters: np.ndarray) -> dict[str, float] | None:
+    """Train ACC and NMI of the pseudo-labels when the data has labels: a report, never a choice."""
+    if labels is None:
+        return None
+    from sklearn.metrics import normalized_mutual_info_score
+
+    return {"acc": cluster_accuracy(labels, clusters), "nmi": float(normalized_mutual_info_score(labels, clusters))}

@@ -1,0 +1,142 @@
+"""The representation stage: stopping rule, pseudo-labels, the on-disk cache and its races, quality on digits."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from bitcluster.data import load_dataset
+from bitcluster.training.representation import TeacherConfig, build_teacher, default_cache_dir, stage
+from bitcluster.training.representation.cache import cache_key, data_hash
+from bitcluster.training.representation.stopping import PlateauRule
+
+# A small network and a short cap: these tests check the plumbing, not the teacher's quality.
+TINY = TeacherConfig(hidden=(32, 32, 64), latent=4, max_steps=60, gmm_restarts=2)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits").subset(n_train=400)
+
+
+@pytest.fixture
+def count_trainings(monkeypatch):
+    calls = []
+    real = stage.train_autoencoder
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stage, "train_autoencoder", counting)
+    return calls
+
+
+def test_plateau_rule_stops_on_a_flat_curve_and_not_on_a_falling_one():
+    rule = PlateauRule(window=5, tolerance=0.01, max_epochs=1000)
+    falling = [100.0 * 0.97**e for e in range(40)]  # 3% per epoch: ~14% per window
+    flat = [50.0 + 0.001 * np.sin(e) for e in range(40)]
+    assert all(rule.stop_reason(falling[:k]) is None for k in range(1, 41))
+    assert rule.stop_reason(flat[:5]) is None  # no full window yet
+    assert rule.stop_reason(flat[:6]).startswith("plateau")
+    # a falling curve that flattens stops soon after it flattens, not before
+    bend = [100.0 * 0.9**e for e in range(20)] + [100.0 * 0.9**19] * 20
+    first_stop = next(k for k in range(1, 41) if rule.stop_reason(bend[:k]))
+    assert 20 < first_stop <= 26
+
+
+def test_plateau_rule_caps_epochs_and_stops_on_divergence():
+    rule = PlateauRule(window=3, tolerance=0.0, max_epochs=10)
+    assert rule.stop_reason([10.0 - e for e in range(10)]).startswith("max_epochs")
+    assert rule.stop_reason([3.0, 2.0, float("nan")]) == "non-finite loss"
+    assert rule.stop_reason([1.0, 2.0, 3.0, 4.0]).startswith("plateau")  # rising is no progress
+
+
+def test_stopping_window_counts_steps_so_small_data_gets_more_epochs():
+    config = TeacherConfig()
+    small, large = config.plateau_rule(1_000), config.plateau_rule(60_000)
+    assert small.window > large.window
+    # about the same number of Adam steps per judgement either way
+    assert small.window * np.ceil(1_000 / config.batch_size_for(1_000)) >= config.plateau_steps
+    assert large.window * np.ceil(60_000 / 256) >= config.plateau_steps
+
+
+def test_cache_key_changes_with_data_and_every_config_setting():
+    x = np.zeros((10, 4), np.float32)
+    base = cache_key(data_hash(x), 10, 0, TINY)
+    x2 = x.copy()
+    x2[3, 1] = 1.0
+    assert cache_key(data_hash(x2), 10, 0, TINY) != base
+    assert cache_key(data_hash(x.reshape(20, 2)), 10, 0, TINY) != base  # same bytes, other shape
+    assert cache_key(data_hash(x), 9, 0, TINY) != base
+    assert cache_key(data_hash(x), 10, 1, TINY) != base
+    for change in ({"hidden": (32, 32, 65)}, {"umap_neighbors": 21}, {"gmm_restarts": 3}, {"recipe": 99}):
+        assert cache_key(data_hash(x), 10, 0, TeacherConfig(**{**TINY.__dict__, **change})) != base
+    assert cache_key(data_hash(x.copy()), 10, 0, TeacherConfig(**TINY.__dict__)) == base
+
+
+def test_second_build_is_read_from_the_cache(digits, tmp_path, count_trainings):
+    first = build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False)
+    second = build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False)
+    assert len(count_trainings) == 1
+    assert first.path == second.path and second.path.parent == tmp_path / "teachers"
+    np.testing.assert_array_equal(first.responsibilities, second.responsibilities)
+    np.testing.assert_array_equal(first.embedding, second.embedding)
+    meta = json.loads((second.path / "metadata.json").read_text())
+    assert meta["data_hash"] == data_hash(digits.x_train) and meta["config"] == TINY.as_dict()
+    assert set(meta["seconds"]) >= {"autoencoder", "umap", "gmm", "total"}
+    assert 0.0 <= meta["train_scores"]["acc"] <= 1.0
+    assert {p.name for p in second.path.iterdir()} == {"metadata.json", "arrays.npz", "autoencoder.safetensors"}
+    # the cached weights are the trained network: it reproduces the cached embedding
+    import torch
+
+    with torch.no_grad():
+        z = second.autoencoder().g_a(torch.from_numpy(digits.x_train)).numpy()
+    np.testing.assert_allclose(z, second.embedding, rtol=1e-4, atol=1e-4)
+
+
+def test_other_seed_or_no_cache_builds_again(digits, tmp_path, count_trainings):
+    build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False)
+    build_teacher(digits, 10, 1, config=TINY, cache_dir=tmp_path, progress=False)
+    assert len(count_trainings) == 2
+    fresh = build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, use_cache=False, progress=False)
+    assert len(count_trainings) == 3 and fresh.path is None
+    assert len(list((tmp_path / "teachers").glob("*/metadata.json"))) == 2
+
+
+def test_racing_builders_leave_one_valid_entry(digits, tmp_path, count_trainings):
+    results, errors = [], []
+
+    def build():
+        try:
+            results.append(build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False))
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 2
+    assert len(count_trainings) == 1  # the second waited for the lock, then reused the entry
+    entries = [p for p in (tmp_path / "teachers").iterdir() if p.is_dir()]
+    assert len(entries) == 1 and not entries[0].name.startswith(".")
+    np.testing.assert_array_equal(results[0].responsibilities, results[1].responsibilities)
+
+
+def test_responsibilities_are_distributions_over_k(digits, tmp_path):
+    teacher = build_teacher(digits, 7, 0, config=TINY, cache_dir=tmp_path, progress=False)
+    r = teacher.responsibilities
+    assert r.shape == (len(digits.x_train), 7) and np.all(r >= 0)
+    np.testing.assert_allclose(r.sum(axis=1), 1.0, atol=1e-6)
+    assert teacher.embedding.shape == (len(digits.x_train), 4)
+    assert teacher.manifold.shape == (len(digits.x_train), 7)  # UMAP into K dimensions
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("BITCLUSTER_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert default_cache_dir() == tmp_path / "elsewhere"
