@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test install clean default-model
+.PHONY: demo test install clean default-model bench-smoke
 
 $(BIN)/bitcluster: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,32 @@ demo: install  ## the main job: vendor and consumer services, a real encode -> c
 test: install  ## the whole test suite (exit code 5, "no tests ran", fails too)
 	$(BIN)/python -m pytest -q
 
-# How the embedded default model in shared/bitcluster/default_model was made (a few minutes on 1-2 cores).
+# Every benchmark at tiny sizes (each under a minute; results in temporary directories, never
+# bench/results): they run, so they cannot rot between releases. Their numbers mean nothing.
+bench-smoke: install
+	@set -e; for script in bench/[!_]*.py; do echo "== $$script --smoke"; $(BIN)/python $$script --smoke; done
+
+# How the embedded default model in shared/bitcluster/default_model was made (a few minutes on 1-2 cores; on the
+# CPU, as it was). It goes to runs/default-model/export: the embedded model, a tracked file, is replaced only by
+# `make default-model REPLACE=1`. Both commands --force: the directories are this target's own.
+DEFAULT_MODEL_OUT = $(if $(REPLACE),shared/bitcluster/default_model,runs/default-model/export)
 default-model: install
 	$(BIN)/bitcluster train --method vab --data digits --bits 16 --clusters 10 --epochs 60 --seed 0 \
-		--threads 1 --quiet --out runs/default-model
-	$(BIN)/bitcluster export runs/default-model --out shared/bitcluster/default_model
+		--threads 1 --device cpu --quiet --force --out runs/default-model/run
+	$(BIN)/bitcluster export runs/default-model/run --force --out $(DEFAULT_MODEL_OUT)
+	@echo "default-model: exported to $(DEFAULT_MODEL_OUT)$(if $(REPLACE),, (the embedded shared/bitcluster/default_model is unchanged; make default-model REPLACE=1 replaces it))"
 
 clean:
 	rm -rf $(VENV)
+
+# The two services in containers: Docker Compose where a Docker daemon answers, else podman + podman-compose
+# (installed, with a local Debian base image, when root on Debian). Logic in deploy/compose/*.sh.
+.PHONY: compose-up compose-down compose-test
+compose-up:  ## build and start; returns when healthy. VENDOR_PORT (8001), CONSUMER_PORT (ephemeral), CONSUMERS (1)
+	bash deploy/compose/up.sh
+
+compose-down:  ## stop and remove the compose project, check that nothing is left
+	bash deploy/compose/down.sh
+
+compose-test: install  ## build, round trip vs in-process, wrong model id, 2 replicas, SIGKILL restart, down
+	bash deploy/compose/test.sh

@@ -1,10 +1,13 @@
-"""Shared by the benchmark scripts: summarising runs and writing results."""
+"""Shared by the benchmark scripts: summarising runs, writing results, the ``--smoke`` options."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
 import statistics
+import tempfile
 from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,14 +36,45 @@ def summarise(runs: list[dict], keys: tuple[str, ...], fields: tuple[str, ...]) 
     return rows
 
 
-def write_results(name: str, runs: list[dict], summary: list[dict], table: str, extra: dict | None = None) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def add_smoke_options(parser: argparse.ArgumentParser) -> None:
+    """``--smoke`` (tiny sizes, under a minute: does the benchmark still run?) and ``--results-dir``."""
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, under a minute; results go to --results-dir or a temporary directory, "
+                             "never to bench/results")
+    parser.add_argument("--results-dir", type=Path, default=None,
+                        help="where to write the results (default: bench/results; with --smoke a temporary directory)")
+
+
+def results_dir(args: argparse.Namespace) -> Path:
+    """``--results-dir`` if given, else a new temporary directory for ``--smoke``, else ``bench/results``.
+
+    A smoke run never overwrites the committed results: its numbers mean nothing.
+    """
+    if args.results_dir is not None:
+        return args.results_dir
+    if args.smoke:
+        return Path(tempfile.mkdtemp(prefix="bitcluster-bench-smoke-"))
+    return RESULTS
+
+
+def machine_load() -> dict[str, float]:
+    """The 1, 5 and 15 minute load averages (runnable processes), to state beside timings."""
+    one, five, fifteen = os.getloadavg()
+    return {"load_1min": one, "load_5min": five, "load_15min": fifteen}
+
+
+def write_results(name: str, runs: list[dict], summary: list[dict], table: str, extra: dict | None = None,
+                  directory: Path = RESULTS) -> Path:
+    """``<directory>/<name>.json`` (every run's raw metrics under ``runs``) and ``<name>.md`` (the table)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-               "machine": {"platform": platform.platform(), "processor": platform.machine()},
+               "machine": {"platform": platform.platform(), "processor": platform.machine(),
+                           "cpus": os.cpu_count()},
                **(extra or {}), "summary": summary, "runs": runs}
-    path = RESULTS / f"{name}.json"
+    path = directory / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=float) + "\n")
-    (RESULTS / f"{name}.md").write_text(table + "\n")
+    (directory / f"{name}.md").write_text(table + "\n")
     return path
 
 

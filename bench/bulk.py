@@ -63,7 +63,10 @@ def table(summary: list[dict], runs: list[dict], ray_init_s: float, identical: b
                      f"{row['batch_size']} | {fmt(row, 'rows_per_s', 0)} | {fmt(row, 'seconds', 2)} |")
     local = [r["rows_per_s"] for r in runs if r["engine"] == "local"]
     ray = [r["rows_per_s"] for r in runs if r["engine"] == "ray"]
-    lines += ["", f"{cpus} CPUs; `ray.init` (local instance) took {ray_init_s:.1f} s, not counted above. "
+    loads = [r["load_average_1m"] for r in runs]
+    lines += ["", f"{cpus} CPUs, 1-minute load average {min(loads):.1f}-{max(loads):.1f} during the runs (other "
+              "jobs on the machine slow both engines alike); "
+              f"`ray.init` (local instance) took {ray_init_s:.1f} s, not counted above. "
               f"Ray rows byte-identical to local: {'yes' if identical else 'NO'}. "
               f"Local / Ray throughput: {np.mean(local) / np.mean(ray):.1f}x.",
               "", "On one machine the local engine is faster: the same batches without serialisation, "

@@ -2,6 +2,7 @@
 
     python bench/reliability.py                          # the embedded default model, 20 s of load
     python bench/reliability.py --seconds 60 --clients 8 --fault-images 20000
+    python bench/reliability.py --smoke        # 2 s of load, 300 images; results in a temporary directory
 
 Two phases, each against real ``bitcluster serve`` processes on 127.0.0.1:
 
@@ -41,7 +42,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from _common import summarise, write_results
+from _common import add_smoke_options, results_dir, summarise, write_results
 from bitcluster.core.manifest import load_manifest
 from bitcluster.core.wire import CODE_BITS_HEADER, MODEL_ID_HEADER, OCTET_STREAM
 from bitcluster.serving.process import ServiceProcess, free_port
@@ -273,7 +274,10 @@ def main() -> None:
     parser.add_argument("--fault-images", type=int, default=5000)
     parser.add_argument("--fault-batch-size", type=int, default=20)
     parser.add_argument("--down-seconds", type=float, default=1.0, help="How long the consumer stays down.")
+    add_smoke_options(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.warmup, args.clients, args.fault_images, args.down_seconds = 2.0, 0.5, 2, 300, 0.5
 
     env = {**QUIET, "BITCLUSTER_USE_GPU": "false"}
     vendor = ServiceProcess("vendor", args.model_dir, env=env).start()
@@ -299,7 +303,7 @@ def main() -> None:
                          "consumer_down_s", "retries", "duplicates", "missing"))
     text = table(runs)
     manifest = load_manifest(args.model_dir, "consumer")[0]
-    path = write_results("reliability", runs, summary, text,
+    path = write_results("reliability", runs, summary, text, directory=results_dir(args),
                          extra={"model_id": manifest.model_id, "cpus": os.cpu_count(), "args": {
                              k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}})
     print(text)

@@ -4,6 +4,7 @@
     python bench/seed_tables.py --methods vade kdvae --seeds 0 1 2 3 4
     python bench/seed_tables.py --epochs-scale 0.2 --threads 2    # a fifth of the epochs (CPU time)
     python bench/seed_tables.py --data digits --seeds 0 --epochs-scale 0.05   # a smoke test, seconds
+    python bench/seed_tables.py --smoke     # every method, fewest epochs, digits; results in a temp directory
     python bench/seed_tables.py --runs-dir runs/seed_tables --epochs vade=40 kdvae=40   # resumable, epochs set
 
 With ``--runs-dir`` every run keeps its directory, and a run whose ``metrics.json`` is already
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt, summarise, write_results  # noqa: E402
+from _common import add_smoke_options, fmt, results_dir, summarise, write_results  # noqa: E402
 
 from bitcluster.data import load_dataset  # noqa: E402
 from bitcluster.training.methods import METHODS  # noqa: E402
@@ -133,7 +134,11 @@ def main() -> None:
     ap.add_argument("--collect-only", action="store_true",
                     help="train nothing: tabulate the finished runs in --runs-dir")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_smoke_options(ap)
     args = ap.parse_args()
+    if args.smoke:
+        # every method at its minimum (scaled_epochs keeps at least 1 epoch)
+        args.data, args.seeds, args.epochs_scale, args.runs_dir, args.collect_only = "digits", [0], 1e-3, None, False
     if args.collect_only and not args.runs_dir:
         ap.error("--collect-only reads the runs in --runs-dir")
     if args.threads:
@@ -171,7 +176,8 @@ def main() -> None:
                     missing.append(f"{method} seed {seed}")
                     continue
                 if m is None:
-                    m = train_run(method, data, out, options, progress=True)
+                    # not finished with these epochs: what --runs-dir holds for the setting is replaced
+                    m = train_run(method, data, out, options, progress=True, force=True)
             m["epochs_scale"] = args.epochs_scale
             m["epochs_requested"] = epochs
             if args.runs_dir:
@@ -197,7 +203,7 @@ def main() -> None:
     table = "\n".join(parts)
     write_results(name, runs, summary, table,
                   {"published": {m: [list(p) for p in v] for m, v in PUBLISHED.items()}, "data": data.name,
-                   "epochs_scale": args.epochs_scale, "seeds": args.seeds})
+                   "epochs_scale": args.epochs_scale, "seeds": args.seeds}, directory=results_dir(args))
     print(table)
 
 

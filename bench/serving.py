@@ -1,186 +1,273 @@
-"""Serving benchmark: the consumer's classifier and the vendor's encoder, in process and over HTTP.
+"""Serving benchmark: the consumer's classifier in process, ONNX Runtime beside two numpy paths, and
+what HTTP adds.
 
-    python bench/serving.py                      # the embedded default model, 5 s per measurement
-    python bench/serving.py --model-dir DIR --seconds 10 --concurrency 8
+    python bench/serving.py                      # 16 and 32 bits, 5 s per measurement (~5 minutes)
+    python bench/serving.py --smoke              # tiny, under a minute; results in a temporary directory
+    python bench/serving.py --model-dir DIR      # an export of your own (it needs consumer/entropy_model.json)
 
-Measures, each for ``--seconds``:
+Models: a BMM with random parameters (K = 10) at each of ``--bits``, exported through the real
+export path (:func:`bitcluster.training.export.bmm_classifier_half`, ``classifier_onnx``,
+``write_model_dir``; a random MLP as the vendor half). Speed does not depend on the model's quality.
 
-* consumer in process, one ONNX Runtime thread: classify throughput (codes/s) at batch 1 and
-  4096, against plain numpy computing the same posterior (unpack, ``z @ W + b``, argmax);
-* consumer over HTTP (a real ``bitcluster serve consumer``): batch 1 as JSON and batch 4096 as
-  octet-stream, with ``--concurrency`` clients, throughput and p50/p99 latency;
-* vendor on the CPU: encode throughput (images/s) in process and over HTTP.
+In process, one thread (ONNX Runtime's intra-op threads and numpy's BLAS, through threadpoolctl),
+at batch 4096 and batch 1, the engines interleaved over ``--rounds`` rounds so that a load spike
+hits them alike:
 
-Writes every measurement to ``bench/results/serving.json`` (``runs``, via ``_common.write_results``)
-and ``serving.md``, and prints the markdown table. numpy's BLAS gets the same thread count as
-ONNX Runtime (``--threads``, default 1), so the in-process comparison is one core against one core. The load generator runs on the same machine as the services: on a small machine it
-competes with them for cores, so HTTP numbers are a floor.
+* ``onnxruntime``: ``consumer/classifier.onnx`` opened by :func:`bitcluster.core.onnx_model.load_onnx_model`,
+  as the services open it. The graph always computes clusters and posteriors;
+* ``numpy matmul``: ``unpack_codes``, ``z @ W + b`` in float32;
+* ``numpy LUT``: per byte j a (256, K) table of that byte's contribution to the log joint, one
+  ``take`` per byte, summed.
+
+Both numpy paths are built from the model's own ``consumer/entropy_model.json`` (``log_pi``,
+``means``), never from the ONNX file, and each is timed twice: clusters only, and clusters plus
+posteriors (the graph's two outputs). Every engine's clusters are checked against the float64
+posterior's argmax first.
+
+Over HTTP, a real ``bitcluster serve consumer`` (one ONNX Runtime thread) per model and one
+keep-alive client on loopback: p50 of ``/healthz``, of a JSON batch of 1, and of a binary batch of
+4096 (with a JSON and with a binary answer), each also as a multiple of ``/healthz``.
+
+Writes ``serving.json`` (every measurement under ``runs``, the load averages before and after)
+and ``serving.md`` to ``bench/results`` (``--results-dir``), and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
-import json
 import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from _common import summarise, write_results
-from bitcluster.core.codes import pack_codes, unpack_codes
-from bitcluster.core.manifest import load_manifest
-from bitcluster.core.onnx_model import create_session
-from bitcluster.core.wire import OCTET_STREAM as OCTET
-from bitcluster.core.preprocessing import Preprocessing
-from bitcluster.serving.process import ServiceProcess
-from bitcluster.serving.settings import DEFAULT_MODEL_DIR
+from _common import add_smoke_options, machine_load, request_overhead_p50s, results_dir, summarise, write_results
+from bitcluster.core.codes import code_bytes, pack_codes, unpack_codes
+from bitcluster.core.mixture import bmm_log_joint, classifier_weights
+from bitcluster.core.onnx_model import load_onnx_model
+
+CLUSTERS = 10
+ONNXRUNTIME = "onnxruntime"
 
 
+def export_random_model(out: Path, bits: int, seed: int) -> Path:
+    """A BMM with random parameters and a random 8x8 MLP encoder, exported as the CLI exports a run."""
+    from bitcluster.core.preprocessing import Preprocessing
+    from bitcluster.training.export import (VabEncoderHalf, bmm_classifier_half, classifier_onnx, encoder_onnx,
+                                            write_model_dir)
 
-def summarize(name: str, latencies: list[float], items_per_call: int, wall_s: float, **extra) -> dict:
-    lat = np.asarray(latencies) * 1e3
-    return {"name": name, "calls": len(lat), "items_per_call": items_per_call, "wall_s": wall_s,
-            "items_per_s": len(lat) * items_per_call / wall_s, "mean_ms": float(lat.mean()),
-            "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
-            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(lat.max()), **extra}
-
-
-def time_calls(fn, seconds: float) -> tuple[list[float], float]:
-    """Call ``fn()`` back to back for ``seconds`` (at least once); per-call latencies and wall time."""
-    fn()  # warm-up
-    latencies, start = [], time.perf_counter()
-    while True:
-        t = time.perf_counter()
-        fn()
-        latencies.append(time.perf_counter() - t)
-        if t - start >= seconds:
-            return latencies, time.perf_counter() - start
-
-
-def classifier_weights_from_onnx(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """W (D, K) and b (K,) of the exported classifier: the numpy baseline computes the same posterior."""
-    import onnx
-    from onnx import numpy_helper
-
-    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
-    return inits["W"], inits["b"]
+    rng = np.random.default_rng(seed)
+    side, hidden = 8, 32
+    layers = [(rng.normal(0, 0.2, (hidden, side * side)), rng.normal(0, 0.1, hidden)),
+              (rng.normal(0, 0.2, (bits, hidden)), rng.normal(0, 0.1, bits))]
+    means = rng.beta(0.5, 0.5, (CLUSTERS, bits))  # confident bits, as a trained model has
+    log_pi = np.log(rng.dirichlet(np.full(CLUSTERS, 5.0)))
+    write_model_dir(out, encoder_onnx(VabEncoderHalf.from_layers(layers), side * side),
+                    classifier_onnx(bmm_classifier_half(log_pi, means), code_bytes(bits)),
+                    method="random-bmm", bits=bits, clusters=CLUSTERS,
+                    preprocessing=Preprocessing(side, side).to_dict(), metrics={}, training={"seed": seed},
+                    entropy_model={"log_pi": log_pi, "means": means})
+    return out
 
 
-def bench_consumer_in_process(model_dir: Path, seconds: float, threads: int, rng) -> list[dict]:
-    manifest, onnx_path = load_manifest(model_dir, "consumer")
-    session, provider = create_session(onnx_path, intra_op_threads=threads)
-    w, b = classifier_weights_from_onnx(onnx_path)
-    runs = []
-    for batch in (1, 4096):
-        packed = pack_codes(rng.integers(0, 2, (batch, manifest.bits)))
-        ort_fn = lambda: session.run(["clusters"], {"codes": packed})  # noqa: E731
-        np_fn = lambda: (unpack_codes(packed, manifest.bits).astype(np.float32) @ w + b).argmax(axis=1)  # noqa: E731
-        assert (ort_fn()[0] == np_fn()).all(), "onnxruntime and numpy disagree"
-        for engine, fn in (("onnxruntime", ort_fn), ("numpy", np_fn)):
-            lat, wall = time_calls(fn, seconds)
-            runs.append(summarize(f"consumer in-process {engine} batch {batch}", lat, batch, wall, engine=engine,
-                                  batch=batch, threads=threads, provider=provider if engine == "onnxruntime" else "-"))
-    return runs
+def softmax_in_place(log_joint: np.ndarray) -> np.ndarray:
+    """Rows of a (N, K) float32 log joint -> posteriors, reusing its memory (numpy's fastest)."""
+    log_joint -= log_joint.max(axis=1, keepdims=True)
+    np.exp(log_joint, out=log_joint)
+    log_joint /= log_joint.sum(axis=1, keepdims=True)
+    return log_joint
 
 
-async def load_test(url: str, make_request, seconds: float, concurrency: int) -> tuple[list[float], float]:
-    """``concurrency`` clients sending ``make_request(client)`` back to back for ``seconds``."""
-    import httpx
+Engine = Callable[[np.ndarray], tuple]  # packed codes -> (clusters, posteriors or None)
 
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        await make_request(client)  # warm-up
-        start = time.perf_counter()
 
-        async def worker() -> None:
-            while time.perf_counter() - start < seconds:
+def numpy_engines(log_pi: np.ndarray, means: np.ndarray) -> dict[str, Engine]:
+    """Both numpy paths, each for clusters only and for clusters and posteriors, by name."""
+    weights, bias = classifier_weights(log_pi, means)              # (D, K), (K,) float32
+    bits = weights.shape[0]
+    n_bytes = code_bytes(bits)
+    padded = np.zeros((8 * n_bytes, weights.shape[1]))
+    padded[:bits] = weights
+    byte_bits = unpack_codes(np.arange(256, dtype=np.uint8)[:, None], 8).astype(np.float64)   # (256, 8)
+    tables = np.stack([byte_bits @ padded[8 * j:8 * j + 8] for j in range(n_bytes)])         # (B, 256, K)
+    tables[0] += bias                                              # the bias rides on byte 0's table
+    tables = tables.astype(np.float32)
+
+    def matmul(packed: np.ndarray) -> np.ndarray:
+        return unpack_codes(packed, bits).astype(np.float32) @ weights + bias
+
+    def lut(packed: np.ndarray) -> np.ndarray:
+        log_joint = tables[0].take(packed[:, 0], axis=0)
+        for j in range(1, n_bytes):
+            log_joint += tables[j].take(packed[:, j], axis=0)
+        return log_joint
+
+    engines = {}
+    for name, log_joint in (("numpy matmul", matmul), ("numpy LUT", lut)):
+        engines[f"{name}: clusters"] = _clusters_only(log_joint)
+        engines[f"{name}: + posteriors"] = _with_posteriors(log_joint)
+    return engines
+
+
+def _clusters_only(log_joint: Callable[[np.ndarray], np.ndarray]) -> Engine:
+    return lambda packed: (log_joint(packed).argmax(axis=1), None)
+
+
+def _with_posteriors(log_joint: Callable[[np.ndarray], np.ndarray]) -> Engine:
+    def run(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        joint = log_joint(packed)
+        return joint.argmax(axis=1), softmax_in_place(joint)
+    return run
+
+
+def check_engines(engines: dict[str, Engine], log_pi: np.ndarray, means: np.ndarray, bits: int, rng) -> None:
+    """Every engine's clusters are the float64 argmax wherever float32 rounding cannot decide (ties aside)."""
+    z = rng.integers(0, 2, (4096, bits))
+    log_joint = bmm_log_joint(z, log_pi, means)
+    top_two = np.sort(log_joint, axis=1)[:, -2:]
+    decided = top_two[:, 1] - top_two[:, 0] > 1e-4 * (1 + np.abs(top_two[:, 1]))
+    for name, fn in engines.items():
+        clusters, posteriors = fn(pack_codes(z))
+        if not (clusters[decided] == log_joint.argmax(axis=1)[decided]).all():
+            raise AssertionError(f"{name} disagrees with the float64 BMM posterior's argmax")
+        if posteriors is not None and not np.allclose(posteriors.sum(axis=1), 1, atol=1e-5):
+            raise AssertionError(f"{name}: posteriors do not sum to 1")
+
+
+def time_engines(engines: dict[str, Engine], packed: np.ndarray, seconds: float, rounds: int) -> dict[str, list[float]]:
+    """Per-call latencies (s) of each engine, the engines taking turns for ``rounds`` rounds."""
+    latencies: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, fn in engines.items():
+            fn(packed)  # warm-up: caches, lazy allocations
+            start = time.perf_counter()
+            while True:
                 t = time.perf_counter()
-                r = await make_request(client)
-                r.raise_for_status()
-                latencies.append(time.perf_counter() - t)
+                fn(packed)
+                latencies[name].append(time.perf_counter() - t)
+                if t - start >= seconds / rounds:
+                    break
+    return latencies
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - start
 
-
-def bench_consumer_http(model_dir: Path, seconds: float, threads: int, concurrency: int, rng) -> list[dict]:
-    manifest, _ = load_manifest(model_dir, "consumer")
-    one = [base64.b64encode(pack_codes(rng.integers(0, 2, (1, manifest.bits))).tobytes()).decode()]
-    many = pack_codes(rng.integers(0, 2, (4096, manifest.bits))).tobytes()
-    headers = {"Content-Type": OCTET, "X-Model-Id": manifest.model_id, "X-Code-Bits": str(manifest.bits)}
-    env = {"BITCLUSTER_INTRA_OP_THREADS": str(threads), "BITCLUSTER_LOG_LEVEL": "warning", "BITCLUSTER_API_KEY": ""}
+def bench_in_process(model_dir: Path, seconds: float, rounds: int, threads: int, rng) -> list[dict]:
+    onnx_model = load_onnx_model(model_dir, "consumer", intra_op_threads=threads)
+    manifest, session = onnx_model.manifest, onnx_model.session
+    if onnx_model.entropy_model is None:
+        raise SystemExit(f"{model_dir} has no consumer/entropy_model.json: the numpy paths are built from it")
+    log_pi, means = (np.asarray(a, dtype=np.float64) for a in onnx_model.entropy_model)
+    engines = {ONNXRUNTIME: lambda p: tuple(session.run(None, {"codes": p}))}
+    engines.update(numpy_engines(log_pi, means))
+    check_engines(engines, log_pi, means, manifest.bits, rng)
     runs = []
+    for batch in (4096, 1):
+        packed = pack_codes(rng.integers(0, 2, (batch, manifest.bits)))
+        for engine, lat in time_engines(engines, packed, seconds, rounds).items():
+            lat_us = np.asarray(lat) * 1e6
+            p50 = float(np.percentile(lat_us, 50))
+            runs.append({"kind": "in_process", "bits": manifest.bits, "batch": batch, "engine": engine,
+                         "model_id": manifest.model_id, "threads": threads, "calls": len(lat_us),
+                         "p50_us": p50, "p90_us": float(np.percentile(lat_us, 90)),
+                         "p99_us": float(np.percentile(lat_us, 99)), "mean_us": float(lat_us.mean()),
+                         "codes_per_s_p50": batch / p50 * 1e6, "codes_per_s_mean": batch / lat_us.mean() * 1e6})
+    return runs
+
+
+def bench_http(model_dir: Path, threads: int, requests: int, warmup: int) -> dict:
+    from bitcluster.core.manifest import load_manifest
+    from bitcluster.serving.process import ServiceProcess
+
+    manifest, _ = load_manifest(model_dir, "consumer")
+    env = {"BITCLUSTER_INTRA_OP_THREADS": str(threads), "BITCLUSTER_LOG_LEVEL": "warning", "BITCLUSTER_API_KEY": ""}
     with ServiceProcess("consumer", model_dir, env=env) as consumer:
-        cases = [("consumer HTTP JSON batch 1", 1,
-                  lambda c: c.post("/v1/classify", json={"model_id": manifest.model_id, "codes": one})),
-                 ("consumer HTTP octet-stream batch 4096", 4096,
-                  lambda c: c.post("/v1/classify", content=many, headers=headers))]
-        for name, batch, request in cases:
-            lat, wall = asyncio.run(load_test(consumer.url, request, seconds, concurrency))
-            runs.append(summarize(name, lat, batch, wall, batch=batch, concurrency=concurrency, threads=threads))
-    return runs
+        p50 = request_overhead_p50s(consumer.url, manifest.model_id, manifest.bits, requests=requests, warmup=warmup)
+    return {"kind": "http", "bits": manifest.bits, "model_id": manifest.model_id, "requests": requests,
+            "threads": threads, **{(k if k.endswith("_over_healthz") else f"{k}_p50_ms"): v for k, v in p50.items()}}
 
 
-def bench_vendor(model_dir: Path, seconds: float, threads: int, concurrency: int, rng) -> list[dict]:
-    manifest, onnx_path = load_manifest(model_dir, "vendor")
-    prep = Preprocessing.from_dict(manifest.preprocessing)
-    session, provider = create_session(onnx_path, allow_gpu=False, intra_op_threads=threads)
-    images = rng.integers(0, 256, (4096, prep.height, prep.width), dtype=np.uint8)
-    lat, wall = time_calls(lambda: session.run(["codes"], {"images": prep.apply(images)}), seconds)
-    runs = [summarize("vendor in-process encode batch 4096 (preprocess + ONNX)", lat, 4096, wall, batch=4096,
-                      threads=threads, provider=provider)]
-    batch = images[:1024]
-    body = json.dumps({"pixels": batch.tolist()}).encode()
-    env = {"BITCLUSTER_INTRA_OP_THREADS": str(threads), "BITCLUSTER_LOG_LEVEL": "warning", "BITCLUSTER_API_KEY": "",
-           "BITCLUSTER_USE_GPU": "false"}
-    with ServiceProcess("vendor", model_dir, env=env) as vendor:
-        request = lambda c: c.post("/v1/encode", content=body,  # noqa: E731
-                                   headers={"Content-Type": "application/json", "Accept": OCTET})
-        lat, wall = asyncio.run(load_test(vendor.url, request, seconds, concurrency))
-    runs.append(summarize("vendor HTTP JSON pixels batch 1024 -> octet-stream", lat, 1024, wall, batch=1024,
-                          concurrency=concurrency, threads=threads, request_bytes=len(body)))
-    return runs
+def _speed(runs: list[dict], bits: int, batch: int, engine: str) -> float:
+    return next(r["codes_per_s_p50"] for r in runs if (r["bits"], r["batch"], r["engine"]) == (bits, batch, engine))
 
 
-def markdown(runs: list[dict]) -> str:
-    lines = ["| measurement | items/s | p50 ms | p99 ms | calls |", "|---|---:|---:|---:|---:|"]
-    for r in runs:
-        lines.append(f"| {r['name']} | {r['items_per_s']:,.0f} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['calls']} |")
+def _cell(runs: list[dict], bits: int, batch: int, engine: str) -> str:
+    speed = _speed(runs, bits, batch, engine)
+    return f"{speed / 1e6:.1f}M" if batch > 1 else f"{batch / speed * 1e6:.1f} µs"
+
+
+def markdown(runs: list[dict], header: str) -> str:
+    in_process = [r for r in runs if r["kind"] == "in_process"]
+    numpy_names = sorted({r["engine"] for r in in_process} - {ONNXRUNTIME}, key=lambda n: ("+" in n, n))
+    lines = [header, "", "### Consumer in process, one thread: codes/s at the median call (batch 4096), "
+             "median latency (batch 1)", "",
+             "| bits, batch | ONNX Runtime graph (clusters + posteriors) | " + " | ".join(numpy_names)
+             + " | ORT ÷ best numpy, clusters only | ORT ÷ best numpy, + posteriors |",
+             "|---|" + "---:|" * (len(numpy_names) + 3)]
+    for bits, batch in sorted({(r["bits"], r["batch"]) for r in in_process}, key=lambda k: (k[0], -k[1])):
+        ort_speed = _speed(in_process, bits, batch, ONNXRUNTIME)
+        ratios = [ort_speed / max(_speed(in_process, bits, batch, n) for n in numpy_names if ("+" in n) == full)
+                  for full in (False, True)]
+        lines.append(f"| {bits}, {batch} | {_cell(in_process, bits, batch, ONNXRUNTIME)} | "
+                     + " | ".join(_cell(in_process, bits, batch, n) for n in numpy_names)
+                     + f" | {ratios[0]:.2f}x | {ratios[1]:.2f}x |")
+    http = [r for r in runs if r["kind"] == "http"]
+    if http:
+        lines += ["", "### Consumer over HTTP, one keep-alive client on loopback: p50 ms (x /healthz)", "",
+                  "| bits | /healthz | JSON, batch 1 | binary 4096, JSON answer | binary 4096, binary answer |",
+                  "|---|---:|---:|---:|---:|"]
+        for r in sorted(http, key=lambda r: r["bits"]):
+            cells = [f"{r[k + '_p50_ms']:.2f} ({r[k + '_over_healthz']:.1f}x)"
+                     for k in ("json_batch_1", "binary_4096_json_answer", "binary_4096_binary_answer")]
+            lines.append(f"| {r['bits']} | {r['healthz_p50_ms']:.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--seconds", type=float, default=5.0, help="Duration of each measurement.")
-    parser.add_argument("--concurrency", type=int, default=4, help="Concurrent HTTP clients.")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads.")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="benchmark this export instead of random BMMs at each of --bits")
+    parser.add_argument("--bits", type=int, nargs="+", default=[16, 32])
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per engine and batch size, all rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="turns the engines take (interleaved: load spikes)")
+    parser.add_argument("--requests", type=int, default=1000, help="HTTP requests of each kind, after 200 of warm-up")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads and numpy's BLAS threads")
+    add_smoke_options(parser)
     args = parser.parse_args(argv)
+    warmup = 200
+    if args.smoke:
+        args.seconds, args.rounds, args.requests, warmup = 0.3, 2, 20, 5
+    out_dir = results_dir(args)
+    import onnxruntime
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(args.threads)  # numpy's BLAS: as many threads as onnxruntime gets
-
+    threadpool_limits(args.threads)
     rng = np.random.default_rng(0)
-    manifest, _ = load_manifest(args.model_dir, "consumer")
-    runs = bench_consumer_in_process(args.model_dir, args.seconds, args.threads, rng)
-    runs += bench_consumer_http(args.model_dir, args.seconds, args.threads, args.concurrency, rng)
-    runs += bench_vendor(args.model_dir, args.seconds, args.threads, args.concurrency, rng)
-    import onnxruntime
-
-    table = markdown(runs)
-    path = write_results("serving", runs, summarise(runs, ("name",), ("items_per_s", "p50_ms", "p99_ms")), table,
-                         extra={"model_id": manifest.model_id, "bits": manifest.bits, "clusters": manifest.clusters,
-                                "seconds": args.seconds, "concurrency": args.concurrency, "threads": args.threads,
-                                "cpus": os.cpu_count(), "python": sys.version.split()[0],
-                                "onnxruntime": onnxruntime.__version__})
-    print(f"model {manifest.model_id} ({manifest.bits} bits, {manifest.clusters} clusters), {args.seconds:g} s each, "
-          f"{args.concurrency} HTTP clients, {args.threads} ORT thread(s); runs in {path}\n")
+    load_before = machine_load()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        model_dirs = ([args.model_dir] if args.model_dir else
+                      [export_random_model(Path(tmp) / f"bmm{bits}", bits, seed=bits) for bits in args.bits])
+        for model_dir in model_dirs:
+            runs += bench_in_process(model_dir, args.seconds, args.rounds, args.threads, rng)
+            runs.append(bench_http(model_dir, args.threads, args.requests, warmup))
+            print(f"measured {model_dir.name}", file=sys.stderr, flush=True)
+    load_after = machine_load()
+    header = (f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPUs, one thread per engine; load average "
+              f"(1 min) {load_before['load_1min']:.1f} before, {load_after['load_1min']:.1f} after; onnxruntime "
+              f"{onnxruntime.__version__}, numpy {np.__version__}; {args.seconds:g} s per engine and batch size"
+              f"{' (smoke: the numbers mean nothing)' if args.smoke else ''}.")
+    table = markdown(runs, header)
+    summary = summarise([r for r in runs if r["kind"] == "in_process"], ("bits", "batch", "engine"),
+                        ("codes_per_s_p50", "p50_us"))
+    path = write_results("serving", runs, summary, table, directory=out_dir,
+                         extra={"load_before": load_before, "load_after": load_after, "threads": args.threads,
+                                "seconds": args.seconds, "rounds": args.rounds, "smoke": args.smoke,
+                                "python": sys.version.split()[0], "onnxruntime": onnxruntime.__version__,
+                                "numpy": np.__version__})
     print(table)
+    print(f"\nruns in {path}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python bench/vab_mnist.py                      # 32 bits, seeds 0 1 2, both recipes
     python bench/vab_mnist.py --bits 16 --seeds 0
+    python bench/vab_mnist.py --smoke     # 1 epoch each on digits, 8 bits; results in a temporary directory
 
 Writes bench/results/vab_mnist.json (every run's metrics.json under "runs") and a markdown table.
 """
@@ -15,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fmt, summarise, write_results  # noqa: E402
+from _common import add_smoke_options, fmt, results_dir, summarise, write_results  # noqa: E402
 
 from bitcluster.data import load_dataset  # noqa: E402
 from bitcluster.training.pipeline import train_run  # noqa: E402
@@ -32,13 +33,17 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="epochs for every method (default: each method's own)")
     ap.add_argument("--name", default="vab_mnist")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_smoke_options(ap)
     args = ap.parse_args()
+    dataset = "mnist"
+    if args.smoke:
+        args.bits, args.seeds, args.epochs, dataset = [8], [0], 1, "digits"
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     default_epochs = {"vab": 30, "vab-paper": 10}
-    data = load_dataset("mnist")
+    data = load_dataset(dataset)
     runs = []
     for bits in args.bits:
         for method in args.methods:
@@ -58,7 +63,8 @@ def main() -> None:
                      f"{fmt(r, 'acc')} | {fmt(r, 'nmi')} | {fmt(r, 'ari')} | {fmt(r, 'psnr', 2)} | "
                      f"{fmt(r, 'seconds_per_epoch', 1)} | {fmt(r, 'train_seconds', 0)} |")
     table = "\n".join(lines)
-    write_results(args.name, runs, summary, table, {"paper_reference": PAPER})
+    write_results(args.name, runs, summary, table, {"paper_reference": PAPER, "data": dataset},
+                  directory=results_dir(args))
     print(table)
 
 

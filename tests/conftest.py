@@ -9,9 +9,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Point the data cache at a per-session folder unless the caller set one."""
-    if "BITCLUSTER_CACHE" not in os.environ:
-        monkeypatch.setenv("BITCLUSTER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    """Point the cache (data, teachers) at one folder per test session unless the caller set one.
+
+    Shared by the session's tests, so a teacher one test built is reused by the next.
+    """
+    if "BITCLUSTER_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv("BITCLUSTER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The baselines: each learns on digits, and the pieces that are easy to get wrong match a direct computation."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,20 +19,25 @@ from bitcluster.data import load_dataset
 from bitcluster.core.manifest import load_manifest
 from bitcluster.training.methods import METHODS, get_method, make_config
 from bitcluster.training.pipeline import evaluate_run, train_run
+from bitcluster.training.representation import load_teacher, stage
 
-# A few epochs each, enough to beat the untrained model on digits; the whole file stays near 2 minutes.
+# The shared pre-trained network, smaller than P-500-500-2000-10 so that its one build (trained
+# until its loss flattens) stays short; every method that pre-trains starts from this one.
+SHARED_HIDDEN = [128, 128, 256]
+# A few epochs each, enough to beat the untrained model on digits.
 SHORT_RUNS = {
     "kmeans": {},
     "gmm": {},
-    "ae-kmeans": {"epochs": 6},
-    "ae-gmm": {"epochs": 6},
+    "ae-kmeans": {"hidden": SHARED_HIDDEN},
+    "ae-gmm": {"hidden": SHARED_HIDDEN},
     "convae-kmeans": {"epochs": 10, "lr": 3e-3},  # at 1e-3 it needs ~30 epochs on 8x8 images
     "convae-gmm": {"epochs": 10, "lr": 3e-3},
-    "vade": {"epochs": 15},
-    "kdae": {"epochs": 12, "lr": 3e-3},
-    "kdvae": {"epochs": 15},
+    "vade": {"epochs": 10, "hidden": SHARED_HIDDEN},
+    "kdae": {"epochs": 8, "lr": 3e-3, "global_hidden": SHARED_HIDDEN},
+    "kdvae": {"epochs": 15, "vade_hidden": SHARED_HIDDEN},
     "vc": {"epochs": 15, "batch_size": 32},  # from scratch: it needs more steps than the others
 }
+SHARED_PRETRAINING = ("ae-kmeans", "ae-gmm", "vade", "kdae", "kdvae")
 LATENT_METHODS = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm", "vade", "vc")
 
 
@@ -51,12 +57,37 @@ def digits():
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, digits):
-    """Every baseline trained once: method -> (run directory, metrics)."""
+def teacher_builds():
+    """One entry per autoencoder the representation stage trained while this module's runs were made."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, digits, teacher_builds):
+    """Every baseline trained once, against an empty representation cache: method -> (run directory, metrics)."""
     root = tmp_path_factory.mktemp("baselines")
-    return {m: (root / m, train_run(m, digits, root / m, {**_bits_32(m), "clusters": 10, "seed": 0, **opts},
-                                    progress=False))
-            for m, opts in SHORT_RUNS.items()}
+    real = stage.train_autoencoder
+
+    def counting(*args, **kwargs):
+        teacher_builds.append(1)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BITCLUSTER_CACHE_DIR", str(root / "cache"))
+        mp.setattr(stage, "train_autoencoder", counting)
+        return {m: (root / m, train_run(m, digits, root / m, {**_bits_32(m), "clusters": 10, "seed": 0, **opts},
+                                        progress=False))
+                for m, opts in SHORT_RUNS.items()}
+
+
+def _untrained_options(method):
+    """The method's short-run options with nothing trained: no epochs, and no pre-trained network."""
+    options = {**SHORT_RUNS[method], "seed": 0, "epochs": 0}
+    if "pretraining" in METHODS[method].options():
+        options["pretraining"] = "own"
+    if "pretrain_epochs" in METHODS[method].options():
+        options["pretrain_epochs"] = 0
+    return options
 
 
 def _bits_32(method):
@@ -76,7 +107,7 @@ def test_method_beats_chance_and_its_untrained_model(method, runs, digits):
     assert metrics["acc"] > 0.5, metrics  # chance is about 0.12
     if method in ("kmeans", "gmm"):
         return
-    untrained_config = make_config(method, {**SHORT_RUNS[method], "seed": 0, "epochs": 0})
+    untrained_config = make_config(method, _untrained_options(method))
     untrained_state, _ = get_method(method).train(digits, untrained_config, progress=False)
     untrained = get_method(method).evaluate(untrained_state, digits)
     assert metrics["acc"] > untrained["acc"] + 0.05, (metrics["acc"], untrained["acc"])
@@ -104,9 +135,13 @@ def test_run_directory_reloads_to_the_same_metrics(method, runs):
 
 
 @pytest.mark.parametrize("method", ["vade", "kdae", "vc"])
-def test_same_seed_same_model(method, digits, tmp_path):
+def test_same_seed_same_model(method, digits, tmp_path, monkeypatch):
+    # the first run builds the shared network, the second reads it from the cache: same model
+    monkeypatch.setenv("BITCLUSTER_CACHE_DIR", str(tmp_path / "cache"))
     small = digits.subset(300, 50)
     opts = {"epochs": 2, "seed": 3, "hidden": [32, 16] if method == "kdae" else [64]}
+    if method == "kdae":
+        opts["global_hidden"] = [64]
     a = train_run(method, small, tmp_path / "a", opts, progress=False)
     b = train_run(method, small, tmp_path / "b", opts, progress=False)
     assert (tmp_path / "a/model.safetensors").read_bytes() == (tmp_path / "b/model.safetensors").read_bytes()
@@ -329,16 +364,52 @@ def test_gmm_reuses_the_kmeans_runs_autoencoder(runs, digits, tmp_path):
     reused = get_method("ae-gmm").load(tmp_path / "reused")
     original = get_method("ae-kmeans").load(kmeans_dir)
     np.testing.assert_array_equal(reused.latent(digits.x_test), original.latent(digits.x_test))
-    assert m["epochs"] == SHORT_RUNS["ae-gmm"]["epochs"]
     history = json.loads((tmp_path / "reused" / "history.json").read_text())
+    assert m["epochs"] == len(json.loads((kmeans_dir / "history.json").read_text())) == len(history)
     assert all(row["reused_from"] == str(kmeans_dir) for row in history)
-    # another recipe (here: more epochs) is not the same autoencoder
+    # another recipe (here: its own 7 epochs instead of the shared network) is not the same autoencoder
     with pytest.raises(ValueError, match="does not hold the same autoencoder"):
         train_run("ae-gmm", digits, tmp_path / "refused",
-                  {"bits": 32, "clusters": 10, "seed": 0, "epochs": 7, "autoencoder_from": str(kmeans_dir)},
-                  progress=False)
+                  {"bits": 32, "clusters": 10, "seed": 0, "hidden": SHARED_HIDDEN, "pretraining": "own", "epochs": 7,
+                   "autoencoder_from": str(kmeans_dir)}, progress=False)
     # nor is the convolutional one
     with pytest.raises(ValueError, match="does not hold the same autoencoder"):
         train_run("ae-gmm", digits, tmp_path / "refused2",
                   {"bits": 32, "clusters": 10, "seed": 0, **SHORT_RUNS["convae-gmm"],
                    "autoencoder_from": str(runs["convae-kmeans"][0])}, progress=False)
+
+
+# --- the shared pre-trained network ------------------------------------------------------------
+
+def test_methods_that_pretrain_share_one_cached_network(runs, digits, teacher_builds):
+    # five methods, one autoencoder trained: the others found it in the cache
+    assert len(teacher_builds) == 1
+    entries = set()
+    for method in SHARED_PRETRAINING:
+        history = json.loads((runs[method][0] / "history.json").read_text())
+        entries |= {row["teacher"] for row in history if "teacher" in row}
+        assert any("shared representation stage" in note for note in runs[method][1]["protocol_notes"])
+    assert len(entries) == 1
+    # and ae-kmeans clusters the latent of that very network, not of one it trained further
+    shared = load_teacher(Path(entries.pop())).autoencoder()
+    state = get_method("ae-kmeans").load(runs["ae-kmeans"][0])
+    np.testing.assert_allclose(state.latent(digits.x_test), in_chunks(shared.encode, digits.x_test), atol=1e-5)
+
+
+def test_conv_autoencoders_keep_their_own_pretraining(digits, tmp_path):
+    assert make_config("convae-gmm", {}).pretraining == "own"
+    with pytest.raises(ValueError, match="convolutional autoencoder"):
+        train_run("convae-gmm", digits, tmp_path / "conv", {"pretraining": "shared"}, progress=False)
+
+
+def test_a_protocol_cut_is_recorded(runs):
+    notes = runs["vade"][1]["protocol_notes"]
+    assert "ELBO phase cut to 10 epochs (Jiang et al.: 500)" in notes
+    assert make_config("vade", {}).epochs == 500 and make_config("vade", {}).batch_size == 100
+
+
+# --- vc does not collapse ----------------------------------------------------------------------
+
+def test_vc_uses_most_clusters(runs):
+    _, m = runs["vc"]
+    assert m["clusters_used"] >= 8, m  # it collapsed onto 2 of 10 with a learned p(c)

@@ -55,7 +55,8 @@ def test_cli_reports_the_unknown_option_and_exits_2(tmp_path):
 
 def test_cli_passes_only_the_options_given(monkeypatch, tmp_path):
     seen = []
-    monkeypatch.setattr(pipeline, "train_run", lambda method, data, out, options, progress: seen.append(options) or {})
+    monkeypatch.setattr(pipeline, "train_run",
+                        lambda method, data, out, options, progress, **_where: seen.append(options) or {})
     for args in ([], ["--epochs", "3", "--seed", "2"]):
         result = runner.invoke(cli.app, ["train", "--method", "vade", "--out", str(tmp_path / "run"), *args])
         assert result.exit_code == 0, result.output

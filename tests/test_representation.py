@@ -14,7 +14,7 @@ from bitcluster.training.representation.cache import cache_key, data_hash
 from bitcluster.training.representation.stopping import PlateauRule
 
 # A small network and a short cap: these tests check the plumbing, not the teacher's quality.
-TINY = TeacherConfig(hidden=(32, 32, 64), latent=4, max_steps=60, gmm_restarts=2)
+TINY = TeacherConfig(hidden=(32, 32, 64), latent=4, plateau_steps=20, max_steps=60, gmm_restarts=2)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +140,18 @@ def test_responsibilities_are_distributions_over_k(digits, tmp_path):
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("BITCLUSTER_CACHE_DIR", str(tmp_path / "elsewhere"))
     assert default_cache_dir() == tmp_path / "elsewhere"
+
+
+@pytest.mark.slow
+def test_default_teacher_on_digits_beats_kmeans_on_pixels(tmp_path):
+    """Measured: the default stage reaches train ACC 0.900 on digits (seed 0, 185 epochs, stopped by
+    the plateau rule) where K-means on pixels gets 0.782-0.787 (seeds 0-2). Takes minutes."""
+    from sklearn.cluster import KMeans
+
+    from bitcluster.core.metrics import cluster_accuracy
+
+    data = load_dataset("digits")
+    kmeans_acc = cluster_accuracy(data.y_train, KMeans(10, n_init=10, random_state=0).fit(data.x_train).labels_)
+    teacher = build_teacher(data, 10, 0, cache_dir=tmp_path, progress=False)
+    assert teacher.metadata["autoencoder"]["stop_reason"].startswith("plateau")
+    assert cluster_accuracy(data.y_train, teacher.labels) >= kmeans_acc + 0.06

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -46,6 +47,11 @@ def test_a_configured_key_closes_everything_but_healthz(model_a, service):
             assert client.get(path, headers=good).status_code == 200, path
         spec = client.get("/openapi.json", headers=good).json()
         assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        assert spec["security"] == [{"bearer": []}]
+        assert spec["paths"]["/healthz"]["get"]["security"] == []  # open: no credentials
+        for path in ("/readyz", "/v1/model", "/metrics", work[1]):
+            operation = next(iter(spec["paths"][path].values()))
+            assert "security" not in operation and "401" in operation["responses"], path
         assert client.request(*work, headers=good).status_code in (415, 422)  # past auth, refused on content
         # Refused requests are still counted.
         assert 'status="401"' in client.get("/metrics", headers=good).text
@@ -56,7 +62,29 @@ def test_without_a_key_everything_is_open(model_a, service, monkeypatch):
     monkeypatch.setenv("BITCLUSTER_API_KEY", "")  # an empty variable (compose's default) means no key
     with in_process_client(make_app(service, model_dir=model_a.dir)) as client:
         assert client.get("/v1/model").status_code == 200
-        assert "securitySchemes" not in client.get("/openapi.json").json().get("components", {})
+        spec = client.get("/openapi.json").json()
+        # The scheme is always declared, so a client can see it; without a key it is optional ({}).
+        assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+        assert spec["security"] == [{"bearer": []}, {}]
+        assert spec["paths"]["/healthz"]["get"]["security"] == []
+        assert "401" not in spec["paths"]["/v1/model"]["get"]["responses"]
+
+
+@pytest.mark.parametrize("service", ["vendor", "consumer"])
+def test_docs_are_served_offline(model_a, service):
+    """/docs loads Swagger UI's script and style sheet from the service itself, not from a CDN."""
+    with in_process_client(make_app(service, model_dir=model_a.dir, api_key=KEY)) as client:
+        good = {"Authorization": f"Bearer {KEY}"}
+        page = client.get("/docs", headers=good)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+        assert len(assets) == 2 and all(a.startswith("/docs/assets/") for a in assets), assets
+        assert "cdn" not in page.text.lower() and "http" not in "".join(assets)
+        for asset in assets:
+            served = client.get(asset, headers=good)
+            assert served.status_code == 200 and len(served.content) > 100_000, asset
+        assert b"SwaggerUIBundle" in client.get("/docs/assets/swagger-ui-bundle.js", headers=good).content
+        assert client.get("/redoc", headers=good).status_code == 404  # FastAPI's CDN page is off
 
 
 def test_the_key_is_read_from_the_environment(model_a, monkeypatch):

@@ -82,6 +82,12 @@ VENDOR_CASES = {
     "malformed JSON": (dict(content=b'{"pixels": [[[1,', headers=JSON), 422, "invalid_json"),
     "unsupported media type": (dict(content=b"hello", headers={"Content-Type": "text/plain"}), 415,
                                "unsupported_media_type"),
+    "pixel as a string (no coercion)": (dict(json={"pixels": [[["1"]]]}), 422, "invalid_request"),
+    "images null beside pixels": (dict(json={"images": None, "pixels": [[[1]]]}), 422, "invalid_request"),
+    "Accept nothing the route answers": (dict(json={"pixels": [[[1]]]}, headers={"Accept": "image/png"}), 406,
+                                         "not_acceptable"),
+    "Accept refuses JSON": (dict(json={"pixels": [[[1]]]}, headers={"Accept": "application/json;q=0"}), 406,
+                            "not_acceptable"),
 }
 
 
@@ -123,6 +129,22 @@ def consumer_cases(model_id: str) -> dict:
         "malformed JSON": (dict(content=b"{nope", headers=JSON), 422, "invalid_json"),
         "unsupported media type": (dict(content=b"\x12\x30", headers={"Content-Type": "text/plain"}), 415,
                                    "unsupported_media_type"),
+        "bits as a string (no coercion)": (dict(json={"model_id": model_id, "codes": [good], "bits": "12"}), 422,
+                                           "invalid_request"),
+        "posteriors as a number (no coercion)": (dict(json={"model_id": model_id, "codes": [good], "posteriors": 0}),
+                                                 422, "invalid_request"),
+        "non-canonical base64 (fill bits set)": (dict(json={"model_id": model_id, "codes": ["EjB="]}), 422,
+                                                 "invalid_codes"),
+        "X-Count not digits (JSON)": (dict(json={"model_id": model_id, "codes": [good]},
+                                           headers={COUNT_HEADER: "1_0"}), 422, "invalid_header"),
+        "X-Count disagrees (JSON)": (dict(json={"model_id": model_id, "codes": [good]}, headers={COUNT_HEADER: "2"}),
+                                     422, "count_mismatch"),
+        "X-Model-Id of another model (JSON)": (dict(json={"model_id": model_id, "codes": [good]},
+                                                    headers={MODEL_ID_HEADER: "feed"}), 409, "model_mismatch"),
+        "Accept nothing the route answers": (dict(content=b"\x12\x30", headers=octet(Accept="image/png")), 406,
+                                             "not_acceptable"),
+        "binary answer with posteriors": (dict(json={"model_id": model_id, "codes": [good], "posteriors": True},
+                                               headers={"Accept": OCTET}), 406, "not_acceptable"),
     }
 
 
@@ -146,9 +168,27 @@ def test_unknown_paths_and_methods_use_the_error_shape(services, service):
 
 
 def test_query_validation_errors_use_the_error_shape(services):
-    r = httpx.post(services.consumer.url + "/v1/classify?posteriors=maybe",
-                   json={"model_id": services.model.manifest.model_id, "codes": [b64(b"\x12\x30")]})
-    assert "posteriors" in assert_error(r, 422, "invalid_request")["message"]
+    for value in ("maybe", "1", "yes"):  # the document says boolean: 'true' or 'false', nothing coerced
+        r = httpx.post(services.consumer.url + f"/v1/classify?posteriors={value}",
+                       json={"model_id": services.model.manifest.model_id, "codes": [b64(b"\x12\x30")]})
+        assert "posteriors" in assert_error(r, 422, "invalid_request")["message"]
+
+
+def test_binary_requests_get_binary_answers_when_they_ask(services):
+    """Accept: application/octet-stream -> the clusters as little-endian int32; JSON stays the default."""
+    codes = services.model.encode(random_images(200, seed=3))  # max_batch is 256 here
+    headers = {"Content-Type": OCTET, MODEL_ID_HEADER: services.model.manifest.model_id, CODE_BITS_HEADER: "12"}
+    url = services.consumer.url + "/v1/classify"
+    binary = httpx.post(url, content=codes.tobytes(), headers={**headers, "Accept": OCTET})
+    assert binary.status_code == 200 and binary.headers["content-type"] == OCTET
+    assert binary.headers[COUNT_HEADER] == "200" and binary.headers[MODEL_ID_HEADER] == services.model.manifest.model_id
+    clusters = np.frombuffer(binary.content, dtype="<i4")
+    np.testing.assert_array_equal(clusters, services.model.classify(codes))
+    default = httpx.post(url, content=codes.tobytes(), headers=headers)  # httpx sends Accept: */*
+    assert default.headers["content-type"] == JSON_MEDIA_TYPE
+    np.testing.assert_array_equal(default.json()["clusters"], clusters)
+    both = httpx.post(url, content=codes.tobytes(), headers={**headers, "Accept": f"{JSON_MEDIA_TYPE};q=0.5, {OCTET}"})
+    assert both.headers["content-type"] == OCTET
 
 
 def test_the_vendor_never_echoes_or_logs_what_it_was_sent(services):

@@ -14,7 +14,7 @@ COMPOSE_FILE_PATH="$ROOT/docker-compose.yml"
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-bitcluster}"
 PROJECT="$COMPOSE_PROJECT_NAME"
 # Tools and settings that outlive a checkout (CI clones afresh each run) live in the user's cache.
-CACHE_DIR="${BITCLUSTER_COMPOSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bitcluster-compose}"
+CACHE_DIR="${BITCLUSTER_COMPOSE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/bitcluster-compose}"
 LOCAL_BASE_IMAGE="localhost/bitcluster-base:bookworm"
 PODMAN_COMPOSE_VERSION="1.6.0"
 
@@ -82,20 +82,22 @@ host_python() {
     if [ -x "$ROOT/.venv/bin/python" ]; then echo "$ROOT/.venv/bin/python"; else echo python3; fi
 }
 
-# Podman without systemd logs an error per container for the health-check timers it cannot create;
-# wait_healthy runs the checks instead, so those lines are dropped. stderr goes through a file, not a
+# Lines that say nothing useful here: podman without systemd logs an error per container for the
+# health-check timers it cannot create (wait_healthy runs the checks instead) and that it cannot reach
+# syslog; the host's pip.conf lists mirror folders that do not exist. stderr goes through a file, not a
 # pipe: conmon, which `up` leaves running, inherits the compose tool's extra descriptors, and would hold
 # a pipe (and whoever reads it: make, CI) open for as long as the containers live.
-without_systemd_noise() {
+NOISE='unable to get systemd connection|failed to connect to syslog|^WARNING: Location .* is ignored'
+without_noise() {
     local errors rc=0
     errors="$(mktemp)"
     "$@" 2>"$errors" || rc=$?
-    grep -v "unable to get systemd connection" "$errors" >&2 || true
+    grep -Ev "$NOISE" "$errors" >&2 || true
     rm -f "$errors"
     return $rc
 }
 
-compose() { (cd "$ROOT" && without_systemd_noise "${COMPOSE[@]}" -f "$COMPOSE_FILE_PATH" "$@"); }
+compose() { (cd "$ROOT" && without_noise "${COMPOSE[@]}" -f "$COMPOSE_FILE_PATH" "$@"); }
 
 # Containers of this compose project (running or not), optionally of one service.
 project_containers() {

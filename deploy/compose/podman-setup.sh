@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make podman able to build and run bitcluster's compose file on a machine without Docker:
-#   1. podman, runc and debootstrap from Debian's archive (when missing; needs root on Debian);
+#   1. podman, runc, debootstrap (and iptables, for published ports) from Debian's archive when missing
+#      (needs root on Debian);
 #   2. podman-compose in a virtual environment under the user's cache;
 #   3. a local base image, Debian bookworm (Python 3.11) made by debootstrap, for machines that cannot
 #      pull python:3.11-slim from a registry. Built once: kept in podman's storage and reused.
@@ -14,19 +15,19 @@ need_root_debian() {
 }
 
 missing=()
-for tool in podman runc debootstrap; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+for tool in podman runc debootstrap iptables; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
     need_root_debian "${missing[*]}"
     log "installing ${missing[*]} from Debian"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 if [ ! -x "$CACHE_DIR/venv/bin/podman-compose" ]; then
     log "installing podman-compose $PODMAN_COMPOSE_VERSION into $CACHE_DIR/venv"
     mkdir -p "$CACHE_DIR"
     python3 -m venv "$CACHE_DIR/venv"
-    "$CACHE_DIR/venv/bin/pip" install -q "podman-compose==$PODMAN_COMPOSE_VERSION"
+    without_noise "$CACHE_DIR/venv/bin/pip" install -q "podman-compose==$PODMAN_COMPOSE_VERSION"
 fi
 
 write_containers_conf
@@ -51,7 +52,7 @@ else
     log "building $LOCAL_BASE_IMAGE: debootstrap bookworm from $mirror"
     debootstrap --variant=minbase --include=python3,python3-venv bookworm "$rootfs" "$mirror" >/dev/null
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
-    tar -C "$rootfs" -c . | podman import \
+    tar -C "$rootfs" -c . | podman import --quiet \
         --change 'CMD ["/bin/bash"]' --change 'ENV LANG=C.UTF-8' - "$LOCAL_BASE_IMAGE" >/dev/null
     log "base image built: $(podman image inspect -f '{{.Size}}' "$LOCAL_BASE_IMAGE") bytes"
 fi

@@ -17,9 +17,19 @@ if [ "$WHEELHOUSE" = true ]; then
     fi
 fi
 
+images=("bitcluster-vendor:${BITCLUSTER_TAG:-latest}" "bitcluster-consumer:${BITCLUSTER_TAG:-latest}")
+image_ids() { "$ENGINE" image inspect -f '{{.Id}}' "${images[@]}" 2>/dev/null || true; }
 start=$SECONDS
+previous="$(image_ids)"
 log "building the images"
 compose build >"${BUILD_LOG:-/dev/null}" || die "image build failed (rerun with BUILD_LOG=/dev/stderr to see it)"
+# Each code change leaves the previous images untagged (about 250 MB each, the copied venv). Remove
+# them, but not the build cache (the dependency layer is reused until pyproject.toml changes); an
+# image still used by a container is kept.
+current="$(image_ids)"
+for id in $previous; do
+    grep -q "$id" <<<"$current" || "$ENGINE" rmi "$id" >/dev/null 2>&1 || true
+done
 log "built in $((SECONDS - start)) s; starting $PROJECT with ${CONSUMERS:-1} consumer(s)"
 compose up -d --scale "consumer=${CONSUMERS:-1}" >/dev/null
 wait_healthy "${HEALTHY_TIMEOUT_S:-180}"

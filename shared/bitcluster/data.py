@@ -59,9 +59,22 @@ class Dataset:
                        cut(self.x_test, n_test), cut(self.y_test, n_test), self.preprocessing)
 
 
+CACHE_ENV = "BITCLUSTER_CACHE_DIR"
+
+
 def cache_dir() -> Path:
-    """Where fetched data is cached: ``$BITCLUSTER_CACHE`` or ``~/.cache/bitcluster``."""
-    return Path(os.environ.get("BITCLUSTER_CACHE", Path.home() / ".cache" / "bitcluster"))
+    """bitcluster's one cache root (fetched data, cached teachers).
+
+    ``$BITCLUSTER_CACHE_DIR``, else the user cache dir (platformdirs when installed, else
+    ``~/.cache/bitcluster``).
+    """
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    try:
+        import platformdirs
+    except ImportError:
+        return Path.home() / ".cache" / "bitcluster"
+    return Path(platformdirs.user_cache_dir("bitcluster"))
 
 
 def _mnist_pickle_path(install: bool) -> Path:

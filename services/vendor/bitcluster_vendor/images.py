@@ -63,8 +63,9 @@ def pixels_to_batch(pixels: list, max_pixels: int) -> np.ndarray:
     """A JSON (N, H, W) array -> uint8 (integers 0..255) or float64 (numbers with a fraction, in [0, 1]).
 
     JSON integers mean 8-bit grey levels and numbers written with a decimal point mean [0, 1]:
-    what ``json.dumps(array.tolist())`` writes for a uint8 and for a float array. The range of
-    floats (and NaN) is checked by the shared preprocessing.
+    what ``json.dumps(array.tolist())`` writes for a uint8 and for a float array. A batch of whole
+    numbers some of which exceed 1 (``239.0``) is read as grey levels too, as JSON reads it. The
+    range of floats (and NaN) is checked by the shared preprocessing.
     """
     try:
         x = np.asarray(pixels)
@@ -74,6 +75,9 @@ def pixels_to_batch(pixels: list, max_pixels: int) -> np.ndarray:
     if x.ndim != 3 or x.dtype == object:
         raise ServiceError(422, "invalid_pixels", f"pixels must be a rectangular (N, H, W) array, got shape {x.shape}")
     check_image_size(x.shape[1], x.shape[2], max_pixels, "each image of pixels")
+    if np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all() and x.max() > 1 and (x == np.floor(x)).all():
+        # 239.0 is the integer 239 to JSON (and to JSON Schema): whole numbers past 1 are grey levels.
+        x = x.astype(np.int64)
     if np.issubdtype(x.dtype, np.integer):
         if x.min() < 0 or x.max() > 255:
             raise ServiceError(422, "invalid_pixels", "integer pixels must lie in 0..255 (or send floats in [0, 1])")

@@ -3,8 +3,9 @@
 The pieces are :mod:`.inputs` (inputs and their ids), :mod:`.results` (the results file, which is
 the job's whole state, and its lock) and the client's :mod:`.retry` policy. This module runs
 them: a rerun with the same ``--out`` skips every id already in the file, which is what makes the
-job resumable and each input's result unique; a vendor or consumer serving another model than
-the file's is refused, and so is one that changes model mid-run; a chunk is retried while a
+job resumable and each input's result unique. Only the same job is resumed: a file holding
+results of inputs this job does not have is another job's and is refused untouched, as is a
+vendor or consumer serving another model than the file's, or one that changes model mid-run; a chunk is retried while a
 service is down or restarting for at most ``--retry-for`` seconds, then the job stops and a rerun
 resumes it.
 """
@@ -59,7 +60,8 @@ def run_batch_job(groups: Sequence[InputGroup], client: BitclusterClient, out: P
         raise BatchJobError(f"cannot open {out} for results: {e}") from None
     with results:
         chunks, repeats = plan_chunks(groups, results.done, chunk_size)
-        already = len(all_ids(groups) & results.done)
+        job_ids = all_ids(groups)
+        already = len(job_ids & results.done)
         summary = JobSummary(str(out), results.model_id, inputs=already + sum(len(c.ids) for c in chunks),
                              already_done=already, written=0, repeated_ids=repeats,
                              torn_bytes_cut=results.torn_bytes)
@@ -67,10 +69,12 @@ def run_batch_job(groups: Sequence[InputGroup], client: BitclusterClient, out: P
             log(f"cut a torn last line ({results.torn_bytes} bytes) left in {out} by an interrupted run")
         if already:
             log(f"resuming: {already} of {summary.inputs} inputs already have results in {out}")
+        if not chunks:
+            check_same_job(results, job_ids)
         if chunks:
             retries_before = client.retries
             try:
-                _run_chunks(chunks, client, results, summary, progress)
+                _run_chunks(chunks, client, results, summary, progress, job_ids)
             except RetriesExhausted as e:
                 raise job_stopped(e) from None
             finally:
@@ -93,9 +97,19 @@ def served_model_id(client: BitclusterClient, results: ResultsFile) -> str:
     return model_id
 
 
+def check_same_job(results: ResultsFile, job_ids: set[str]) -> None:
+    """Refuse a results file holding results of inputs this job does not have: another job's file."""
+    foreign = results.done - job_ids
+    if foreign:
+        raise BatchJobError(f"{results.path} holds results of {len(foreign)} input(s) this job does not have "
+                            f"(e.g. {min(foreign)!r}): it is another job's results file and is left untouched. "
+                            "Write to another --out, or rerun the command that wrote it to resume that job")
+
+
 def _run_chunks(chunks: list[Chunk], client: BitclusterClient, results: ResultsFile, summary: JobSummary,
-                progress: bool) -> None:
+                progress: bool, job_ids: set[str]) -> None:
     model_id = summary.model_id = served_model_id(client, results)
+    check_same_job(results, job_ids)  # after the model: a file of another model is named as such first
     with _progress_bar(progress) as bar:
         task = bar.add_task("cluster", total=summary.inputs, completed=summary.already_done)
         for chunk in chunks:

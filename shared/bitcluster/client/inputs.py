@@ -1,7 +1,8 @@
 """A batch job's inputs: image files, directories of them, and ``.npz`` arrays, each with a stable id.
 
-An input's id is its path as given (``dir/name.png`` for a directory's files) or ``path[i]`` for
-the i-th image of an array, so the same command line gives the same ids on every run: that is
+An input's id is its resolved absolute path (``/abs/dir/name.png`` for a directory's files) or
+``path[i]`` for the i-th image of an array: however a path is typed (``./a.png``, ``a.png``, its
+absolute path, through a symbolic link), the same file gets the same id on every run, which is
 what lets a rerun skip the inputs already done.
 """
 
@@ -75,13 +76,13 @@ def collect_inputs(paths: Sequence[Path]) -> list[InputGroup]:
             groups.append(InputGroup([str(p) for p in files], list(files)))
             files.clear()
 
-    for path in map(Path, paths):
+    for path in (Path(p).resolve() for p in paths):
         if path.suffix.lower() == ".npz":
             flush()
             x = load_npz_images(path)
             groups.append(InputGroup([f"{path}[{i}]" for i in range(len(x))], x))
         elif path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p.resolve() for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputError(f"{path} holds no {'/'.join(IMAGE_SUFFIXES)} files")
             files += found

@@ -6,7 +6,8 @@ Results are JSON lines ``{"id", "cluster", "model_id"}``; no second file has to 
   sent, so a finished chunk survives any crash;
 * a crash in the middle of that ``write`` can leave only a torn last line without its newline.
   The next run cuts it before appending (the ids on it are simply done again), and a run that
-  finishes always leaves whole lines;
+  finishes always leaves whole lines. Only a tail that starts like a result line is cut: any
+  other file (a model, an image, a text without a final newline) is refused untouched;
 * the ids already in the file are what a rerun skips;
 * one file holds the results of one model: a file mixing two is refused;
 * the one lock: an exclusive ``flock`` on the open file keeps two jobs from writing it at once,
@@ -26,12 +27,20 @@ import numpy as np
 from bitcluster.client.errors import BatchJobError
 
 
+# How every line ``append`` writes begins (json.dumps of a dict whose first key is "id").
+RESULT_LINE_START = b'{"id": '
+
+
 def parse_results(data: bytes, name: str) -> tuple[int, list[dict]]:
     """Whole result lines of ``data``: ``(bytes they span, records)``; a torn tail is left out.
 
     Raises BatchJobError for a whole line that is not a result: a file this job did not write.
     """
     end = data.rfind(b"\n") + 1  # bytes after the last newline are a torn line
+    tail = data[end:]
+    if tail and not (tail.startswith(RESULT_LINE_START) or RESULT_LINE_START.startswith(tail)):
+        raise BatchJobError(f"{name} does not end with a result line {{\"id\", \"cluster\", \"model_id\"}}; it "
+                            "was not written by `bitcluster cluster --out` and is left untouched. Use another --out")
     records = []
     for number, line in enumerate(data[:end].split(b"\n")[:-1], start=1):
         if not line.strip():

@@ -33,12 +33,12 @@ def build_health_router() -> APIRouter:
     async def healthz() -> Liveness:
         return Liveness()
 
-    @router.get("/readyz", response_model=Readiness, tags=["operations"], responses=error_responses(401, 503),
+    @router.get("/readyz", response_model=Readiness, tags=["operations"], responses=error_responses(503),
                 summary="The model is loaded and verified")
     async def readyz(served: ServedModel = Depends(served_model)) -> Readiness:
         return Readiness(model_id=served.model.manifest.model_id)
 
-    @router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=error_responses(401, 503),
+    @router.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=error_responses(503),
                 summary="The served model: id, code length, clusters, preprocessing, provider")
     async def model_info(served: ServedModel = Depends(served_model)) -> ModelInfo:
         return ModelInfo.of(served.model)

@@ -9,17 +9,18 @@ from bitcluster.core.codes import pack_codes
 from bitcluster.data import Dataset
 from bitcluster.core.entropy_coding import encode_codes, ideal_bits
 from bitcluster.core.metrics import clustering_metrics, psnr, rate_metrics
+from bitcluster.training.device import module_device
 from bitcluster.training.nets.vab import VAB
 
 
 @torch.no_grad()
 def vab_outputs(model: VAB, x: np.ndarray) -> dict[str, np.ndarray]:
     """Deterministic codes (N, D) uint8, clusters (N,) and reconstructions (N, P) for images (N, P)."""
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(module_device(model))
     codes = torch.cat([model.encode(b) for b in xt.split(4096)])
     clusters = torch.cat([model.classify(b) for b in codes.split(4096)])
     recon = torch.cat([model.decode(b) for b in codes.split(4096)])
-    return {"codes": codes.numpy(), "clusters": clusters.numpy(), "reconstruction": recon.numpy()}
+    return {"codes": codes.cpu().numpy(), "clusters": clusters.cpu().numpy(), "reconstruction": recon.cpu().numpy()}
 
 
 def evaluate_vab(model: VAB, data: Dataset) -> dict:

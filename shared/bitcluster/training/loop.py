@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bitcluster.training.device import module_device
 from bitcluster.training.runs import write_json
 from bitcluster.training.weights import CHECKPOINT_HISTORY, CHECKPOINT_WEIGHTS, save_weights
 
@@ -82,6 +83,7 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
             before_epoch(epoch)
         sums: dict[str, float] = {}
         for idx in minibatches(len(x), batch_size, gen):
+            idx = idx.to(x.device)  # drawn on the CPU generator, used where the data lives
             n_steps += 1
             for group in opt.param_groups:
                 group["lr"] = rate(epoch) * min(1.0, n_steps / warmup_steps if warmup_steps else 1.0)
@@ -105,9 +107,13 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
 
 @torch.no_grad()
 def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray, size: int = 2048) -> np.ndarray:
-    """``fn`` applied to float32 rows of ``x`` in chunks, concatenated back to numpy."""
+    """``fn`` applied to float32 rows of ``x`` in chunks, concatenated back to numpy.
+
+    Each chunk goes to the device of the module ``fn`` is a method of (the CPU for anything else).
+    """
+    device = module_device(fn)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return torch.cat([fn(b) for b in xt.split(size)]).numpy()
+    return torch.cat([fn(b.to(device)).cpu() for b in xt.split(size)]).numpy()
 
 
 def epoch_checkpoint(module: torch.nn.Module, directory: Path) -> Callable[[int, list[dict]], None]:

@@ -7,27 +7,50 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
+
 from bitcluster import __version__
 from bitcluster.data import BUILTIN_DATASETS, Dataset, load_dataset
+from bitcluster.core.atomic import refuse_existing, replacing_directory
+from bitcluster.training.collapse import collapse_report
 from bitcluster.training.methods import get_method, lookup
+from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
+from bitcluster.training.report.predict import predict_clusters
+from bitcluster.training.report.run_report import write_run_report
 from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_config, write_json
 
 
-def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True) -> dict:
-    """Train ``method`` on ``data``, score it on the test split and write the run directory.
+def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True, *,
+              device: str = "auto", force: bool = False) -> dict:
+    """Train ``method`` on ``data``, score it on the test split and write the run directory ``out``.
 
     ``options`` set fields of the method's config (``None``: keep the default); an option the
     method does not take is a ``ValueError`` that lists the ones it does, raised before anything
-    is loaded or trained. Returns the metrics written to ``metrics.json``.
+    is loaded or trained. So is an ``out`` that exists and is not empty, unless ``force``
+    (:class:`~bitcluster.core.atomic.TargetExistsError`), and a ``device`` (``auto``, ``cpu``,
+    ``cuda``) this machine does not have. The run is written into a sibling temporary directory
+    and renamed to ``out`` once complete: ``out`` never holds half a run. Returns the metrics
+    written to ``metrics.json``.
     """
+    from bitcluster.training.device import resolve_device, training_on
+
+    lookup(method).make_config(options)
+    refuse_existing(Path(out), force)
+    with training_on(resolve_device(device)), replacing_directory(Path(out), force) as run_dir:
+        return _train_into(method, data, run_dir, options, progress)
+
+
+def _train_into(method: str, data: str | Dataset, out: Path, options: dict, progress: bool) -> dict:
+    """:func:`train_run`'s work, writing into the (temporary) directory ``out`` on the current device."""
     import torch
+
+    from bitcluster.training.device import device_record
 
     spec = lookup(method)
     cfg = spec.make_config(options)
     impl = spec.module
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     state, history = impl.train(dataset, cfg, progress=progress)
     train_seconds = time.perf_counter() - t0
@@ -37,17 +60,27 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
         source = str(Path(data).resolve())
     config = {"method": method, "dataset": dataset.name, "data_source": source,
               "preprocessing": dataset.preprocessing.to_dict(), "bitcluster_version": __version__,
-              "train": dataclasses.asdict(cfg), "model": impl.architecture(cfg, dataset)}
+              "train": dataclasses.asdict(cfg), "model": impl.architecture(cfg, dataset), **device_record()}
     write_json(out / CONFIG, config)
     impl.save(state, out)
     write_json(out / HISTORY, history)
-    epochs = len(history)
+    # Epochs this run trained; the shared autoencoder's rows (built once, usually read from the
+    # cache) are counted apart.
+    shared = sum(row.get("phase") == SHARED_PHASE for row in history)
+    epochs = len(history) - shared
     metrics = {"method": method, "dataset": dataset.name, "seed": cfg.seed, "clusters": cfg.clusters,
-               "epochs": epochs, "train_seconds": train_seconds,
+               "epochs": epochs, "shared_pretraining_epochs": shared, "train_seconds": train_seconds,
                "seconds_per_epoch": train_seconds / epochs if epochs else None,
-               "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+               "torch_threads": torch.get_num_threads(), "machine": platform.machine(), **device_record(),
                **impl.evaluate(state, dataset)}
+    if hasattr(impl, "protocol_notes"):  # where the recipe differs from the method's paper, for the tables
+        metrics["protocol_notes"] = impl.protocol_notes(cfg, dataset)
+    clusters = predict_clusters(method, state, dataset.x_test)
+    metrics["clusters_used"] = int(len(np.unique(clusters)))
+    metrics.update(collapse_report(clusters=cfg.clusters, clusters_used=metrics["clusters_used"],
+                                   bits=getattr(cfg, "bits", None), dead=metrics.get("dead_bits")))
     write_json(out / METRICS, metrics)
+    write_run_report(out, dataset, clusters, history)
     return metrics
 
 

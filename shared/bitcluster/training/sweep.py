@@ -89,7 +89,8 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
     if not train or not _claim(run):
         return None
     try:
-        return train_run(method, dataset, run, options, progress=progress)
+        # No metrics.json: what the directory holds (this worker's claim, an older attempt) is unfinished.
+        return train_run(method, dataset, run, options, progress=progress, force=True)
     finally:
         (run / CLAIM).unlink(missing_ok=True)
 

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from bitcluster.core.mixture import BernoulliMixture, estimate_bernoulli_parameters
 from bitcluster.data import Dataset
+from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, seeded_generator
 from bitcluster.training.nets.vab import VAB, VABConfig
 from bitcluster.training.vab_loss import elbo_terms
@@ -37,8 +38,8 @@ def set_up(data: Dataset, bits: int, clusters: int, hidden: list[int], seed: int
     if epochs < 1:
         raise ValueError("epochs must be at least 1")
     gen = seeded_generator(seed)
-    model = model_class(VABConfig(data.n_pixels, bits, clusters, list(hidden)))
-    x = torch.from_numpy(data.x_train)
+    model = model_class(VABConfig(data.n_pixels, bits, clusters, list(hidden))).to(current_device())
+    x = torch.from_numpy(data.x_train).to(current_device())
     return VABSetup(model, x, gen, batch_size_for(len(x), batch_size))
 
 
@@ -65,19 +66,19 @@ def elbo_loss_terms(model: VAB, xb: torch.Tensor,
 @torch.no_grad()
 def features(model: VAB, x: torch.Tensor) -> np.ndarray:
     """The encoder's last hidden layer (N, H): a richer view of the image than the D-bit code."""
-    return torch.cat([model.g_a[:-1](xb) for xb in x.split(4096)]).numpy()
+    return torch.cat([model.g_a[:-1](xb) for xb in x.split(4096)]).cpu().numpy()
 
 
 @torch.no_grad()
 def codes(model: VAB, x: torch.Tensor) -> np.ndarray:
     """Deterministic codes (N, D) uint8."""
-    return torch.cat([model.encode(xb) for xb in x.split(4096)]).numpy()
+    return torch.cat([model.encode(xb) for xb in x.split(4096)]).cpu().numpy()
 
 
 @torch.no_grad()
 def sampled_codes(model: VAB, x: torch.Tensor, tau: float, gen: torch.Generator) -> np.ndarray:
     """Codes (N, D) sampled from q(z|x) with the hard Gumbel-Softmax at temperature ``tau``."""
-    return torch.cat([model(xb, tau, generator=gen)["z"] for xb in x.split(4096)]).numpy()
+    return torch.cat([model(xb, tau, generator=gen)["z"] for xb in x.split(4096)]).cpu().numpy()
 
 
 def init_bmm_from_responsibilities(model: VAB, codes: np.ndarray, resp: np.ndarray) -> None:

@@ -17,7 +17,8 @@ def save_weights(module: torch.nn.Module, run_dir: Path, name: str = WEIGHTS) ->
     """Write ``module``'s state dict to ``run_dir/name`` atomically."""
     path = Path(run_dir) / name
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    # from the CPU: the same file whichever device trained the module
+    save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}, str(tmp))
     tmp.replace(path)
 
 

@@ -1,12 +1,11 @@
-"""VAB's two halves as torch modules: what :mod:`.onnx_file` traces into ``encoder.onnx`` and ``classifier.onnx``.
+"""VAB's vendor half as a torch module: what :mod:`.onnx_file` traces into ``encoder.onnx``.
 
 * :class:`VabEncoderHalf`: ``images`` (N, P) float32 -> ``g_a`` -> the deterministic code
   ``1[logit > 0]`` -> ``codes`` (N, ceil(D / 8)) uint8, packed in the graph;
-* :class:`BmmClassifierHalf`: ``codes`` -> the BMM log joint ``z @ W + b``
-  (:func:`bitcluster.core.mixture.classifier_weights`) -> ``clusters`` (N,) int64 and
-  ``posteriors`` (N, K) float32.
+* :func:`clusters_and_posteriors`: the plain ``(N, K)`` log joint -> argmax and softmax tail.
 
-The latent baselines' halves are in :mod:`.latent_halves`.
+VAB's consumer half (the BMM posterior) is in :mod:`.bmm_classifier`, the latent baselines'
+halves in :mod:`.latent_halves`.
 """
 
 from __future__ import annotations
@@ -15,8 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from bitcluster.core.mixture import classifier_weights
-from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
+from bitcluster.training.export.bit_packing import PackBits
 from bitcluster.training.nets.binary_concrete import deterministic_code
 
 
@@ -54,30 +52,3 @@ class VabEncoderHalf(nn.Module):
             modules += [linear] if i == len(layers) - 1 else [linear, nn.ReLU()]
         return cls(nn.Sequential(*modules), int(layers[-1][0].shape[0]))
 
-
-class BmmClassifierHalf(nn.Module):
-    """The consumer's half of VAB: packed codes (N, ceil(D / 8)) uint8 -> clusters (N,), posteriors (N, K).
-
-    Unpacking and the BMM's linear layer are one BitwiseAnd, one Cast and one MatMul
-    (:class:`~bitcluster.training.export.bit_packing.PlaceValuedBits`).
-
-    Parameters
-    ----------
-    log_pi : (K,) log mixing weights
-    means : (K, D) Bernoulli means (clipped to ``[EPS, 1 - EPS]`` by ``classifier_weights``)
-    """
-
-    def __init__(self, log_pi: np.ndarray, means: np.ndarray):
-        super().__init__()
-        weights, bias = classifier_weights(log_pi, means)
-        self.bits, self.clusters = weights.shape
-        self.unpack = PlaceValuedBits()
-        self.register_buffer("weights", torch.from_numpy(place_valued_weights(weights)))   # (8B, K)
-        self.register_buffer("bias", torch.from_numpy(bias))                               # (K,)
-
-    def log_joint(self, codes: torch.Tensor) -> torch.Tensor:
-        """``log pi_k + log p(z | k)``: (N, K) float32."""
-        return self.unpack(codes) @ self.weights + self.bias
-
-    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return clusters_and_posteriors(self.log_joint(codes))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import onnx
 
 from bitcluster import __version__
+from bitcluster.core.atomic import replacing_directory
 from bitcluster.core.codes import code_bytes
 from bitcluster.core.manifest import (CLASSIFIER_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE, MANIFEST_FILE, ModelManifest,
                                       compute_model_id, sha256_file)
@@ -17,17 +17,28 @@ from bitcluster.training.export.onnx_file import OPSET
 
 def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelProto, *, method: str,
                     bits: int, clusters: int, preprocessing: dict, metrics: dict, training: dict,
-                    needs_raw_image: bool = False, entropy_model: dict | None = None) -> ModelManifest:
+                    needs_raw_image: bool = False, entropy_model: dict | None = None,
+                    force: bool = False) -> ModelManifest:
     """Write both halves and the manifest (a copy in each half, so each directory stands alone).
 
     ``entropy_model`` (``{"log_pi": [...], "means": [[...]]}``), when given, is written into both
     halves so that they can speak the entropy-coded code format (:mod:`bitcluster.core.entropy_coding`).
+    An ``out`` that exists and is not empty is refused (:class:`~bitcluster.core.atomic.TargetExistsError`)
+    unless ``force``. Everything is written into a sibling temporary directory renamed to ``out`` at
+    the end, so a service started from ``out`` never sees half a model, and a failed export leaves
+    what was there.
     """
+    with replacing_directory(Path(out), force) as tmp:
+        return _write_files(tmp, encoder, classifier, method=method, bits=bits, clusters=clusters,
+                            preprocessing=preprocessing, metrics=metrics, training=training,
+                            needs_raw_image=needs_raw_image, entropy_model=entropy_model)
+
+
+def _write_files(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelProto, *, method: str, bits: int,
+                 clusters: int, preprocessing: dict, metrics: dict, training: dict, needs_raw_image: bool,
+                 entropy_model: dict | None) -> ModelManifest:
     import onnxruntime
 
-    out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
     for rel, model in ((ENCODER_FILE, encoder), (CLASSIFIER_FILE, classifier)):
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(out / rel))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bitcluster.core.atomic import refuse_existing
 from bitcluster.core.codes import code_bytes
 from bitcluster.core.manifest import ModelManifest
-from bitcluster.training.export.halves import BmmClassifierHalf, VabEncoderHalf
+from bitcluster.training.export.bmm_classifier import bmm_classifier_half
+from bitcluster.training.export.halves import VabEncoderHalf
 from bitcluster.training.export.latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
 from bitcluster.training.export.latents import check_exportable, latent_network
 from bitcluster.training.export.model_dir import write_model_dir
@@ -16,27 +18,33 @@ from bitcluster.training.latent import check_bits_per_dim, load_latent_head, qua
 from bitcluster.training.runs import METRICS, read_config, read_json
 
 
-def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None) -> ModelManifest:
-    """Export a run directory to ``out``: VAB as trained, latent methods quantised (``bits_per_dim``)."""
+def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *, force: bool = False) -> ModelManifest:
+    """Export a run directory to ``out``: VAB as trained, latent methods quantised (``bits_per_dim``).
+
+    An ``out`` that exists and is not empty is refused before any work unless ``force``; the model
+    directory appears whole or not at all (:func:`~bitcluster.training.export.model_dir.write_model_dir`).
+    """
     from bitcluster.training.methods import get_method
 
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     if not config["method"].startswith("vab"):
-        return export_latent_run(run_dir, out, bits_per_dim)
+        return export_latent_run(run_dir, out, bits_per_dim, force=force)
+    refuse_existing(Path(out), force)
     model = get_method(config["method"]).load(run_dir)
     bits, clusters = model.config.bits, model.config.clusters
     log_pi, means = model.prior.numpy_parameters()
     training = {k: config.get(k) for k in ("dataset", "train")}
     return write_model_dir(
         out, encoder_onnx(VabEncoderHalf(model.g_a, bits), model.config.n_pixels),
-        classifier_onnx(BmmClassifierHalf(log_pi, means), code_bytes(bits)),
+        classifier_onnx(bmm_classifier_half(log_pi, means), code_bytes(bits)),
         method=config["method"], bits=bits, clusters=clusters, preprocessing=config["preprocessing"],
         metrics=_metrics(run_dir), training=json.loads(json.dumps(training)),
-        entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()})
+        entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()}, force=force)
 
 
-def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None) -> ModelManifest:
+def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *,
+                      force: bool = False) -> ModelManifest:
     """Export a run of ae-*, convae-*, vade or vc to ``out`` with ``bits_per_dim`` bits per latent dimension.
 
     ``bits_per_dim`` defaults to the run's own (``bits // latent`` of its training options).
@@ -48,6 +56,7 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None)
     config = read_config(run_dir)
     method = config["method"]
     check_exportable(method)
+    refuse_existing(Path(out), force)
     state = get_method(method).load(run_dir)
     b = int(bits_per_dim or config["model"]["bits_per_dim"])
     check_bits_per_dim(b)
@@ -63,7 +72,7 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None)
         classifier_onnx(GaussianMixtureClassifierHalf(quantised_mixture(mixture, quantiser, b), quantiser, b),
                         code_bytes(d * b)),
         method=method, bits=d * b, clusters=mixture.n_components, preprocessing=config["preprocessing"],
-        metrics=_metrics(run_dir), training=json.loads(json.dumps(training)))
+        metrics=_metrics(run_dir), training=json.loads(json.dumps(training)), force=force)
 
 
 def _metrics(run_dir: Path) -> dict:

@@ -1,8 +1,16 @@
 """``ae-kmeans``, ``ae-gmm``, ``convae-kmeans``, ``convae-gmm``: an autoencoder, then K-means or a GMM on its latent.
 
-Bhattarai's recipe: pre-train the autoencoder on the mean squared reconstruction error (50
-epochs on MNIST), then cluster the 10-d latent of the training images (EM for 100 iterations
-for the GMM, full covariances here). The test images are clustered by the fitted mixture.
+Bhattarai's recipe: pre-train the autoencoder ("until we get a good representation of input":
+50 epochs on MNIST, mean squared error), then cluster the 10-d latent of the training images (EM
+for 100 iterations for the GMM, full covariances here). The test images are clustered by the
+fitted mixture.
+
+The dense variants start, by default (``pretraining="shared"``), from the representation stage's
+``P-500-500-2000-10`` autoencoder (:mod:`~bitcluster.training.methods.shared_pretraining`):
+Bhattarai's network, trained until its loss flattens rather than for a fixed 50 epochs, on the
+Bernoulli loss rather than the squared error (both stated in ``protocol_notes``).
+``pretraining="own"`` trains it in the run for ``epochs`` epochs with ``loss``. The conv variants
+keep their own convolutional autoencoder, which the shared stage does not train.
 """
 
 from __future__ import annotations
@@ -17,8 +25,10 @@ import torch
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
 from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator
 from bitcluster.training.methods.scoring import evaluate_latent_clustering, metrics_at_rate
+from bitcluster.training.methods.shared_pretraining import check_pretraining, shared_autoencoder
 from bitcluster.training.nets.autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder,
                                                    DenseAutoencoder, pretrain_autoencoder)
 from bitcluster.training.runs import HISTORY, read_config
@@ -36,7 +46,8 @@ class AEClusteringConfig:
     clusterer: ClassVar[str] = "kmeans"
     bits: int = 32                 # budget of the exported quantised latent: bits // latent per dimension
     clusters: int = 10
-    epochs: int = 50               # autoencoder pre-training (Bhattarai: 50)
+    pretraining: str = "shared"    # "shared": the representation stage's autoencoder; "own": trained here
+    epochs: int = 50               # pretraining="own": autoencoder epochs (Bhattarai: 50)
     seed: int = 0
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
@@ -69,6 +80,7 @@ class AEGMMConfig(AEClusteringConfig):
 class ConvAEKMeansConfig(AEKMeansConfig):
     method: ClassVar[str] = "convae-kmeans"
     architecture: ClassVar[str] = "conv"
+    pretraining: str = "own"
     loss: str = "bce"
 
 
@@ -76,6 +88,7 @@ class ConvAEKMeansConfig(AEKMeansConfig):
 class ConvAEGMMConfig(AEGMMConfig):
     method: ClassVar[str] = "convae-gmm"
     architecture: ClassVar[str] = "conv"
+    pretraining: str = "own"
     loss: str = "bce"
 
 
@@ -108,14 +121,24 @@ def architecture(cfg: AEClusteringConfig, data: Dataset) -> dict:
 
 
 def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True) -> tuple[AutoencoderClustering, list[dict]]:
-    """Pre-train the autoencoder (or reuse another run's), then fit the mixture on its training latents."""
-    gen = seeded_generator(cfg.seed)
+    """Pre-train the autoencoder (or take the shared one, or reuse another run's), then fit the mixture on its latents."""
+    check_pretraining(cfg.pretraining)
+    if cfg.pretraining == "shared" and cfg.architecture != "dense":
+        raise ValueError(f"{cfg.method} trains its own convolutional autoencoder: use pretraining='own'")
     model = architecture(cfg, data)
+    shared = None
+    if cfg.pretraining == "shared" and not cfg.autoencoder_from:
+        shared = shared_autoencoder(data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
+    gen = seeded_generator(cfg.seed)
     if cfg.autoencoder_from:
         ae, history = reuse_autoencoder(Path(cfg.autoencoder_from), model, cfg)
+        ae.to(current_device())
+    elif shared is not None:
+        ae, history = shared
+        ae.to(current_device())
     else:
-        ae = build_autoencoder(model)
-        x = torch.from_numpy(data.x_train)
+        ae = build_autoencoder(model).to(current_device())
+        x = torch.from_numpy(data.x_train).to(current_device())
         history = pretrain_autoencoder(ae, x, cfg.epochs, gen=gen, batch_size=batch_size_for(len(x), cfg.batch_size),
                                        lr=cfg.lr, loss=cfg.loss, progress=progress,
                                        phase=f"{cfg.method} autoencoder")
@@ -129,6 +152,19 @@ def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True) -> tupl
     return state, history
 
 
+def protocol_notes(cfg: AEClusteringConfig, data: Dataset) -> list[str]:
+    """Where this run's recipe differs from Bhattarai's (empty when it does not)."""
+    if cfg.autoencoder_from:
+        return [f"autoencoder reused from {cfg.autoencoder_from}"]
+    if cfg.pretraining == "shared":
+        return ["autoencoder: the shared representation stage's, trained on the Bernoulli loss until its loss "
+                "flattens (Bhattarai: squared error, 50 epochs)"]
+    notes = [] if cfg.epochs == 50 else [f"autoencoder trained {cfg.epochs} epochs (Bhattarai: 50)"]
+    if cfg.loss != "mse":
+        notes.append(f"autoencoder trained on the {cfg.loss} loss (Bhattarai: squared error)")
+    return notes
+
+
 def reuse_autoencoder(run_dir: Path, model: dict, cfg: AEClusteringConfig) -> tuple[Autoencoder, list[dict]]:
     """The autoencoder (and its training history) of another run of the same network and recipe.
 
@@ -139,7 +175,9 @@ def reuse_autoencoder(run_dir: Path, model: dict, cfg: AEClusteringConfig) -> tu
     theirs, ours = dict(other.get("model", {})), dict(model)
     for d in (theirs, ours):
         d.pop("clusterer", None)
-    same_training = {k: other.get("train", {}).get(k) for k in ("epochs", "seed", "lr", "batch_size", "loss")}
+    keys = ("pretraining", "seed") if cfg.pretraining == "shared" else ("pretraining", "epochs", "seed", "lr",
+                                                                         "batch_size", "loss")
+    same_training = {k: other.get("train", {}).get(k, "own" if k == "pretraining" else None) for k in keys}
     wanted = {k: getattr(cfg, k) for k in same_training}
     if other.get("method") not in VARIANTS or theirs != ours or same_training != wanted:
         raise ValueError(f"{run_dir} does not hold the same autoencoder: model {theirs} trained with {same_training}, "

@@ -4,9 +4,13 @@ Each cluster ``i`` owns an autoencoder ``f_i`` (P-500-100-10 and its mirror, as 
 paper's comparison) and an image belongs to the cluster whose autoencoder reconstructs it best:
 ``y(x) = argmin_i ||x - f_i(x)||^2``. Training, in three phases:
 
-1. pre-train one global autoencoder of the same shape on all images;
+1. pre-train one global autoencoder on all images: by default (``pretraining="shared"``) the
+   representation stage's ``P-500-500-2000-10`` (:mod:`~bitcluster.training.methods.shared_pretraining`,
+   the network of the other methods in the k-DVAE paper's comparison), taken from its cache;
+   with ``pretraining="own"`` one of the ``f_i``'s shape, trained in the run;
 2. K-means on its latent gives the initial clusters; every ``f_i`` starts as a copy of the global
-   autoencoder and is trained on its own cluster only;
+   autoencoder (``"own"``) or fresh (``"shared"``: the shapes differ) and is trained on its own
+   cluster only;
 3. joint training on ``sum_x min_i ||x - f_i(x)||^2`` (the hard assignment is recomputed on
    every batch; only the winning autoencoder receives the image's gradient).
 
@@ -28,9 +32,12 @@ from torch import nn
 from bitcluster.core.metrics import psnr
 from bitcluster.data import Dataset
 from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
 from bitcluster.training.methods.scoring import label_metrics
-from bitcluster.training.nets.autoencoders import DenseAutoencoder, pretrain_autoencoder, reconstruction_loss
+from bitcluster.training.methods.shared_pretraining import check_pretraining, shared_autoencoder
+from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, DenseAutoencoder, pretrain_autoencoder,
+                                                   reconstruction_loss)
 from bitcluster.training.runs import read_config
 from bitcluster.training.weights import load_weights, save_weights
 
@@ -38,11 +45,13 @@ from bitcluster.training.weights import load_weights, save_weights
 @dataclass
 class KDAEConfig:
     clusters: int = 10
-    epochs: int = 100                  # in all: global pre-training, per-cluster initialisation, joint
+    epochs: int = 100                  # in all: global pre-training ("own" only), per-cluster initialisation, joint
     seed: int = 0
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: [500, 100])
-    phase_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])
+    pretraining: str = "shared"        # "shared": the representation stage's autoencoder; "own": trained here
+    global_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))  # the shared autoencoder's
+    phase_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])  # the first is "own"'s
     lr: float = 1e-3
     batch_size: int | None = None
 
@@ -72,7 +81,7 @@ class KAutoencoders(nn.Module):
         """Each image by its own cluster's autoencoder: (N, P) in [0, 1]."""
         logits = self.reconstruction_logits(x)
         best = squared_errors(x, logits).argmin(dim=1)
-        return torch.sigmoid(logits[best, torch.arange(len(x))])
+        return torch.sigmoid(logits[best, torch.arange(len(x), device=x.device)])
 
 
 def squared_errors(x: torch.Tensor, x_logits: torch.Tensor) -> torch.Tensor:
@@ -86,22 +95,32 @@ def architecture(cfg: KDAEConfig, data: Dataset) -> dict:
 
 def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoencoders, list[dict]]:
     """The three phases of the module docstring; labels are never read."""
+    check_pretraining(cfg.pretraining)
+    shared = None
+    if cfg.pretraining == "shared":  # before seeding: a cache hit and a build leave the same random state
+        shared = shared_autoencoder(data, cfg.clusters, cfg.seed, cfg.latent, cfg.global_hidden, progress)
     gen = seeded_generator(cfg.seed)
-    x = torch.from_numpy(data.x_train)
+    x = torch.from_numpy(data.x_train).to(current_device())
     batch_size = batch_size_for(len(x), cfg.batch_size)
-    n_global, n_init, n_joint = split_epochs(cfg.epochs, cfg.phase_fractions)
+    fractions = cfg.phase_fractions if shared is None else [0.0, *cfg.phase_fractions[1:]]
+    n_global, n_init, n_joint = split_epochs(cfg.epochs, [f / sum(fractions) for f in fractions])
 
     # 1. a global autoencoder and K-means on its latent
-    global_ae = DenseAutoencoder(data.n_pixels, cfg.latent, cfg.hidden)
-    history = pretrain_autoencoder(global_ae, x, n_global, gen=gen, batch_size=batch_size, lr=cfg.lr, loss="mse",
-                                   progress=progress, phase="kdae global autoencoder")
+    if shared is not None:
+        global_ae, history = shared
+        global_ae.to(x.device)
+    else:
+        global_ae = DenseAutoencoder(data.n_pixels, cfg.latent, cfg.hidden).to(x.device)
+        history = pretrain_autoencoder(global_ae, x, n_global, gen=gen, batch_size=batch_size, lr=cfg.lr, loss="mse",
+                                       progress=progress, phase="kdae global autoencoder")
     z = in_chunks(global_ae.encode, data.x_train)
-    initial = torch.from_numpy(fit_latent_mixture(z, "kmeans", cfg.clusters, cfg.seed)[0].predict(z))
+    initial = torch.from_numpy(fit_latent_mixture(z, "kmeans", cfg.clusters, cfg.seed)[0].predict(z)).to(x.device)
 
-    # 2. every autoencoder starts from the global one and learns its own cluster
-    model = KAutoencoders(data.n_pixels, cfg.clusters, cfg.latent, cfg.hidden)
-    for ae in model.autoencoders:
-        ae.load_state_dict(copy.deepcopy(global_ae.state_dict()))
+    # 2. every autoencoder learns its own cluster, starting from the global one when it has the same shape
+    model = KAutoencoders(data.n_pixels, cfg.clusters, cfg.latent, cfg.hidden).to(x.device)
+    if shared is None:
+        for ae in model.autoencoders:
+            ae.load_state_dict(copy.deepcopy(global_ae.state_dict()))
 
     def own_cluster_step(xb, idx):
         labels = initial[idx]
@@ -123,6 +142,16 @@ def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoe
         sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
         history[-1]["cluster_sizes"] = sizes.tolist()
     return model.eval(), history
+
+
+def protocol_notes(cfg: KDAEConfig, data: Dataset) -> list[str]:
+    """How this run's recipe stands to the paper's (which our library does not hold)."""
+    first = ("initial clusters: K-means on the shared representation stage's P-500-500-2000-10 autoencoder"
+             if cfg.pretraining == "shared" else
+             f"initial clusters: K-means on a global autoencoder trained {round(cfg.phase_fractions[0] * cfg.epochs)} "
+             "epochs in the run")
+    return [first, f"per-cluster and joint phases: {cfg.epochs} epochs split {cfg.phase_fractions[1:]} "
+                   "(ours: the k-DVAE paper states none)"]
 
 
 def save(model: KAutoencoders, run_dir: Path) -> None:

@@ -28,9 +28,11 @@ from torch.nn import functional as F
 from bitcluster.core.metrics import psnr
 from bitcluster.data import Dataset
 from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
 from bitcluster.training.methods.scoring import label_metrics
 from bitcluster.training.methods.vade import VaDEConfig, train_vade
+from bitcluster.training.methods.vade import protocol_notes as vade_protocol_notes
 from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.runs import read_config
@@ -45,6 +47,7 @@ class KDVAEConfig:
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: [500, 100])
     vade_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
+    pretraining: str = "shared"        # VaDE's: "shared" (the representation stage's autoencoder) or "own"
     phase_fractions: list[float] = field(default_factory=lambda: [0.5, 0.2, 0.3])
     lr: float = 1e-3
     batch_size: int | None = None
@@ -120,13 +123,14 @@ class KVAEs(nn.Module):
         mu, log_var = self.posteriors(x)
         logits = self.decode_all(mu)
         best = hard_assignment_scores(x, mu, log_var, logits).argmax(dim=1)
-        return torch.sigmoid(logits[best, torch.arange(len(x))])
+        return torch.sigmoid(logits[best, torch.arange(len(x), device=x.device)])
 
 
 def initial_clusters(data: Dataset, cfg: KDVAEConfig, epochs: int, progress: bool) -> tuple[np.ndarray, list[dict]]:
-    """Train VaDE for ``epochs`` and run K-means on its latent: (N,) cluster of each training image."""
+    """Train VaDE (its recipe, ``epochs`` ELBO epochs) and run K-means on its latent: (N,) cluster of each image."""
     vade_cfg = VaDEConfig(clusters=cfg.clusters, epochs=epochs, seed=cfg.seed, latent=cfg.latent,
-                               hidden=list(cfg.vade_hidden), batch_size=cfg.batch_size)
+                          hidden=list(cfg.vade_hidden), pretraining=cfg.pretraining,
+                          **({"batch_size": cfg.batch_size} if cfg.batch_size else {}))
     vade, history = train_vade(data, vade_cfg, progress)
     z = in_chunks(vade.encode, data.x_train)
     return fit_latent_mixture(z, "kmeans", cfg.clusters, cfg.seed)[0].predict(z), history
@@ -140,13 +144,13 @@ def train(data: Dataset, cfg: KDVAEConfig, progress: bool = True) -> tuple[KVAEs
     """VaDE + K-means for the initial clusters, each VAE on its own cluster, then eq. 6 jointly."""
     n_vade, n_init, n_joint = split_epochs(cfg.epochs, cfg.phase_fractions)
     initial, history = initial_clusters(data, cfg, n_vade, progress)
-    initial = torch.from_numpy(initial)
+    initial = torch.from_numpy(initial).to(current_device())
     for row in history:
         row["phase"] = "kdvae init: " + row["phase"]
 
     gen = seeded_generator(cfg.seed + 1)  # a fresh stream: VaDE consumed the first one
-    model = KVAEs(data.n_pixels, cfg.clusters, cfg.latent, cfg.hidden)
-    x = torch.from_numpy(data.x_train)
+    model = KVAEs(data.n_pixels, cfg.clusters, cfg.latent, cfg.hidden).to(current_device())
+    x = torch.from_numpy(data.x_train).to(current_device())
     batch_size = batch_size_for(len(x), cfg.batch_size)
 
     def own_cluster_step(xb, idx):
@@ -166,6 +170,15 @@ def train(data: Dataset, cfg: KDVAEConfig, progress: bool = True) -> tuple[KVAEs
         sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
         history[-1]["cluster_sizes"] = sizes.tolist()
     return model.eval(), history
+
+
+def protocol_notes(cfg: KDVAEConfig, data: Dataset) -> list[str]:
+    """Where this run's recipe differs from the paper's (VaDE's recipe for the initialisation)."""
+    n_vade, n_init, n_joint = split_epochs(cfg.epochs, cfg.phase_fractions)
+    vade_notes = [n for n in vade_protocol_notes(VaDEConfig(epochs=n_vade, pretraining=cfg.pretraining), data)
+                  if "batch size" not in n]
+    return [*(f"VaDE initialisation: {n}" for n in vade_notes),
+            f"per-cluster and joint phases: {n_init} + {n_joint} epochs (ours: the paper states none)"]
 
 
 def save(model: KVAEs, run_dir: Path) -> None:

@@ -4,11 +4,19 @@ The same model and the same ELBO as the paper (eq. 10-17, :mod:`bitcluster.train
 trained in three phases under one Adam:
 
 1. pre-train the binary autoencoder (reconstruction, straight-through codes);
-2. cluster its features without labels (UMAP + GMM, :mod:`bitcluster.training.teacher`) into
-   soft pseudo-labels and initialise the BMM from the codes of each pseudo-cluster;
+2. take soft pseudo-labels and initialise the BMM from the codes of each pseudo-cluster;
 3. train everything jointly on the ELBO plus a cross-entropy that pulls the BMM posterior of
-   the sampled codes towards the pseudo-labels. Later rounds of step 2 cluster the features
-   the earlier rounds shaped (self-training).
+   the sampled codes towards the pseudo-labels.
+
+Where the pseudo-labels come from (``teacher``):
+
+* ``"shared"`` (the default): the representation stage of
+  :mod:`bitcluster.training.representation`, a continuous deep autoencoder + UMAP + GMM built
+  once per (data, K, seed) and cached. It does not depend on the code length, so every code
+  length learns against the same strong teacher, and a run at a new length reuses it.
+* ``"own"``: UMAP + GMM on this run's own pre-trained encoder (:mod:`bitcluster.training.teacher`),
+  recomputed ``teacher_rounds`` times (self-training). Weaker at short codes, where the binary
+  encoder's features are poor; kept to reproduce earlier results.
 
 A code trained this way is a code the BMM can read, which a plain ELBO does not ask for. In all
 three phases a small L2 pull on the code logits keeps them out of saturation, where the concrete
@@ -32,6 +40,9 @@ from bitcluster.training.vab_trainer import (codes, elbo_loss_terms, features, i
                                              reconstruction_terms, set_up, vab_architecture)
 
 
+TEACHERS = ("shared", "own")
+
+
 @dataclass
 class VABTeacherConfig:
     bits: int = 32
@@ -42,7 +53,8 @@ class VABTeacherConfig:
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     pretrain_epochs: int | None = None  # default: 40% of the epochs
     cluster_weight: float = 100.0       # weight of the pseudo-label cross-entropy
-    teacher_rounds: int = 2             # pseudo-labels are recomputed this many times
+    teacher: str = "shared"             # "shared": the cached representation stage; "own": this run's features
+    teacher_rounds: int = 2             # teacher="own": pseudo-labels are recomputed this many times
     logit_penalty: float = 1e-3         # weight of mean(sum logit^2), keeps the code alive
 
 
@@ -51,7 +63,7 @@ def phase_epochs(cfg: VABTeacherConfig) -> tuple[int, set[int]]:
     pretrain = cfg.pretrain_epochs if cfg.pretrain_epochs is not None else max(1, int(0.4 * cfg.epochs))
     pretrain = min(pretrain, cfg.epochs - 1) if cfg.epochs > 1 else 0
     joint = cfg.epochs - pretrain
-    rounds = max(1, min(cfg.teacher_rounds, joint))
+    rounds = max(1, min(cfg.teacher_rounds if cfg.teacher == "own" else 1, joint))
     return pretrain, {pretrain + (joint * r) // rounds for r in range(rounds)}
 
 
@@ -61,6 +73,17 @@ def architecture(cfg: VABTeacherConfig, data: Dataset) -> dict:
 
 def train(data: Dataset, cfg: VABTeacherConfig, progress: bool = True) -> tuple[VAB, list[dict]]:
     """Train on ``data.x_train`` (labels are never read). Returns the model and per-epoch history."""
+    if cfg.teacher not in TEACHERS:
+        raise ValueError(f"unknown teacher {cfg.teacher!r}; choose one of {', '.join(TEACHERS)}")
+    shared = None
+    if cfg.teacher == "shared":
+        # Built (or read from the cache) before the model is seeded, so that a cache hit and a
+        # fresh build leave the same random state behind.
+        from bitcluster.training.representation import build_teacher
+
+        threads = torch.get_num_threads()
+        shared = build_teacher(data, cfg.clusters, cfg.seed, progress=progress).responsibilities
+        torch.set_num_threads(threads)  # scikit-learn's threadpoolctl may have reset torch's pool
     run = set_up(data, cfg.bits, cfg.clusters, cfg.hidden, cfg.seed, cfg.batch_size, cfg.epochs, model_class=VAB)
     model, x = run.model, run.x
     pretrain, teacher_epochs = phase_epochs(cfg)
@@ -69,12 +92,15 @@ def train(data: Dataset, cfg: VABTeacherConfig, progress: bool = True) -> tuple[
     def before_epoch(epoch: int) -> None:
         now["epoch"], now["tau"] = epoch, temperature(epoch)
         if epoch in teacher_epochs:
-            threads = torch.get_num_threads()
-            resp = pseudo_labels(features(model, x), cfg.clusters, cfg.seed)
-            # scikit-learn's threadpoolctl resets the OpenMP pool torch shares: keep the caller's setting
-            torch.set_num_threads(threads)
+            if shared is not None:
+                resp = shared
+            else:
+                threads = torch.get_num_threads()
+                resp = pseudo_labels(features(model, x), cfg.clusters, cfg.seed)
+                # scikit-learn's threadpoolctl resets the OpenMP pool torch shares: keep the caller's setting
+                torch.set_num_threads(threads)
             init_bmm_from_responsibilities(model, codes(model, x), resp)
-            now["targets"] = torch.from_numpy(resp.astype(np.float32))
+            now["targets"] = torch.from_numpy(resp.astype(np.float32)).to(x.device)
 
     def step(xb: torch.Tensor, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         out = model(xb, now["tau"], generator=run.gen)

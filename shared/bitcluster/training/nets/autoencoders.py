@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bitcluster.training.device import noise_device
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.loop import train_epochs
 
@@ -140,9 +141,26 @@ class GaussianEncoder(nn.Module):
         return self.mu(h), self.log_var(h)
 
 
+@torch.no_grad()
+def load_dense_autoencoder(encoder: GaussianEncoder, decoder: nn.Sequential, autoencoder: DenseAutoencoder) -> None:
+    """Copy a trained :class:`DenseAutoencoder` of the same sizes into a Gaussian encoder's trunk and mean, and a decoder.
+
+    The autoencoder's latent becomes the mean ``mu(x)``; ``log_var(x)`` is left as it is (VaDE's
+    pre-training has no variance either).
+    """
+    source = [m for m in autoencoder.g_a if isinstance(m, nn.Linear)]
+    target = [m for m in encoder.g_a.modules() if isinstance(m, nn.Linear)] + [encoder.mu]
+    if [tuple(m.weight.shape) for m in source] != [tuple(m.weight.shape) for m in target]:
+        raise ValueError("the autoencoder's layer sizes differ from the encoder's")
+    for s, t in zip(source, target):
+        t.weight.copy_(s.weight)
+        t.bias.copy_(s.bias)
+    decoder.load_state_dict(autoencoder.g_s.state_dict())
+
+
 def reparameterise(mu: torch.Tensor, log_var: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """``z = mu + sigma * eps``, ``eps ~ N(0, I)``: a sample of q(z|x) that gradients flow through."""
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+    eps = torch.randn(mu.shape, generator=generator, device=noise_device(generator, mu.device)).to(mu.device)
     return mu + torch.exp(0.5 * log_var) * eps
 
 

@@ -58,5 +58,5 @@ class BernoulliMixturePrior(nn.Module):
     def numpy_parameters(self) -> tuple[np.ndarray, np.ndarray]:
         """``(log_pi (K,), means (K, D))`` as float64 numpy arrays."""
         with torch.no_grad():
-            return (self.log_pi.double().numpy().copy(),
-                    torch.sigmoid(self.clamped_mu_logits.double()).numpy().copy())
+            return (self.log_pi.double().cpu().numpy().copy(),
+                    torch.sigmoid(self.clamped_mu_logits.double()).cpu().numpy().copy())

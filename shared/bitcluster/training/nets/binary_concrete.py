@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import torch
 
+from bitcluster.training.device import noise_device
+
 
 def logistic_noise(shape: torch.Size, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """Logistic(0, 1) samples, i.e. the difference of two Gumbel(0, 1) samples."""
-    u = torch.rand(shape, generator=generator, device=device).clamp_(1e-6, 1 - 1e-6)
+    u = torch.rand(shape, generator=generator, device=noise_device(generator, device)).to(device)
+    u = u.clamp_(1e-6, 1 - 1e-6)
     return torch.log(u) - torch.log1p(-u)
 
 

@@ -47,8 +47,8 @@ class GaussianMixturePrior(nn.Module):
     @torch.no_grad()
     def mixture(self) -> GaussianMixtureParams:
         """The prior as numpy arrays, in the form the latent clusterers and the export use."""
-        return GaussianMixtureParams(self.log_pi.double().numpy().copy(), self.mu.double().numpy().copy(),
-                                     torch.exp(-0.5 * self.log_var.double()).numpy().copy())
+        return GaussianMixtureParams(self.log_pi.double().cpu().numpy().copy(), self.mu.double().cpu().numpy().copy(),
+                                     torch.exp(-0.5 * self.log_var.double()).cpu().numpy().copy())
 
 
 def gaussian_kl(mu_q: torch.Tensor, log_var_q: torch.Tensor, mu_p: torch.Tensor,

@@ -15,7 +15,7 @@ from bitcluster.training.methods import get_method
 from bitcluster.training.runs import read_config
 
 
-def _predict_as_evaluate_does(method: str, state, x: np.ndarray) -> np.ndarray:
+def predict_clusters(method: str, state, x: np.ndarray) -> np.ndarray:
     """The cluster decision of each method's ``evaluate``, for images ``x`` (N, P) -> (N,)."""
     from bitcluster.training.loop import in_chunks
 
@@ -47,5 +47,5 @@ def predict_test_clusters(run_dir: Path, dataset: Dataset) -> np.ndarray:
     impl = get_method(method)
     state = impl.load(Path(run_dir))
     predict = getattr(impl, "predict", None)
-    clusters = predict(state, dataset.x_test) if predict else _predict_as_evaluate_does(method, state, dataset.x_test)
+    clusters = predict(state, dataset.x_test) if predict else predict_clusters(method, state, dataset.x_test)
     return np.asarray(clusters, dtype=np.int64).ravel()

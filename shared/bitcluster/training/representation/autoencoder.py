@@ -9,6 +9,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from bitcluster.training.device import current_device, module_device
 from bitcluster.training.nets.autoencoders import DenseAutoencoder
 from bitcluster.training.representation.config import TeacherConfig
 from bitcluster.training.representation.stopping import PlateauRule
@@ -37,9 +38,9 @@ def train_autoencoder(x: np.ndarray, config: TeacherConfig, seed: int, *, progre
     gen = torch.Generator().manual_seed(seed)  # batch order
     rule = rule or config.plateau_rule(len(x))
     batch_size = config.batch_size_for(len(x))
-    model = build_autoencoder(x.shape[1], config)
+    model = build_autoencoder(x.shape[1], config).to(current_device())
     opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(current_device())
     losses: list[float] = []
     steps, reason, t0 = 0, None, time.perf_counter()
     model.train()
@@ -47,7 +48,7 @@ def train_autoencoder(x: np.ndarray, config: TeacherConfig, seed: int, *, progre
         while reason is None:
             total = 0.0
             for idx in torch.randperm(len(xt), generator=gen).split(batch_size):
-                xb = xt[idx]
+                xb = xt[idx.to(xt.device)]  # the order drawn on the CPU generator
                 loss = F.binary_cross_entropy_with_logits(model(xb)["x_logits"], xb, reduction="sum") / len(xb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -68,5 +69,5 @@ def train_autoencoder(x: np.ndarray, config: TeacherConfig, seed: int, *, progre
 @torch.no_grad()
 def embed(model: DenseAutoencoder, x: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """The latent (N, latent) float32 of images (N, P), computed in chunks to bound memory."""
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    return torch.cat([model.encode(part) for part in xt.split(chunk)]).numpy()
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(module_device(model))
+    return torch.cat([model.encode(part) for part in xt.split(chunk)]).cpu().numpy()

@@ -21,23 +21,17 @@ from typing import Iterator
 
 import numpy as np
 
+from bitcluster.data import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: the variable's name, for callers)
 from bitcluster.training.representation.config import TeacherConfig
 
-CACHE_ENV = "BITCLUSTER_CACHE_DIR"
 METADATA = "metadata.json"
 ARRAYS = "arrays.npz"
 WEIGHTS = "autoencoder.safetensors"
 
 
 def default_cache_dir() -> Path:
-    """``$BITCLUSTER_CACHE_DIR``, else the user cache dir (platformdirs if installed, else ~/.cache/bitcluster)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    try:
-        import platformdirs
-    except ImportError:
-        return Path.home() / ".cache" / "bitcluster"
-    return Path(platformdirs.user_cache_dir("bitcluster"))
+    """bitcluster's cache root (:func:`bitcluster.data.cache_dir`): ``$BITCLUSTER_CACHE_DIR`` or the user cache dir."""
+    return cache_dir()
 
 
 def data_hash(x: np.ndarray) -> str:
@@ -83,7 +77,7 @@ def write_entry(entry: Path, metadata: dict, arrays: dict[str, np.ndarray], weig
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
     try:
         np.savez(tmp / ARRAYS, **arrays)
-        save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS))
+        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(tmp / WEIGHTS))
         (tmp / METADATA).write_text(json.dumps(metadata, indent=2, sort_keys=True))
         os.rename(tmp, entry)  # atomic; fails if a complete entry is already there
     except BaseException:

