@@ -3,13 +3,16 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Another index for torch, e.g. PyTorch's CPU wheels: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: demo test install clean default-model bench-smoke
 
 $(BIN)/bitcluster: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[train,vendor,consumer,dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
+		-e ".[train,vendor,consumer,bulk,dev]"
 	touch $@
 
 install: $(BIN)/bitcluster

@@ -20,3 +20,15 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def python() -> str:
     return sys.executable
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small networks on a shared 2-core machine: a second intra-op thread that has to wait for a
+    busy core made whole test files several times slower, never faster."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -10,9 +10,11 @@ computation of the same model. 12 bits make the last byte of a code half padding
 
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -149,6 +151,19 @@ def start_pair(vendor: ServiceProcess, consumer: ServiceProcess) -> None:
         vendor.stop()
         consumer.stop()
         raise
+
+
+@contextlib.contextmanager
+def service_pair(model_dir: Path, env: dict[str, str] | None = None) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """A vendor and a consumer of ``model_dir`` as processes, stopped on exit."""
+    vendor = ServiceProcess("vendor", model_dir, env=env)
+    consumer = ServiceProcess("consumer", model_dir, env=env)
+    start_pair(vendor, consumer)
+    try:
+        yield vendor, consumer
+    finally:
+        vendor.stop()
+        consumer.stop()
 
 
 @pytest.fixture(scope="session")

@@ -41,14 +41,7 @@ SHARED_PRETRAINING = ("ae-kmeans", "ae-gmm", "vade", "kdae", "kdvae")
 LATENT_METHODS = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm", "vade", "vc")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """These networks are small: on a shared 2-core machine a second intra-op thread that has to wait
-    for a busy core made the file several times slower, never faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

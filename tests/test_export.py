@@ -39,13 +39,7 @@ LATENT_BITS_PER_DIM = 3  # 10 dimensions -> 30 bits: the last byte has padding
 VAB_METHOD, VAB_EPOCHS = "vab-paper", 5
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small networks on a shared 2-core machine: a second intra-op thread only waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

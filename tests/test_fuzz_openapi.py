@@ -27,7 +27,7 @@ from bitcluster.serving.process import ServiceProcess
 
 pytest.register_assert_rewrite("service_fixtures")
 
-from service_fixtures import LIMITS, QUIET, start_pair  # noqa: E402
+from service_fixtures import LIMITS, QUIET, service_pair  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 pytestmark = pytest.mark.slow
@@ -39,15 +39,8 @@ EXAMPLES_PER_OPERATION = 12
 @pytest.fixture(scope="module")
 def keyed_services(model_a):
     """Vendor and consumer of model A with an API key, and the same small limits."""
-    env = {**QUIET, **LIMITS, "BITCLUSTER_API_KEY": KEY}
-    vendor = ServiceProcess("vendor", model_a.dir, env=env)
-    consumer = ServiceProcess("consumer", model_a.dir, env=env)
-    start_pair(vendor, consumer)
-    try:
-        yield vendor, consumer
-    finally:
-        vendor.stop()
-        consumer.stop()
+    with service_pair(model_a.dir, {**QUIET, **LIMITS, "BITCLUSTER_API_KEY": KEY}) as pair:
+        yield pair
 
 
 def run_schemathesis(service: ServiceProcess, model_dir: Path, key: str | None, tmp_path: Path) -> str:

@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from bitcluster.serving.process import ServiceProcess
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
-from service_fixtures import QUIET, start_pair  # noqa: E402
+from service_fixtures import QUIET, service_pair  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from reliability import load_phase  # noqa: E402
@@ -30,14 +29,8 @@ RSS_TOLERANCE_KIB = 5 * 1024  # allocator noise; a leak of a few hundred bytes a
 @pytest.fixture
 def fresh_services(model_a):
     """A pair of its own, so that its memory is this test's alone."""
-    vendor = ServiceProcess("vendor", model_a.dir, env=QUIET)
-    consumer = ServiceProcess("consumer", model_a.dir, env=QUIET)
-    start_pair(vendor, consumer)
-    try:
-        yield vendor, consumer
-    finally:
-        vendor.stop()
-        consumer.stop()
+    with service_pair(model_a.dir, QUIET) as pair:
+        yield pair
 
 
 def test_concurrent_clients_get_no_errors_and_memory_stops_growing(fresh_services, model_a):

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from bitcluster.cli.common import fail, method_help
+from bitcluster.cli.common import fail
 
 SERVICES = ("vendor", "consumer")
 

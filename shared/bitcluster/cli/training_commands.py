@@ -5,7 +5,6 @@ Each imports torch and scikit-learn only when it runs.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Optional

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from bitcluster.client.errors import BatchJobError
+from bitcluster.core.atomic import fsync_directory
 
 
 # How every line ``append`` writes begins (json.dumps of a dict whose first key is "id").
@@ -77,7 +78,7 @@ class ResultsFile:
         try:
             self._lock()
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_directory(self.path.parent)
             self._recover()
         except BaseException:
             os.close(self.fd)
@@ -129,17 +130,3 @@ class ResultsFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a new file's directory entry durable too (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -77,19 +77,22 @@ class AEGMMConfig(AEClusteringConfig):
 # the first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
 # logits keeps a gradient of sigmoid - x.
 @dataclass
-class ConvAEKMeansConfig(AEKMeansConfig):
-    method: ClassVar[str] = "convae-kmeans"
+class _ConvRecipe:
+    """What the convolutional variants change: their own conv autoencoder, BCE."""
+
     architecture: ClassVar[str] = "conv"
     pretraining: str = "own"
     loss: str = "bce"
 
 
 @dataclass
-class ConvAEGMMConfig(AEGMMConfig):
+class ConvAEKMeansConfig(_ConvRecipe, AEKMeansConfig):
+    method: ClassVar[str] = "convae-kmeans"
+
+
+@dataclass
+class ConvAEGMMConfig(_ConvRecipe, AEGMMConfig):
     method: ClassVar[str] = "convae-gmm"
-    architecture: ClassVar[str] = "conv"
-    pretraining: str = "own"
-    loss: str = "bce"
 
 
 @dataclass

@@ -25,17 +25,15 @@ import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from bitcluster.core.metrics import psnr
 from bitcluster.data import Dataset
 from bitcluster.training.latent import fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
-from bitcluster.training.methods.scoring import label_metrics
-from bitcluster.training.methods.shared_pretraining import check_pretraining, shared_autoencoder
+from bitcluster.training.methods.scoring import evaluate_by_reconstruction, with_cluster_sizes
+from bitcluster.training.methods.shared_pretraining import shared_autoencoder_if_asked
 from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, DenseAutoencoder, pretrain_autoencoder,
                                                    reconstruction_loss)
 from bitcluster.training.runs import read_config
@@ -95,10 +93,8 @@ def architecture(cfg: KDAEConfig, data: Dataset) -> dict:
 
 def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoencoders, list[dict]]:
     """The three phases of the module docstring; labels are never read."""
-    check_pretraining(cfg.pretraining)
-    shared = None
-    if cfg.pretraining == "shared":  # before seeding: a cache hit and a build leave the same random state
-        shared = shared_autoencoder(data, cfg.clusters, cfg.seed, cfg.latent, cfg.global_hidden, progress)
+    # before seeding: a cache hit and a build leave the same random state
+    shared = shared_autoencoder_if_asked(cfg.pretraining, data, cfg.clusters, cfg.seed, cfg.latent, cfg.global_hidden, progress)
     gen = seeded_generator(cfg.seed)
     x = torch.from_numpy(data.x_train).to(current_device())
     batch_size = batch_size_for(len(x), cfg.batch_size)
@@ -138,10 +134,7 @@ def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoe
 
     history += train_epochs(joint_step, model.parameters(), x, n_joint, gen=gen, batch_size=batch_size, lr=cfg.lr,
                             phase="kdae joint", progress=progress, first_epoch=len(history))
-    if history:
-        sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
-        history[-1]["cluster_sizes"] = sizes.tolist()
-    return model.eval(), history
+    return model.eval(), with_cluster_sizes(history, model, data.x_train, cfg.clusters)
 
 
 def protocol_notes(cfg: KDAEConfig, data: Dataset) -> list[str]:
@@ -154,8 +147,7 @@ def protocol_notes(cfg: KDAEConfig, data: Dataset) -> list[str]:
                    "(ours: the k-DVAE paper states none)"]
 
 
-def save(model: KAutoencoders, run_dir: Path) -> None:
-    save_weights(model, run_dir)
+save = save_weights  # the method interface's save(state, run_dir)
 
 
 def load(run_dir: Path) -> KAutoencoders:
@@ -163,7 +155,4 @@ def load(run_dir: Path) -> KAutoencoders:
     return load_weights(KAutoencoders(m["n_pixels"], m["clusters"], m["latent"], m["hidden"]), run_dir)
 
 
-def evaluate(model: KAutoencoders, data: Dataset) -> dict:
-    clusters = in_chunks(model.assign, data.x_test)
-    return {"n_test": int(len(data.x_test)), "psnr": psnr(data.x_test, in_chunks(model.reconstruct, data.x_test)),
-            "clusters_used": int(len(np.unique(clusters))), **label_metrics(data, clusters)}
+evaluate = evaluate_by_reconstruction  # the method interface's evaluate(state, data)

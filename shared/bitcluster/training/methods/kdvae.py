@@ -25,12 +25,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bitcluster.core.metrics import psnr
 from bitcluster.data import Dataset
 from bitcluster.training.latent import fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
-from bitcluster.training.methods.scoring import label_metrics
+from bitcluster.training.methods.scoring import evaluate_by_reconstruction, with_cluster_sizes
 from bitcluster.training.methods.vade import VaDEConfig, train_vade
 from bitcluster.training.methods.vade import protocol_notes as vade_protocol_notes
 from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
@@ -166,10 +165,7 @@ def train(data: Dataset, cfg: KDVAEConfig, progress: bool = True) -> tuple[KVAEs
 
     history += train_epochs(joint_step, model.parameters(), x, n_joint, gen=gen, batch_size=batch_size, lr=cfg.lr,
                             phase="kdvae joint", progress=progress, first_epoch=len(history))
-    if history:
-        sizes = np.bincount(in_chunks(model.assign, data.x_train), minlength=cfg.clusters)
-        history[-1]["cluster_sizes"] = sizes.tolist()
-    return model.eval(), history
+    return model.eval(), with_cluster_sizes(history, model, data.x_train, cfg.clusters)
 
 
 def protocol_notes(cfg: KDVAEConfig, data: Dataset) -> list[str]:
@@ -181,8 +177,7 @@ def protocol_notes(cfg: KDVAEConfig, data: Dataset) -> list[str]:
             f"per-cluster and joint phases: {n_init} + {n_joint} epochs (ours: the paper states none)"]
 
 
-def save(model: KVAEs, run_dir: Path) -> None:
-    save_weights(model, run_dir)
+save = save_weights  # the method interface's save(state, run_dir)
 
 
 def load(run_dir: Path) -> KVAEs:
@@ -190,7 +185,4 @@ def load(run_dir: Path) -> KVAEs:
     return load_weights(KVAEs(m["n_pixels"], m["clusters"], m["latent"], m["hidden"]), run_dir)
 
 
-def evaluate(model: KVAEs, data: Dataset) -> dict:
-    clusters = in_chunks(model.assign, data.x_test)
-    return {"n_test": int(len(data.x_test)), "psnr": psnr(data.x_test, in_chunks(model.reconstruct, data.x_test)),
-            "clusters_used": int(len(np.unique(clusters))), **label_metrics(data, clusters)}
+evaluate = evaluate_by_reconstruction  # the method interface's evaluate(state, data)

@@ -21,6 +21,23 @@ def label_metrics(data: Dataset, clusters: np.ndarray, suffix: str = "") -> dict
     return {k + suffix: v for k, v in clustering_metrics(data.y_test, clusters).items()}
 
 
+def evaluate_by_reconstruction(model, data: Dataset) -> dict:
+    """Test metrics of a method that clusters by which of its K networks reconstructs best (kdae, kdvae).
+
+    ``model`` has ``assign(x) -> (N,)`` and ``reconstruct(x) -> (N, P)``.
+    """
+    clusters = in_chunks(model.assign, data.x_test)
+    return {"n_test": int(len(data.x_test)), "psnr": psnr(data.x_test, in_chunks(model.reconstruct, data.x_test)),
+            "clusters_used": int(len(np.unique(clusters))), **label_metrics(data, clusters)}
+
+
+def with_cluster_sizes(history: list[dict], model, x_train: np.ndarray, clusters: int) -> list[dict]:
+    """``history`` with the training images' cluster sizes (by ``model.assign``) on its last row."""
+    if history:
+        history[-1]["cluster_sizes"] = np.bincount(in_chunks(model.assign, x_train), minlength=clusters).tolist()
+    return history
+
+
 def evaluate_latent_clustering(data: Dataset, z: np.ndarray, clusters: np.ndarray, mixture: GaussianMixtureParams,
                                quantiser: UniformQuantiser, bits_per_dim: int,
                                decode: Callable[[np.ndarray], np.ndarray]) -> dict:

@@ -24,6 +24,15 @@ def check_pretraining(pretraining: str) -> None:
         raise ValueError(f"unknown pretraining {pretraining!r}; choose one of {', '.join(PRETRAINING)}")
 
 
+def shared_autoencoder_if_asked(pretraining: str, data: Dataset, clusters: int, seed: int, latent: int,
+                                hidden: list[int], progress: bool) -> tuple[DenseAutoencoder, list[dict]] | None:
+    """:func:`shared_autoencoder` when ``pretraining`` is "shared", None for "own" (a ValueError otherwise)."""
+    check_pretraining(pretraining)
+    if pretraining != "shared":
+        return None
+    return shared_autoencoder(data, clusters, seed, latent, hidden, progress)
+
+
 def shared_autoencoder(data: Dataset, clusters: int, seed: int, latent: int, hidden: list[int],
                        progress: bool) -> tuple[DenseAutoencoder, list[dict]]:
     """The representation stage's trained ``P-hidden-latent`` autoencoder of ``data.x_train``, from its cache.

@@ -24,25 +24,24 @@ latents fell into one or two components within the first epoch on digits):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, train_epochs
-from bitcluster.training.methods.scoring import evaluate_latent_clustering, prior_model_metrics_at_rate
-from bitcluster.training.methods.shared_pretraining import check_pretraining, shared_autoencoder
+from bitcluster.training.methods.prior_latent import (PriorLatentState, evaluate_at_rate,  # noqa: F401 (interface)
+                                                     prior_latent_architecture, prior_latent_loader, save_prior_latent)
+from bitcluster.training.methods.scoring import evaluate_latent_clustering
+from bitcluster.training.methods.shared_pretraining import shared_autoencoder_if_asked
 from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, GaussianEncoder, load_dense_autoencoder,
                                                    reconstruction_loss, reparameterise)
 from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
 from bitcluster.training.nets.vab import mlp
-from bitcluster.training.runs import read_config
 from bitcluster.training.schedule import paper_learning_rate
-from bitcluster.training.weights import load_weights, save_weights
 
 
 @dataclass
@@ -132,10 +131,8 @@ def init_prior(model: VaDE, x: np.ndarray, cfg: VaDEConfig) -> dict:
 
 def train_vade(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[VaDE, list[dict]]:
     """Pre-train (or take the shared autoencoder), initialise the prior, maximise the ELBO. Labels are never read."""
-    check_pretraining(cfg.pretraining)
-    shared = None
-    if cfg.pretraining == "shared":  # before seeding: a cache hit and a build leave the same random state
-        shared = shared_autoencoder(data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
+    # before seeding: a cache hit and a build leave the same random state
+    shared = shared_autoencoder_if_asked(cfg.pretraining, data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
     gen = seeded_generator(cfg.seed)
     model = VaDE(data.n_pixels, cfg.latent, cfg.clusters, list(cfg.hidden))
     if shared is not None:
@@ -177,45 +174,24 @@ def protocol_notes(cfg: VaDEConfig, data: Dataset) -> list[str]:
     return notes
 
 
-@dataclass
-class VaDEState:
-    model: VaDE
-    quantiser: UniformQuantiser
-    bits_per_dim: int
+architecture = prior_latent_architecture
 
 
-def architecture(cfg: VaDEConfig, data: Dataset) -> dict:
-    return {"n_pixels": data.n_pixels, "latent": cfg.latent, "clusters": cfg.clusters, "hidden": list(cfg.hidden),
-            "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
-
-
-def train(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[VaDEState, list[dict]]:
+def train(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[PriorLatentState, list[dict]]:
     """:func:`train_vade`, and the quantiser's range from the training latents."""
     model, history = train_vade(data, cfg, progress)
     quantiser = UniformQuantiser.fit(in_chunks(model.encode, data.x_train), cfg.quantiser_tail)
-    return VaDEState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
+    return PriorLatentState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
 
 
-def save(state: VaDEState, run_dir: Path) -> None:
-    save_weights(state.model, run_dir)
-    save_latent_head(run_dir, state.model.prior.mixture(), state.quantiser)
+save = save_prior_latent
+load = prior_latent_loader(VaDE)
 
 
-def load(run_dir: Path) -> VaDEState:
-    m = read_config(run_dir)["model"]
-    model = load_weights(VaDE(m["n_pixels"], m["latent"], m["clusters"], m["hidden"]), run_dir)
-    _, quantiser = load_latent_head(run_dir)
-    return VaDEState(model, quantiser, m["bits_per_dim"])
-
-
-def evaluate(state: VaDEState, data: Dataset) -> dict:
+def evaluate(state: PriorLatentState, data: Dataset) -> dict:
     model = state.model
     z = in_chunks(model.encode, data.x_test)
     clusters = in_chunks(model.classify, z)
     return evaluate_latent_clustering(data, z, clusters, model.prior.mixture(), state.quantiser, state.bits_per_dim,
                                       lambda zz: in_chunks(model.decode, zz))
 
-
-def evaluate_at_rate(state: VaDEState, data: Dataset, bits: int) -> dict:
-    """Test metrics with the latent sent in exactly ``bits`` bits per image (the sweep's equal-rate point)."""
-    return prior_model_metrics_at_rate(state.model, state.quantiser, data, bits)

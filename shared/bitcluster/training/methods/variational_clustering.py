@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,16 +39,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
+from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for
 from bitcluster.training.device import current_device, noise_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, train_epochs
-from bitcluster.training.methods.scoring import evaluate_latent_clustering, prior_model_metrics_at_rate
+from bitcluster.training.methods.prior_latent import (PriorLatentState, evaluate_at_rate,  # noqa: F401 (interface)
+                                                     prior_latent_architecture, prior_latent_loader, save_prior_latent)
+from bitcluster.training.methods.scoring import evaluate_latent_clustering
 from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, reconstruction_loss
 from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
 from bitcluster.training.nets.vab import mlp
-from bitcluster.training.runs import read_config
 from bitcluster.training.schedule import temperature
-from bitcluster.training.weights import load_weights, save_weights
 
 
 PRIOR_WEIGHTS = ("uniform", "learned")
@@ -166,19 +165,10 @@ def elbo_terms(x: torch.Tensor, out: dict[str, torch.Tensor], prior: GaussianMix
             "kl_z": kl_z.mean()}
 
 
-@dataclass
-class VCState:
-    model: VariationalClustering
-    quantiser: UniformQuantiser
-    bits_per_dim: int
+architecture = prior_latent_architecture
 
 
-def architecture(cfg: VCConfig, data: Dataset) -> dict:
-    return {"n_pixels": data.n_pixels, "latent": cfg.latent, "clusters": cfg.clusters, "hidden": list(cfg.hidden),
-            "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
-
-
-def train(data: Dataset, cfg: VCConfig, progress: bool = True) -> tuple[VCState, list[dict]]:
+def train(data: Dataset, cfg: VCConfig, progress: bool = True) -> tuple[PriorLatentState, list[dict]]:
     """Maximise the ELBO of the module docstring from scratch, the KL terms warmed up; labels are never read."""
     if cfg.prior_weights not in PRIOR_WEIGHTS:
         raise ValueError(f"unknown prior_weights {cfg.prior_weights!r}; choose one of {', '.join(PRIOR_WEIGHTS)}")
@@ -206,7 +196,7 @@ def train(data: Dataset, cfg: VCConfig, progress: bool = True) -> tuple[VCState,
                            after_epoch=lambda _epoch, row: row.update(tau=now["tau"]))
     model.eval()
     quantiser = UniformQuantiser.fit(in_chunks(model.encode, data.x_train), cfg.quantiser_tail)
-    return VCState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
+    return PriorLatentState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
 
 
 def protocol_notes(cfg: VCConfig, data: Dataset) -> list[str]:
@@ -215,18 +205,11 @@ def protocol_notes(cfg: VCConfig, data: Dataset) -> list[str]:
             f"({cfg.prior_weights}) are ours, in the GMVAE family it describes; no pre-training, as in the paper"]
 
 
-def save(state: VCState, run_dir: Path) -> None:
-    save_weights(state.model, run_dir)
-    save_latent_head(run_dir, state.model.prior.mixture(), state.quantiser)
+save = save_prior_latent
+load = prior_latent_loader(VariationalClustering)
 
 
-def load(run_dir: Path) -> VCState:
-    m = read_config(run_dir)["model"]
-    model = load_weights(VariationalClustering(m["n_pixels"], m["latent"], m["clusters"], m["hidden"]), run_dir)
-    return VCState(model, load_latent_head(run_dir)[1], m["bits_per_dim"])
-
-
-def evaluate(state: VCState, data: Dataset) -> dict:
+def evaluate(state: PriorLatentState, data: Dataset) -> dict:
     model = state.model
     z = in_chunks(model.encode, data.x_test)
     clusters = in_chunks(model.classify, data.x_test)
@@ -236,7 +219,3 @@ def evaluate(state: VCState, data: Dataset) -> dict:
     m["agreement_latent"] = float(np.mean(mixture.predict(z) == clusters))
     return m
 
-
-def evaluate_at_rate(state: VCState, data: Dataset, bits: int) -> dict:
-    """Test metrics with the latent sent in exactly ``bits`` bits per image (the sweep's equal-rate point)."""
-    return prior_model_metrics_at_rate(state.model, state.quantiser, data, bits)
