@@ -17,6 +17,7 @@ from bitcluster.training.methods.ae_mixtures import AEKMeansConfig
 from bitcluster.training.pipeline import train_run
 from bitcluster.training.sweep import run_sweep
 from bitcluster.training.weights import CHECKPOINT_HISTORY, CHECKPOINT_WEIGHTS, load_weights
+from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 
 runner = CliRunner()
 
@@ -71,8 +72,12 @@ def test_cli_train_without_epochs_or_bits_uses_the_methods_own_defaults(small_np
     config = json.loads((run / "config.json").read_text())
     assert config["train"] == dataclasses.asdict(AEKMeansConfig())
     assert config["train"]["epochs"] == 50 and config["train"]["bits"] == 32  # not the CLI's old 30 epochs
-    assert len(json.loads((run / "history.json").read_text())) == 50
-    assert json.loads(result.output)["epochs"] == 50
+    # ae-kmeans starts from the shared autoencoder (trained to its plateau, not for `epochs`): the
+    # history is that network's, and the run itself trained no epoch of its own
+    history = json.loads((run / "history.json").read_text())
+    assert history and all(row["phase"] == SHARED_PHASE for row in history)
+    metrics = json.loads(result.output)
+    assert metrics["epochs"] == 0 and metrics["shared_pretraining_epochs"] == len(history)
 
 
 def test_sweep_refuses_a_method_with_no_code_length(tmp_path):
