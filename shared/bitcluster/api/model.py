@@ -20,11 +20,10 @@ import numpy as np
 
 from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
 from bitcluster.api.images import Images, pixel_groups
-from bitcluster.core.manifest import HALVES, ManifestError, ModelManifest
+from bitcluster.core.manifest import DEFAULT_MODEL_DIR, HALVES, ManifestError, ModelManifest
 from bitcluster.core.onnx_model import OnnxModel, load_onnx_model
 from bitcluster.core.preprocessing import Preprocessing
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 # Rows per onnxruntime call: bounds the float32 input held at once (8192 x 1024 pixels = 32 MiB).
 RUN_ROWS = 8192
 

@@ -20,6 +20,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# The model shipped inside the package (digits, 16 bits): what services and the Python API load by default.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+
 SCHEMA_VERSION = 1
 ENCODER_FILE = "vendor/encoder.onnx"
 CLASSIFIER_FILE = "consumer/classifier.onnx"

@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The model shipped inside the package, served when no --model-dir is given.
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
+# The model shipped inside the package, served when no --model-dir is given (re-exported for the CLI).
+from bitcluster.core.manifest import DEFAULT_MODEL_DIR
 
 
 class ServiceSettings(BaseSettings):
