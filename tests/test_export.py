@@ -13,12 +13,14 @@ import torch
 from torch import nn
 
 from bitcluster.core.codes import pack_codes, unpack_codes
-from bitcluster.core.manifest import ManifestError, load_manifest
+from bitcluster.core.manifest import CLUSTERS_ONLY_FILE, ManifestError, load_manifest
 from bitcluster.core.mixture import EPS, bmm_log_joint, bmm_log_posterior
+from bitcluster.core.onnx_model import load_onnx_model
 from bitcluster.data import load_dataset
-from bitcluster.training.export import (EXPORTABLE, BmmClassifierHalf, BmmPosteriorTable, ExportError,
+from bitcluster.training.export import (EXPORTABLE, BmmClassifierHalf, BmmPosteriorTable, BmmWordTables, ExportError,
                                         GaussianMixtureClassifierHalf, bmm_classifier_half, classifier_onnx,
                                         LatentEncoderHalf, VabEncoderHalf, encoder_onnx, export_run)
+from bitcluster.training.export.onnx_file import clusters_only_onnx
 from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
 from bitcluster.training.export.latents import latent_network
 from bitcluster.training.latent import load_latent_head, quantised_mixture
@@ -79,8 +81,10 @@ def _session(path):
 
 
 def _run_halves(model_dir, x):
+    """Codes, clusters and posteriors of the exported graphs; the clusters-only graph must agree."""
     codes = _session(model_dir / "vendor/encoder.onnx").run(["codes"], {"images": x})[0]
     clusters, posteriors = _session(model_dir / "consumer/classifier.onnx").run(None, {"codes": codes})
+    np.testing.assert_array_equal(_session(model_dir / CLUSTERS_ONLY_FILE).run(None, {"codes": codes})[0], clusters)
     return codes, clusters, posteriors
 
 
@@ -153,7 +157,8 @@ def test_vab_onnx_halves_agree_with_their_torch_modules_on_every_test_image(expo
 
 
 @pytest.mark.parametrize("bits, half_class", [(13, BmmPosteriorTable), (16, BmmPosteriorTable), (13, BmmClassifierHalf),
-                                              (16, BmmClassifierHalf), (32, BmmClassifierHalf)])
+                                              (16, BmmClassifierHalf), (32, BmmClassifierHalf), (20, BmmWordTables),
+                                              (24, BmmWordTables), (32, BmmWordTables)])
 def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, half_class):
     """Either consumer half, exported, against the float64 BMM on random codes of a random BMM.
 
@@ -180,14 +185,31 @@ def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, 
     np.testing.assert_allclose(posteriors, np.exp(bmm_log_posterior(z, log_pi, means)), atol=1e-5)
 
 
-@pytest.mark.parametrize("half_class", [BmmPosteriorTable, BmmClassifierHalf])
-def test_bmm_classifier_ignores_padding_bits(half_class):
+@pytest.mark.parametrize("bits, half_class", [(16, BmmPosteriorTable), (32, BmmWordTables), (32, BmmClassifierHalf)])
+def test_the_clusters_only_graph_is_the_classifier_pruned(bits, half_class):
+    """Same clusters as the full graph, one output, and none of the softmax left in it."""
+    rng = np.random.default_rng(bits)
+    full = classifier_onnx(half_class(np.log(rng.dirichlet(np.ones(10))), rng.uniform(0.05, 0.95, (10, bits))),
+                           bits // 8)
+    pruned = clusters_only_onnx(full)
+    assert [o.name for o in pruned.graph.output] == ["clusters"]
+    assert len(pruned.graph.node) < len(full.graph.node)
+    assert not {"Exp", "Softmax", "Div"} & {n.op_type for n in pruned.graph.node}
+    packed = pack_codes(rng.integers(0, 2, (2000, bits)))
+    (clusters,) = ort.InferenceSession(pruned.SerializeToString()).run(None, {"codes": packed})
+    np.testing.assert_array_equal(clusters, ort.InferenceSession(full.SerializeToString()).run(
+        ["clusters"], {"codes": packed})[0])
+
+
+@pytest.mark.parametrize("bits, half_class", [(13, BmmPosteriorTable), (13, BmmClassifierHalf), (13, BmmWordTables),
+                                              (21, BmmWordTables)])
+def test_bmm_classifier_ignores_padding_bits(bits, half_class):
     rng = np.random.default_rng(0)
-    half = half_class(np.log(np.full(4, 0.25)), rng.uniform(0.05, 0.95, (4, 13)))
-    packed = pack_codes(rng.integers(0, 2, (200, 13)))
+    half = half_class(np.log(np.full(4, 0.25)), rng.uniform(0.05, 0.95, (4, bits)))
+    packed = pack_codes(rng.integers(0, 2, (200, bits)))
     dirty = packed.copy()
-    dirty[:, -1] |= rng.integers(0, 8, 200).astype(np.uint8)  # the 3 padding bits of 13-bit codes
-    session = ort.InferenceSession(classifier_onnx(half, 2).SerializeToString())
+    dirty[:, -1] |= rng.integers(0, 8, 200).astype(np.uint8)  # the 3 padding bits of 13- and 21-bit codes
+    session = ort.InferenceSession(classifier_onnx(half, (bits + 7) // 8).SerializeToString())
     clean_out, dirty_out = session.run(None, {"codes": packed}), session.run(None, {"codes": dirty})
     np.testing.assert_array_equal(clean_out[0], dirty_out[0])
     np.testing.assert_array_equal(clean_out[1], dirty_out[1])
@@ -196,8 +218,12 @@ def test_bmm_classifier_ignores_padding_bits(half_class):
 def test_the_posterior_table_is_chosen_only_while_it_is_small():
     rng = np.random.default_rng(0)
     assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 16))), BmmPosteriorTable)
-    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 17))), BmmClassifierHalf)
-    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 16))), BmmClassifierHalf)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 17))), BmmWordTables)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 32))), BmmWordTables)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 33))), BmmClassifierHalf)
+    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 16))), BmmWordTables)
+    assert isinstance(bmm_classifier_half(np.zeros(16), rng.uniform(size=(16, 32))), BmmWordTables)  # 8 MiB
+    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 32))), BmmClassifierHalf)
     with pytest.raises(ValueError, match="at most 16 bits"):
         BmmPosteriorTable(np.zeros(2), rng.uniform(size=(2, 17)))
 
@@ -219,15 +245,28 @@ def test_each_half_stands_alone_and_is_verified(exported):
     assert "acc" in manifest.metrics
 
 
-def test_tampered_file_is_refused(exported, tmp_path):
+def test_the_consumer_loads_the_clusters_only_graph_beside_the_classifier(exported):
+    root, _ = exported
+    model = load_onnx_model(root / "model", "consumer")
+    assert model.clusters_session is not None
+    assert [o.name for o in model.clusters_session.get_outputs()] == ["clusters"]
+    codes = pack_codes(np.random.default_rng(0).integers(0, 2, (300, 13)))
+    np.testing.assert_array_equal(model.run_clusters({"codes": codes}),
+                                  model.session.run(["clusters"], {"codes": codes})[0])
+
+
+@pytest.mark.parametrize("rel", ["consumer/classifier.onnx", CLUSTERS_ONLY_FILE])
+def test_tampered_file_is_refused(exported, tmp_path, rel):
     import shutil
 
     root, _ = exported
     shutil.copytree(root / "model", tmp_path / "model")
-    with open(tmp_path / "model/consumer/classifier.onnx", "ab") as f:
+    with open(tmp_path / "model" / rel, "ab") as f:
         f.write(b"\0")
     with pytest.raises(ManifestError, match="sha256"):
         load_manifest(tmp_path / "model", "consumer")
+    with pytest.raises(ManifestError, match="sha256"):
+        load_onnx_model(tmp_path / "model", "consumer")
     m = json.loads((tmp_path / "model/vendor/manifest.json").read_text())
     m["model_id"] = "0" * 16
     (tmp_path / "model/vendor/manifest.json").write_text(json.dumps(m))

@@ -49,5 +49,4 @@ class Classifier:
         if posteriors:
             clusters, probs = self.model.session.run(["clusters", "posteriors"], {"codes": packed}, run_options)
             return clusters, probs
-        (clusters,) = self.model.session.run(["clusters"], {"codes": packed}, run_options)
-        return clusters, None
+        return self.model.run_clusters({"codes": packed}, run_options), None

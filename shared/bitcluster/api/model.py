@@ -107,8 +107,9 @@ class Model:
         packed = packed_codes_of(codes, self.bits)
         if len(packed) == 0:
             raise ValueError("no codes to classify")
-        return np.concatenate([half.session.run([output], {"codes": packed[i:i + RUN_ROWS]})[0]
-                               for i in range(0, len(packed), RUN_ROWS)])
+        run = (half.run_clusters if output == "clusters" else
+               lambda feed: half.session.run([output], feed)[0])
+        return np.concatenate([run({"codes": packed[i:i + RUN_ROWS]}) for i in range(0, len(packed), RUN_ROWS)])
 
     def _half(self, half: OnnxModel | None, name: str, task: str) -> OnnxModel:
         if half is None:

@@ -26,6 +26,10 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "default_model"
 SCHEMA_VERSION = 1
 ENCODER_FILE = "vendor/encoder.onnx"
 CLASSIFIER_FILE = "consumer/classifier.onnx"
+# The classifier pruned to its ``clusters`` output. ONNX Runtime runs every node of a graph
+# whatever outputs are asked for, so a request without posteriors runs this one. Optional: an
+# export without it is served from the classifier alone.
+CLUSTERS_ONLY_FILE = "consumer/clusters.onnx"
 # The BMM parameters, for the optional entropy-coded code format; each half holds a copy.
 ENTROPY_MODEL_FILE = "entropy_model.json"
 MANIFEST_FILE = "manifest.json"

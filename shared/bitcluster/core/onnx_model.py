@@ -16,7 +16,8 @@ import onnxruntime as ort
 
 from bitcluster.core.codes import CodeFormatError
 from bitcluster.core.cpu_limit import cpu_limit
-from bitcluster.core.manifest import ManifestError, ModelManifest, load_entropy_model, load_manifest
+from bitcluster.core.manifest import (CLUSTERS_ONLY_FILE, ManifestError, ModelManifest, load_entropy_model,
+                                      load_manifest)
 from bitcluster.core.wire import ENTROPY_CODED, OCTET_STREAM
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,16 @@ class OnnxModel:
     onnx_path: Path
     half: str
     entropy_model: tuple[list[float], list[list[float]]] | None = None  # (log_pi, means) of the BMM
+    clusters_session: ort.InferenceSession | None = None  # the consumer's graph pruned to ``clusters``
+
+    def run_clusters(self, feed: dict, run_options: ort.RunOptions | None = None):
+        """The ``clusters`` output alone, from the pruned graph when the export has one.
+
+        ONNX Runtime runs every node of a graph whatever outputs are asked for: on the full
+        classifier, clusters alone would cost the softmax too.
+        """
+        session = self.clusters_session or self.session
+        return session.run(["clusters"], feed, run_options)[0]
 
     @property
     def code_formats(self) -> list[str]:
@@ -97,6 +108,12 @@ class OnnxModel:
                                     f"the graph has {got_in}")
         if not set(outputs) <= got_out:
             raise ManifestError(f"{self.onnx_path}: expected outputs {list(outputs)}, the graph has {sorted(got_out)}")
+        if self.clusters_session is not None:
+            pruned_in = {i.name: i.shape for i in self.clusters_session.get_inputs()}
+            pruned_out = [o.name for o in self.clusters_session.get_outputs()]
+            if pruned_in != got_in or pruned_out != ["clusters"]:
+                raise ManifestError(f"{CLUSTERS_ONLY_FILE} is not the classifier pruned to its clusters: inputs "
+                                    f"{pruned_in}, outputs {pruned_out}")
 
     def check_codes_origin(self, model_id: str, bits: int | None = None) -> None:
         """Refuse codes declared as made by another model, or (when ``bits`` is given) of another length.
@@ -118,4 +135,8 @@ def load_onnx_model(model_dir: Path, half: str, *, allow_gpu: bool = False, intr
     """
     manifest, onnx_path = load_manifest(Path(model_dir), half)
     session, provider = create_session(onnx_path, allow_gpu=allow_gpu, intra_op_threads=intra_op_threads)
-    return OnnxModel(manifest, session, provider, onnx_path, half, load_entropy_model(onnx_path))
+    clusters_session = None
+    if half == "consumer" and CLUSTERS_ONLY_FILE in manifest.files:  # verified by load_manifest with the rest
+        clusters_session, _ = create_session(onnx_path.parent / Path(CLUSTERS_ONLY_FILE).name, allow_gpu=allow_gpu,
+                                             intra_op_threads=intra_op_threads)
+    return OnnxModel(manifest, session, provider, onnx_path, half, load_entropy_model(onnx_path), clusters_session)

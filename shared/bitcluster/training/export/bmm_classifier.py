@@ -6,6 +6,8 @@ Both modules map ``codes`` (N, B = ceil(D / 8)) uint8 to ``clusters`` (N,) int64
 * :class:`BmmPosteriorTable`, for codes of at most :data:`TABLE_MAX_BYTES` bytes: the
   posterior of every possible packed code, computed at export in float64, so the graph is one
   index lookup per output and its clusters are exactly the float64 argmax;
+* :class:`BmmWordTables`, for codes of up to :data:`WORD_TABLES_MAX_BYTES` bytes: the log joint
+  as a sum of one looked-up row per 16-bit word of the code;
 * :class:`BmmClassifierHalf`, for any length: unpacking, the BMM's linear layer and the softmax.
 
 Why the layout of :class:`BmmClassifierHalf` (measured with one ONNX Runtime 1.32 thread, batch
@@ -19,10 +21,14 @@ speed of the straightforward graph (unpack, ``z @ W + b``, ``ArgMax``, ``Softmax
 batch at 32 bits, this one 250 µs). A per-byte lookup table (a ``Gather`` of each byte's (K,)
 contribution, summed) was slower: ONNX Runtime's ``Gather`` copies row by row, ~10 ns a row,
 more than unpacking and a ``MatMul``. The posterior table needs one such row per code, not per
-byte, and no softmax: ~110 µs a batch at 16 bits.
+byte, and no softmax: ~110 µs a batch at 16 bits. Per 16-bit word instead of per byte, a 32-bit
+code takes two rows, and the clusters-only graph (gathers, an add, ``ArgMax``) ran at 1.5x the
+unpacking one (190 against 280 µs a batch, measured side by side on a loaded machine).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -36,6 +42,9 @@ from bitcluster.training.export.bit_packing import place_valued_weights
 TABLE_MAX_BYTES = 2
 # ... unless K makes the table too large for the file and the cache: 2^20 float32 (4 MiB).
 TABLE_MAX_ENTRIES = 2**20
+# Codes of up to 4 bytes (32 bits) are read by 16-bit word tables, while they hold at most
+# 2 * TABLE_MAX_ENTRIES float32 (8 MiB) in all.
+WORD_TABLES_MAX_BYTES = 4
 
 
 def bmm_classifier_half(log_pi: np.ndarray, means: np.ndarray) -> nn.Module:
@@ -44,6 +53,8 @@ def bmm_classifier_half(log_pi: np.ndarray, means: np.ndarray) -> nn.Module:
     n_bytes = code_bytes(bits)
     if n_bytes <= TABLE_MAX_BYTES and 256**n_bytes * clusters <= TABLE_MAX_ENTRIES:
         return BmmPosteriorTable(log_pi, means)
+    if n_bytes <= WORD_TABLES_MAX_BYTES and 2**16 * clusters * math.ceil(n_bytes / 2) <= 2 * TABLE_MAX_ENTRIES:
+        return BmmWordTables(log_pi, means)
     return BmmClassifierHalf(log_pi, means)
 
 
@@ -120,3 +131,47 @@ class BmmPosteriorTable(nn.Module):
             index = index * 256 + byte[:, j]
         # index_select traces to Gather; indexing a (256,) * B table by the bytes gives a GatherND, 5x slower
         return self.cluster_table.index_select(0, index), self.posterior_table.index_select(0, index)
+
+
+class BmmWordTables(nn.Module):
+    """The consumer's half of VAB as one lookup table per 16-bit word of the packed code.
+
+    The log joint is a sum over bits, so it splits into one term per word: table ``w`` holds, for
+    each of the 2^16 values of word ``w``, that word's bits' contribution for each cluster, computed
+    in float64 at construction (``log pi`` rides on word 0). Each row is shifted by its maximum, a
+    constant per code that changes neither the argmax nor the posterior, so that float32 keeps the
+    differences between clusters. Padding bits are ignored.
+
+    Parameters
+    ----------
+    log_pi : (K,) log mixing weights
+    means : (K, D) Bernoulli means, D <= 8 * WORD_TABLES_MAX_BYTES
+    """
+
+    def __init__(self, log_pi: np.ndarray, means: np.ndarray):
+        super().__init__()
+        self.clusters, self.bits = np.shape(means)
+        n_bytes = code_bytes(self.bits)
+        if n_bytes > WORD_TABLES_MAX_BYTES:
+            raise ValueError(f"word tables cover codes of at most {8 * WORD_TABLES_MAX_BYTES} bits, got {self.bits}")
+        self.n_bytes = n_bytes
+        every_word = unpack_codes(np.arange(2**16, dtype=">u2").view(np.uint8).reshape(-1, 2), 16)
+        no_prior = np.zeros(self.clusters)
+        tables = []
+        for start in range(0, self.bits, 16):
+            stop = min(start + 16, self.bits)
+            table = bmm_log_joint(every_word[:, :stop - start], log_pi if start == 0 else no_prior,
+                                  np.asarray(means)[:, start:stop])                     # (2^16, K) float64
+            tables.append(table - table.max(axis=1, keepdims=True))
+        self.register_buffer("tables", torch.from_numpy(np.stack(tables).astype(np.float32)))  # (W, 2^16, K)
+
+    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        byte = codes.to(torch.int64)
+        log_joint = None
+        for w in range(self.tables.shape[0]):
+            # A word is two bytes read big-endian; an odd last byte is the high half of its word.
+            index = byte[:, 2 * w] * 256 + (byte[:, 2 * w + 1] if 2 * w + 1 < self.n_bytes else 0)
+            rows = self.tables[w].index_select(0, index)                          # (N, K)
+            log_joint = rows if log_joint is None else log_joint + rows
+        best = log_joint.argmax(dim=1)
+        return best, torch.softmax(log_joint, dim=1)

@@ -1,4 +1,5 @@
-"""Write an exported model: both ONNX halves, the entropy model when there is one, and the manifest."""
+"""Write an exported model: both ONNX halves (the classifier also pruned to its clusters), the entropy
+model when there is one, and the manifest."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import onnx
 from bitcluster import __version__
 from bitcluster.core.atomic import replacing_directory
 from bitcluster.core.codes import code_bytes
-from bitcluster.core.manifest import (CLASSIFIER_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE, MANIFEST_FILE, ModelManifest,
-                                      compute_model_id, sha256_file)
-from bitcluster.training.export.onnx_file import OPSET
+from bitcluster.core.manifest import (CLASSIFIER_FILE, CLUSTERS_ONLY_FILE, ENCODER_FILE, ENTROPY_MODEL_FILE,
+                                      MANIFEST_FILE, ModelManifest, compute_model_id, sha256_file)
+from bitcluster.training.export.onnx_file import OPSET, clusters_only_onnx
 
 
 def write_model_dir(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelProto, *, method: str,
@@ -39,10 +40,11 @@ def _write_files(out: Path, encoder: onnx.ModelProto, classifier: onnx.ModelProt
                  entropy_model: dict | None) -> ModelManifest:
     import onnxruntime
 
-    for rel, model in ((ENCODER_FILE, encoder), (CLASSIFIER_FILE, classifier)):
+    graphs = {ENCODER_FILE: encoder, CLASSIFIER_FILE: classifier, CLUSTERS_ONLY_FILE: clusters_only_onnx(classifier)}
+    for rel, model in graphs.items():
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(out / rel))
-    written = [ENCODER_FILE, CLASSIFIER_FILE]
+    written = list(graphs)
     if entropy_model is not None:
         # repr-exact floats: both halves must build bit-identical coding probabilities
         text = json.dumps({"log_pi": [float(v) for v in entropy_model["log_pi"]],

@@ -4,7 +4,8 @@
 needs ``onnxscript``), opset 18, the batch axis dynamic:
 
 * encoder: ``images`` (N, P) float32 -> ``codes`` (N, B) uint8;
-* classifier: ``codes`` (N, B) uint8 -> ``clusters`` (N,) int64, ``posteriors`` (N, K) float32.
+* classifier: ``codes`` (N, B) uint8 -> ``clusters`` (N,) int64, ``posteriors`` (N, K) float32;
+* clusters only: the classifier pruned to ``clusters`` (:func:`clusters_only_onnx`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import warnings
 
 import onnx
+import onnx.utils
 import torch
 from torch import nn
 
@@ -56,6 +58,17 @@ def _quiet_exporter():
             yield
     finally:
         logger.setLevel(level)
+
+
+def clusters_only_onnx(classifier: onnx.ModelProto) -> onnx.ModelProto:
+    """The classifier pruned to the nodes its ``clusters`` output needs (no softmax, no posteriors)."""
+    model = onnx.utils.Extractor(classifier).extract_model(list(CLASSIFIER_IO[0]), ["clusters"])
+    model.graph.name = f"{classifier.graph.name}_clusters"
+    model.producer_name, model.producer_version = classifier.producer_name, classifier.producer_version
+    model.ir_version = classifier.ir_version
+    _check_io(model, CLASSIFIER_IO[0], ("clusters",))
+    onnx.checker.check_model(model, full_check=True)
+    return model
 
 
 def _export(half: nn.Module, example: torch.Tensor, input_names: tuple[str, ...], output_names: tuple[str, ...],
