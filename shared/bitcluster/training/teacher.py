@@ -1,12 +1,12 @@
-"""Unsupervised pseudo-labels: UMAP on autoencoder features, then a Gaussian mixture.
+"""The pseudo-labels of ``vab``'s previous recipe (``teacher="own"``): UMAP + GMM on this run's features.
 
-The recipe follows N2D (McConville et al., 2020): a manifold learner on top of autoencoder
-features finds clusters that a mixture on the raw features misses. No labels are involved.
+The recipe follows N2D (McConville et al., 2020), as the representation stage does, and uses its
+two steps (:mod:`bitcluster.training.representation.pseudo_labels`); what differs is the input
+(the run's own binary encoder's features, PCA-reduced first) and the settings it was tuned with.
+No labels are involved.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 
@@ -25,21 +25,16 @@ def pseudo_labels(features: np.ndarray, clusters: int, seed: int, n_components: 
     (N, K) float64 responsibilities (rows sum to 1)
     """
     from sklearn.decomposition import PCA
-    from sklearn.mixture import GaussianMixture
 
+    from bitcluster.training.representation.config import TeacherConfig
+    from bitcluster.training.representation.pseudo_labels import fit_mixture, umap_embedding
+
+    config = TeacherConfig(umap_neighbors=n_neighbors, umap_components=n_components, gmm_restarts=gmm_restarts)
     n = len(features)
     emb = features
     if features.shape[1] > pca_components and n > pca_components:
         # PCA first makes UMAP's neighbour search 2-3x faster at no loss seen on MNIST.
         emb = PCA(pca_components, random_state=seed).fit_transform(features)
     if n > n_neighbors + 2:
-        import umap
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # UMAP warns that a seed disables its parallelism
-            emb = umap.UMAP(n_components=min(n_components, n - 2), n_neighbors=n_neighbors, min_dist=0.0,
-                            random_state=seed).fit_transform(emb)
-    # The GMM on a UMAP embedding has poor local optima (two digits merged, one split). Among
-    # restarts the highest likelihood was also the best clustering on MNIST, so restart often.
-    gmm = GaussianMixture(clusters, covariance_type="full", n_init=gmm_restarts, random_state=seed, reg_covar=1e-4)
-    return gmm.fit(emb).predict_proba(emb)
+        emb = umap_embedding(emb, clusters, seed, config)
+    return fit_mixture(emb, clusters, seed, config).responsibilities
