@@ -14,6 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from bitcluster.training.loop import batch_size_for
 from bitcluster.training.representation.stopping import PlateauRule
 
 # Bump when the stage's computation changes: cached teachers of an older recipe are not reused.
@@ -68,7 +69,7 @@ class TeacherConfig:
 
     def batch_size_for(self, n: int) -> int:
         """256, or smaller for small data so that an epoch has at least 20 steps."""
-        return self.batch_size or max(16, min(256, n // 20))
+        return batch_size_for(n, self.batch_size)
 
     def plateau_rule(self, n: int) -> PlateauRule:
         """The stopping rule for ``n`` training images, with its window and cap in epochs."""
