@@ -83,6 +83,30 @@ def test_force_replaces_the_whole_directory(occupied):
     assert sorted(p.name for p in occupied.iterdir()) == ["new.txt"] and siblings(occupied) == []
 
 
+def test_a_temporary_left_by_a_killed_process_is_removed_by_the_next_write(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    target = tmp_path / "run"
+    host = socket.gethostname().replace("-", "_")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    dead = tmp_path / f"run.tmp-{host}-{int(gone.stdout)}-00ff"       # its process has exited
+    alive = tmp_path / f"run.tmp-{host}-{os.getppid()}-00ff"           # a running process's
+    elsewhere = tmp_path / f"run.tmp-otherhost-{int(gone.stdout)}-00ff"  # another host's: its pids mean nothing here
+    unknown = tmp_path / "run.tmp-0123456789abcdef"                     # not our naming
+    for d in (dead, alive, elsewhere, unknown):
+        d.mkdir()
+        (d / "half.onnx").write_bytes(b"half")
+    with replacing_directory(target) as tmp:
+        assert tmp.name.startswith(f"run.tmp-{host}-{os.getpid()}-")
+        (tmp / "a").write_text("a")
+    assert not dead.exists() and alive.exists() and elsewhere.exists() and unknown.exists()
+    assert (target / "a").read_text() == "a"
+
+
 def test_an_empty_directory_or_a_missing_one_is_written_without_force(tmp_path):
     (tmp_path / "empty").mkdir()
     for target in (tmp_path / "empty", tmp_path / "deep" / "missing"):

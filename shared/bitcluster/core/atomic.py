@@ -1,8 +1,9 @@
 """Never lose a file: outputs are refused when something is there, and appear whole or not at all.
 
 A directory output (a training run, an exported model) is written into a sibling temporary
-directory ``DIR.tmp-<random hex>`` and renamed into place once complete, so a crash never leaves half
-a model where a service or a user will look for one. An existing non-empty ``DIR`` is refused
+directory ``DIR.tmp-<host>-<pid>-<random hex>`` and renamed into place once complete, so a crash
+never leaves half a model where a service or a user will look for one. What a killed process
+left behind is removed by the next write of the same ``DIR`` on that host, once its process is gone. An existing non-empty ``DIR`` is refused
 before any work, unless replacing it was asked for (``--force``); it is then swapped out by
 renames (old away, new in, old deleted) and the window without ``DIR`` is two ``rename`` calls.
 Standard library only: the core stands alone.
@@ -10,12 +11,17 @@ Standard library only: the core stands alone.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+
+log = logging.getLogger(__name__)
 
 
 class TargetExistsError(ValueError):
@@ -49,14 +55,16 @@ def replacing_directory(target: Path, force: bool = False) -> Iterator[Path]:
         process may have written it meanwhile)
 
     On an exception the temporary directory is deleted and ``target`` is as it was. A process
-    killed mid-write leaves only ``target.tmp-<random hex>`` beside it, never a half ``target``.
+    killed mid-write leaves only ``target.tmp-<host>-<pid>-<hex>`` beside it, never a half
+    ``target``; :func:`remove_abandoned_temporaries` clears it on the next call.
     """
     target = Path(target)
     refuse_existing(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_temporaries(target)
     # Not tempfile.mkdtemp: its 0700 mode would follow the directory into place, unreadable to a
-    # service running as another user. mkdir gives the usual mode (umask); the name is random.
-    tmp = target.with_name(f"{target.name}.tmp-{secrets.token_hex(8)}")
+    # service running as another user. mkdir gives the usual mode (umask); the name is unique.
+    tmp = target.with_name(f"{target.name}.tmp-{_host()}-{os.getpid()}-{secrets.token_hex(8)}")
     tmp.mkdir()
     try:
         yield tmp
@@ -65,6 +73,40 @@ def replacing_directory(target: Path, force: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _host() -> str:
+    return socket.gethostname().replace("-", "_") or "localhost"
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    return True
+
+
+def remove_abandoned_temporaries(target: Path) -> list[Path]:
+    """Delete ``target.tmp-<host>-<pid>-<hex>`` directories of this host whose process no longer runs.
+
+    Temporaries of other hosts (a shared filesystem), of running processes, and names of any other
+    shape are left alone. Returns what was removed.
+    """
+    target = Path(target)
+    removed = []
+    for path in target.parent.glob(f"{target.name}.tmp-*"):
+        host, _, rest = path.name[len(target.name) + len(".tmp-"):].partition("-")
+        pid, _, token = rest.partition("-")
+        if host != _host() or not pid.isdigit() or not token or not path.is_dir() or path.is_symlink():
+            continue
+        if int(pid) != os.getpid() and not _process_runs(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.warning("removed %s, left behind by process %s, which no longer runs", path, pid)
+            removed.append(path)
+    return removed
 
 
 def move_into_place(source: Path, target: Path, force: bool = False) -> None:
