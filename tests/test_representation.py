@@ -155,3 +155,31 @@ def test_default_teacher_on_digits_beats_kmeans_on_pixels(tmp_path):
     teacher = build_teacher(data, 10, 0, cache_dir=tmp_path, progress=False)
     assert teacher.metadata["autoencoder"]["stop_reason"].startswith("plateau")
     assert cluster_accuracy(data.y_train, teacher.labels) >= kmeans_acc + 0.06
+
+
+def test_train_caches_its_teacher_where_cache_dir_says_and_nowhere_with_no_cache(tmp_path, monkeypatch,
+                                                                                 count_trainings):
+    from typer.testing import CliRunner
+
+    from bitcluster import cli
+
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 3
+    x = np.clip(rng.uniform(0, 1, (3, 8, 8))[y] + rng.normal(0, 0.05, (200, 8, 8)), 0, 1).astype(np.float32)
+    np.savez(tmp_path / "blobs.npz", x=x, y=y)
+    monkeypatch.setattr(stage, "TeacherConfig", lambda: TINY)  # the plumbing, not the quality
+
+    def train(out, *options):
+        result = CliRunner().invoke(cli.app, ["train", "--method", "vab", "--data", str(tmp_path / "blobs.npz"),
+                                              "--clusters", "3", "--bits", "4", "--epochs", "2", "--quiet",
+                                              "--out", str(tmp_path / out), *options])
+        assert result.exit_code == 0, result.output
+
+    in_default = set(default_cache_dir().glob("teachers/*/metadata.json"))
+    train("cached", "--cache-dir", str(tmp_path / "mine"))
+    assert len(list((tmp_path / "mine" / "teachers").glob("*/metadata.json"))) == 1 and len(count_trainings) == 1
+    train("again", "--cache-dir", str(tmp_path / "mine"))
+    assert len(count_trainings) == 1  # read back from --cache-dir
+    train("uncached", "--cache-dir", str(tmp_path / "other"), "--no-cache")
+    assert len(count_trainings) == 2 and not (tmp_path / "other").exists()
+    assert set(default_cache_dir().glob("teachers/*/metadata.json")) == in_default  # nor into the default

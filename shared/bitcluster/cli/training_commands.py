@@ -28,6 +28,11 @@ def train(
     force: bool = typer.Option(False, help="Replace a non-empty --out (once the new run is complete)."),
     device: str = typer.Option("auto", help="auto (cuda if torch sees a GPU), cpu or cuda; recorded in the run."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Where the representation stage's teacher is cached "
+                                                        "(default: $BITCLUSTER_CACHE_DIR, else the user cache "
+                                                        "directory)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build the teacher without reading or writing the "
+                                                            "cache."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Train a method, score it on the held-out test split, write the run directory.
@@ -37,6 +42,7 @@ def train(
     """
     from bitcluster.data import DatasetError
     from bitcluster.training.pipeline import train_run
+    from bitcluster.training.representation.cache import cache_choice
 
     if threads:
         import torch
@@ -44,8 +50,9 @@ def train(
         torch.set_num_threads(threads)
     given = {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed}
     try:
-        metrics = train_run(method, data, out, {k: v for k, v in given.items() if v is not None}, progress=not quiet,
-                            device=device, force=force)
+        with cache_choice(cache_dir, use_cache=not no_cache):
+            metrics = train_run(method, data, out, {k: v for k, v in given.items() if v is not None},
+                                progress=not quiet, device=device, force=force)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))

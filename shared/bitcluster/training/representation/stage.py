@@ -81,17 +81,22 @@ def load_teacher(entry: Path) -> Teacher:
 
 
 def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherConfig | None = None,
-                  cache_dir: Path | str | None = None, use_cache: bool = True, progress: bool = True) -> Teacher:
+                  cache_dir: Path | str | None = None, use_cache: bool | None = None, progress: bool = True) -> Teacher:
     """The teacher of ``data.x_train``: from the cache when it is there, else built (and cached).
 
     Parameters
     ----------
     data : its ``x_train`` (N, P) is used; ``y_train``, if any, only to score the result
     clusters : K
-    cache_dir : default :func:`cache.default_cache_dir` (``$BITCLUSTER_CACHE_DIR`` honoured)
-    use_cache : False: neither read nor write the cache, always build
+    cache_dir : default: the one :func:`cache.cache_choice` set, else :func:`cache.default_cache_dir`
+        (``$BITCLUSTER_CACHE_DIR`` honoured)
+    use_cache : False: neither read nor write the cache, always build; default: as :func:`cache.cache_choice`
+        set it, else True
     """
     config = config or TeacherConfig()
+    chosen_dir, chosen_use = cache.current_choice()
+    cache_dir = chosen_dir if cache_dir is None else cache_dir
+    use_cache = chosen_use if use_cache is None else use_cache
     if clusters < 2:
         raise ValueError(f"a teacher needs at least 2 clusters, got {clusters}")
     x_hash = cache.data_hash(data.x_train)
