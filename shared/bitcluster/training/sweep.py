@@ -18,6 +18,7 @@ import json
 import os
 from pathlib import Path
 
+from bitcluster.core.atomic import process_runs
 from bitcluster.data import Dataset, load_dataset
 from bitcluster.training.methods import lookup
 from bitcluster.training.pipeline import train_run
@@ -61,7 +62,7 @@ def _claim(run: Path) -> bool:
                 holder = int(path.read_text() or "0")
             except (OSError, ValueError):
                 holder = 0
-            if holder and holder != os.getpid() and _alive(holder):
+            if holder and holder != os.getpid() and process_runs(holder):
                 return False
             path.unlink(missing_ok=True)
             continue
@@ -69,16 +70,6 @@ def _claim(run: Path) -> bool:
             f.write(str(os.getpid()))
         return True
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
