@@ -30,7 +30,9 @@ ENTROPY_LAYOUT = (
     f"uint32 CRC-32 of the N packed codes | uint32 words of the range coder ({HEADER.size} header bytes, then "
     "whole 32-bit words). The bits are coded bit-major (bit 0 of every code, then bit 1, ...) with the exact "
     "conditionals p(z_d = 1 | z_<d) of the BMM (bitcluster.core.entropy_coding); a stream that does not "
-    "decode to codes with that CRC is refused (422 invalid_entropy_coded).")
+    "decode to codes with that CRC is refused (422 invalid_entropy_coded). Where coding would not make a batch "
+    "shorter, the stream is stored: magic 'BCS1', the same header, then the N x D bits of the codes "
+    "concatenated (MSB first, no padding between codes, zero bits to the end of the last byte).")
 REQUEST_BODY = {
     "required": True,
     "content": {

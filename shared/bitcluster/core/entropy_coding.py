@@ -14,9 +14,15 @@ raw packed codes, so a mismatch is detected, never silently decoded into other c
 Wire format (little-endian)::
 
     magic b"BCE1" | uint32 N | uint16 D | uint32 crc32(packed raw codes) | uint32 words...
+    magic b"BCS1" | uint32 N | uint16 D | uint32 crc32(packed raw codes) | the N x D bits, dense
 
-The range coder's fixed cost (a few 32-bit words a stream) makes a batch of one code cost more
-than the raw code; the format pays off for batches.
+The second, *stored* form holds the codes' bits as they are, concatenated code after code (MSB
+first, no padding between codes, zeros to the end of the last byte: ceil(N D / 8) bytes). It is
+written whenever the range coder's words would not be shorter: a model whose short codes take
+every value about equally often cannot be coded below D bits, and the coder's fixed cost (a few
+32-bit words a stream) makes a batch of one code cost more than the raw code. So a stream never
+costs more than D bits a code plus its 14-byte header, and less than the packed wire format
+(``ceil(D/8)`` bytes a code) whenever D is not a multiple of 8.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ import numpy as np
 from bitcluster.core.codes import CodeFormatError, pack_codes, unpack_codes
 from bitcluster.core.mixture import EPS, bmm_log_joint, logsumexp
 
-MAGIC = b"BCE1"
+MAGIC = b"BCE1"         # range-coded under the BMM
+STORED_MAGIC = b"BCS1"  # the codes' bits as they are, when coding would not make them shorter
 HEADER = struct.Struct("<4sIHI")
 # The format's media type on the wire is bitcluster.core.wire.ENTROPY_CODED.
 
@@ -80,6 +87,8 @@ def encode_codes(packed: np.ndarray, bits: int, log_pi: np.ndarray, means: np.nd
         cond.update(d, z[:, d])
     words = np.asarray(enc.get_compressed(), dtype="<u4")
     crc = zlib.crc32(np.ascontiguousarray(packed).tobytes())
+    if words.nbytes >= -(-n * bits // 8):
+        return HEADER.pack(STORED_MAGIC, n, bits, crc) + np.packbits(z.ravel()).tobytes()
     return HEADER.pack(MAGIC, n, bits, crc) + words.tobytes()
 
 
@@ -90,14 +99,16 @@ def decode_codes(payload: bytes, bits: int, log_pi: np.ndarray, means: np.ndarra
     A stream's header states its count and near-certain bits cost almost nothing, so a short
     stream could claim billions of codes: counts over ``max_codes`` are refused before decoding.
     """
-    if len(payload) < HEADER.size or payload[:4] != MAGIC:
+    if len(payload) < HEADER.size or payload[:4] not in (MAGIC, STORED_MAGIC):
         raise CodeFormatError("not an entropy-coded bitcluster stream (bad magic)")
-    _, n, d_stream, crc = HEADER.unpack_from(payload)
+    magic, n, d_stream, crc = HEADER.unpack_from(payload)
     if n > max_codes:
         raise CodeFormatError(f"stream claims {n} codes; at most {max_codes} are decoded at once")
     if d_stream != bits:
         raise CodeFormatError(f"stream holds {d_stream}-bit codes, this model uses {bits}")
     body = payload[HEADER.size:]
+    if magic == STORED_MAGIC:
+        return _stored_codes(body, n, bits, crc)
     if len(body) % 4 or n == 0:
         raise CodeFormatError("truncated entropy-coded stream")
     c = _coder()
@@ -114,6 +125,20 @@ def decode_codes(payload: bytes, bits: int, log_pi: np.ndarray, means: np.ndarra
     packed = pack_codes(z)
     if zlib.crc32(packed.tobytes()) != crc:
         raise CodeFormatError("entropy-coded stream failed its CRC check: corrupted, or coded with another model")
+    return packed
+
+
+def _stored_codes(body: bytes, n: int, bits: int, crc: int) -> np.ndarray:
+    """The packed codes of a stored stream's dense body, checked: length, trailing zeros, CRC."""
+    total = n * bits
+    if n == 0 or len(body) != -(-total // 8):
+        raise CodeFormatError(f"stored stream: {len(body)} bytes for {n} codes of {bits} bits")
+    stream_bits = np.unpackbits(np.frombuffer(body, dtype=np.uint8))
+    if stream_bits[total:].any():
+        raise CodeFormatError("stored stream: bits set past the last code")
+    packed = pack_codes(stream_bits[:total].reshape(n, bits))
+    if zlib.crc32(packed.tobytes()) != crc:
+        raise CodeFormatError("entropy-coded stream failed its CRC check: corrupted")
     return packed
 
 
