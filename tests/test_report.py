@@ -189,7 +189,8 @@ def _fake_run(run_dir, warnings=()):
         "model": {"bits": 16, "clusters": 3, "n_pixels": HEIGHT * WIDTH}}))
     (run_dir / "metrics.json").write_text(json.dumps({
         "acc": 0.8125, "nmi": 0.5, "ari": 0.25, "bits": 16, "clusters": 3, "epochs": 4,
-        "train_seconds": 12.5, **({"warnings": list(warnings)} if warnings else {})}))
+        "train_seconds": 12.5, **({"warnings": list(warnings)} if warnings else {}),
+        "teachers": [{"key": "78cf0c4ad08a2407e9cab8bbba425c5d", "source": "cache", "train_scores": {"acc": 0.9722}}]}))
     (run_dir / "history.json").write_text(json.dumps(HISTORY))
     return run_dir
 
@@ -207,7 +208,8 @@ def test_report_command_prints_the_summary_and_the_pictures(tmp_path):
     lines = result.output.splitlines()
     for expected in ["method:         vab", "dataset:        toy", "bits:           16", "clusters:       3",
                      "epochs:         4", "train_seconds:  12.500", "test_acc:       0.812", "test_nmi:       0.500",
-                     "test_ari:       0.250", "warning:        2 of 16 bits never change"]:
+                     "test_ari:       0.250", "teacher:        78cf0c4ad08a (cache, train ACC 0.972)",
+                     "warning:        2 of 16 bits never change"]:
         assert expected in lines
     for name in ("curves", "confusion", "clusters"):
         assert f"picture:        {run_dir / name}.png" in lines

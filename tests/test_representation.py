@@ -183,3 +183,13 @@ def test_train_caches_its_teacher_where_cache_dir_says_and_nowhere_with_no_cache
     train("uncached", "--cache-dir", str(tmp_path / "other"), "--no-cache")
     assert len(count_trainings) == 2 and not (tmp_path / "other").exists()
     assert set(default_cache_dir().glob("teachers/*/metadata.json")) == in_default  # nor into the default
+
+    # Each run's metrics say which teacher it learned from, and whether it was read or built.
+    used = {run: json.loads((tmp_path / run / "metrics.json").read_text())["teachers"]
+            for run in ("cached", "again", "uncached")}
+    assert [[t["source"] for t in used[run]] for run in used] == [["built"], ["cache"], ["built, not cached"]]
+    entry = next((tmp_path / "mine" / "teachers").glob("*/metadata.json")).parent
+    assert used["cached"][0]["path"] == used["again"][0]["path"] == str(entry)
+    assert used["cached"][0]["key"] == used["again"][0]["key"] == used["uncached"][0]["key"] == entry.name
+    assert used["uncached"][0]["path"] is None
+    assert used["again"][0]["train_scores"]["acc"] == used["cached"][0]["train_scores"]["acc"] > 0

@@ -17,6 +17,7 @@ from bitcluster.training.methods import get_method, lookup
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 from bitcluster.training.report.predict import predict_clusters
 from bitcluster.training.report.run_report import write_run_report
+from bitcluster.training.representation.usage import recording_teachers
 from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_config, write_json
 
 
@@ -52,7 +53,8 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     out = Path(out)
     t0 = time.perf_counter()
-    state, history = impl.train(dataset, cfg, progress=progress)
+    with recording_teachers() as teachers:
+        state, history = impl.train(dataset, cfg, progress=progress)
     train_seconds = time.perf_counter() - t0
     # Where the data came from, so that `evaluate` finds it again (a user file by its absolute path).
     source = data if isinstance(data, str) else dataset.name
@@ -73,6 +75,8 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
                "seconds_per_epoch": train_seconds / epochs if epochs else None,
                "torch_threads": torch.get_num_threads(), "machine": platform.machine(), **device_record(),
                **impl.evaluate(state, dataset)}
+    if teachers:  # the cached representation stage(s) the run learned from or started from
+        metrics["teachers"] = teachers
     if hasattr(impl, "protocol_notes"):  # where the recipe differs from the method's paper, for the tables
         metrics["protocol_notes"] = impl.protocol_notes(cfg, dataset)
     clusters = predict_clusters(method, state, dataset.x_test)

@@ -74,8 +74,16 @@ def run_summary(run_dir: Path) -> dict:
         "clusters": metrics.get("clusters", model.get("clusters")),
         "epochs": metrics.get("epochs"), "train_seconds": metrics.get("train_seconds"),
         **{f"test_{key}": metrics.get(key) for key in ("acc", "nmi", "ari")},
+        **({"teacher": "; ".join(describe_teacher(t) for t in metrics["teachers"])} if metrics.get("teachers") else {}),
         "warnings": list(metrics.get("warnings", [])),
     }
+
+
+def describe_teacher(record: dict) -> str:
+    """One teacher a run used, in a line: its cache key, where it came from, its own train score."""
+    scores = record.get("train_scores") or {}
+    score = f", train ACC {scores['acc']:.3f}" if "acc" in scores else ""
+    return f"{record['key'][:12]} ({record['source']}{score})"
 
 
 def format_summary(summary: dict) -> str:

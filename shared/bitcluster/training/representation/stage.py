@@ -25,6 +25,7 @@ from bitcluster.training.representation import cache
 from bitcluster.training.representation.autoencoder import build_autoencoder, embed, train_autoencoder
 from bitcluster.training.representation.config import TeacherConfig
 from bitcluster.training.representation.pseudo_labels import fit_mixture, umap_embedding
+from bitcluster.training.representation.usage import record_teacher
 
 
 @dataclass
@@ -102,7 +103,9 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
     x_hash = cache.data_hash(data.x_train)
     key = cache.cache_key(x_hash, clusters, seed, config)
     if not use_cache:
-        return _build(data, clusters, seed, config, x_hash, key, progress)
+        teacher = _build(data, clusters, seed, config, x_hash, key, progress)
+        record_teacher(teacher.metadata, None, "built, not cached")
+        return teacher
     root = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
     entry = cache.entry_dir(root, key)
     if not cache.is_complete(entry):
@@ -115,8 +118,11 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
                           "manifold": teacher.manifold}
                 cache.write_entry(entry, teacher.metadata, arrays, teacher.weights)
                 teacher.path = entry
+                record_teacher(teacher.metadata, entry, "built")
                 return teacher
-    return load_teacher(entry)
+    teacher = load_teacher(entry)
+    record_teacher(teacher.metadata, entry, "cache")
+    return teacher
 
 
 def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_hash: str, key: str,
