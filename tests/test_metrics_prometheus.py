@@ -41,6 +41,8 @@ def test_consumer_metrics_by_route_template_status_items_and_model(model_a):
         assert client.post("/v2/models/nothing/infer", json=body).status_code == 404
         assert client.get("/v1/model").status_code == 200
         assert client.get("/no/such/path/42").status_code == 404
+        for invented in ("BREW", "WHEN"):
+            assert client.request(invented, "/v1/model").status_code == 405
         found = samples(client.get("/metrics").text)
 
     infer = "/v2/models/{model_name}/infer"
@@ -52,6 +54,9 @@ def test_consumer_metrics_by_route_template_status_items_and_model(model_a):
     # An invented path is one 'unmatched' series, never its own label value.
     assert value(found, "bitcluster_requests_total", **c, route="unmatched", method="GET", status="404") == 1
     assert not any("/no/such" in str(labels) for _, labels in found)
+    # So is an invented method: both requests count under "other".
+    assert value(found, "bitcluster_requests_total", **c, route="/v1/model", method="other", status="405") == 2
+    assert not any(labels & {("method", "BREW"), ("method", "WHEN")} for _, labels in found)
     assert value(found, "bitcluster_request_seconds_count", **c, route=infer, status="200") == 1
     assert value(found, "bitcluster_request_seconds_count", **c, route=infer, status="404") == 1
     # Only the batches that reached the model count as processed.

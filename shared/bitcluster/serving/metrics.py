@@ -10,7 +10,8 @@
 * ``process_*`` (CPU seconds, resident memory, open fds, start time), ``python_info``, ``python_gc_*``
 
 ``route`` is the route's template (``/v1/encode``, ``/v2/models/{model_name}/infer``), or
-``unmatched``: a client cannot grow the label set by inventing paths.
+``unmatched``; ``method`` is a standard HTTP method or ``other``: a client cannot grow the label
+set by inventing paths or methods.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from bitcluster.core.manifest import ModelManifest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_BUCKETS = tuple(float(2 ** i) for i in range(0, 17))  # 1 .. 65536
+# Methods counted under their own name; any other token a client sends is counted as "other".
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 # What one item of a batch is, by service.
 ITEM_KINDS = {"vendor": "images", "consumer": "codes"}
 
@@ -53,11 +56,33 @@ class ServiceMetrics:
         self.items = Counter("bitcluster_items_processed", "Images encoded (vendor) or codes classified (consumer).",
                              ["service", "route", "kind"], registry=self.registry)
         self.model = Info("bitcluster_model", "The served model (the value is always 1).", registry=self.registry)
+        self.in_flight_now = self.in_flight.labels(service)
+        # The labelled children, looked up once per label set: ``labels()`` validates and locks on
+        # every call, a few microseconds that a batch of one code would pay several times over.
+        self._request_children: dict[tuple[str, str, str], tuple] = {}
+        self._batch_children: dict[str, tuple] = {}
+
+    def observe_request(self, route: str, method: str, status: str, seconds: float) -> None:
+        """One HTTP request answered ``status`` on ``route`` (a route template) after ``seconds``."""
+        if method not in HTTP_METHODS:
+            method = "other"
+        children = self._request_children.get((route, method, status))
+        if children is None:
+            children = (self.requests.labels(self.service, route, method, status),
+                        self.latency.labels(self.service, route, status))
+            self._request_children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, route: str, size: int) -> None:
         """A batch of ``size`` images or codes went through the model on ``route`` (a route template)."""
-        self.batch_size.labels(self.service, route).observe(size)
-        self.items.labels(self.service, route, self.item_kind).inc(size)
+        children = self._batch_children.get(route)
+        if children is None:
+            children = (self.batch_size.labels(self.service, route),
+                        self.items.labels(self.service, route, self.item_kind))
+            self._batch_children[route] = children
+        children[0].observe(size)
+        children[1].inc(size)
 
     def set_model_info(self, manifest: ModelManifest, provider: str) -> None:
         self.model.info({"service": self.service, "model_id": manifest.model_id, "method": manifest.method,
@@ -87,7 +112,7 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         status = 500
-        in_flight = self.metrics.in_flight.labels(self.metrics.service)
+        in_flight = self.metrics.in_flight_now
 
         async def recording_send(message: Message) -> None:
             nonlocal status
@@ -100,9 +125,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             in_flight.dec()
-            route, code = self._route(scope), str(status)
-            self.metrics.requests.labels(self.metrics.service, route, scope["method"], code).inc()
-            self.metrics.latency.labels(self.metrics.service, route, code).observe(time.perf_counter() - start)
+            self.metrics.observe_request(self._route(scope), scope["method"], str(status), time.perf_counter() - start)
 
 
 router = APIRouter(tags=["operations"])
