@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -84,50 +85,85 @@ def fmt(row: dict, field: str, digits: int = 3) -> str:
     return f"{row[field + '_mean']:.{digits}f} ± {row[field + '_std']:.{digits}f}"
 
 
+CLIENTS = ("httpx", "http.client")
+
+
 def request_overhead_p50s(consumer_url: str, model_id: str, bits: int, *, requests: int = 1000, warmup: int = 200,
-                          binary_batch: int = 4096, api_key: str | None = None, seed: int = 0) -> dict[str, float]:
-    """p50 latency (ms) of a running consumer's cheapest requests, over one keep-alive client.
+                          binary_batch: int = 4096, api_key: str | None = None, seed: int = 0,
+                          client: str = "httpx") -> dict[str, float]:
+    """p50 latency (ms) of a running consumer's cheapest requests, over one keep-alive connection.
 
     Measures ``/healthz`` (the floor: the HTTP stack and middlewares only), ``/v1/classify`` with a
     JSON batch of one code, and ``/v1/classify`` with ``binary_batch`` codes as octet-stream, both
     with the default (JSON) answer and asking for the binary one (``Accept: application/octet-stream``).
-    The three kinds are interleaved, so that a load spike on the machine hits them alike.
+    The kinds are interleaved, so that a load spike on the machine hits them alike.
+
+    ``client``: ``httpx`` (what a Python user reaches for: its own cost, about a millisecond a request
+    here, is in every figure) or ``http.client`` (the standard library's, a few tens of microseconds:
+    the figures are then mostly the server's own cost, and the ratios to /healthz the stricter ones).
     """
     import base64
     import time
 
-    import httpx
     import numpy as np
 
     from bitcluster.core.codes import pack_codes
     from bitcluster.core.wire import JSON, OCTET_STREAM, code_headers
 
+    if client not in CLIENTS:
+        raise ValueError(f"client must be one of {CLIENTS}, got {client!r}")
     rng = np.random.default_rng(seed)
     packed = pack_codes(rng.integers(0, 2, (binary_batch, bits)).astype(bool))
     auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    one = {"model_id": model_id, "codes": [base64.b64encode(packed[0].tobytes()).decode()]}
+    one = json.dumps({"model_id": model_id, "codes": [base64.b64encode(packed[0].tobytes()).decode()]}).encode()
     binary_headers = {"Content-Type": OCTET_STREAM, **code_headers(model_id, bits, binary_batch)}
-    calls = {
-        "healthz": lambda c: c.get("/healthz"),
-        "json_batch_1": lambda c: c.post("/v1/classify", json=one, headers={"Content-Type": JSON}),
-        f"binary_{binary_batch}_json_answer": lambda c: c.post("/v1/classify", content=packed.tobytes(),
-                                                               headers=binary_headers),
-        f"binary_{binary_batch}_binary_answer": lambda c: c.post(
-            "/v1/classify", content=packed.tobytes(), headers={**binary_headers, "Accept": OCTET_STREAM}),
+    kinds = {  # name: (method, path, body, headers)
+        "healthz": ("GET", "/healthz", None, {}),
+        "json_batch_1": ("POST", "/v1/classify", one, {"Content-Type": JSON}),
+        f"binary_{binary_batch}_json_answer": ("POST", "/v1/classify", packed.tobytes(), binary_headers),
+        f"binary_{binary_batch}_binary_answer": ("POST", "/v1/classify", packed.tobytes(),
+                                                 {**binary_headers, "Accept": OCTET_STREAM}),
     }
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    with httpx.Client(base_url=consumer_url, headers=auth, timeout=30) as client:
+    times: dict[str, list[float]] = {name: [] for name in kinds}
+    with _keep_alive_sender(client, consumer_url, auth) as send:
         for i in range(warmup + requests):
-            for name, call in calls.items():
+            for name, (method, path, body, headers) in kinds.items():
                 start = time.perf_counter()
-                response = call(client)
+                status, text = send(method, path, body, headers)
                 elapsed = time.perf_counter() - start
-                if response.status_code != 200:
-                    raise RuntimeError(f"{name}: {response.status_code} {response.text[:200]}")
+                if status != 200:
+                    raise RuntimeError(f"{name}: {status} {text[:200]!r}")
                 if i >= warmup:
                     times[name].append(elapsed)
     p50 = {name: 1000 * statistics.median(t) for name, t in times.items()}
-    for name in calls:
+    for name in kinds:
         if name != "healthz":
             p50[name + "_over_healthz"] = p50[name] / p50["healthz"]
     return p50
+
+
+@contextlib.contextmanager
+def _keep_alive_sender(client: str, url: str, headers: dict):
+    """``send(method, path, body, headers) -> (status, body bytes)`` over one keep-alive connection."""
+    if client == "httpx":
+        import httpx
+
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+            def send(method, path, body, extra):
+                r = c.request(method, path, content=body, headers=extra)
+                return r.status_code, r.content
+            yield send
+        return
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        def send(method, path, body, extra):
+            conn.request(method, path, body=body, headers={**headers, **extra})
+            r = conn.getresponse()
+            return r.status, r.read()
+        yield send
+    finally:
+        conn.close()

@@ -28,8 +28,10 @@ posteriors (the graph's two outputs). Every engine's clusters are checked agains
 posterior's argmax first.
 
 Over HTTP, a real ``bitcluster serve consumer`` (one ONNX Runtime thread) per model and one
-keep-alive client on loopback: p50 of ``/healthz``, of a JSON batch of 1, and of a binary batch of
-4096 (with a JSON and with a binary answer), each also as a multiple of ``/healthz``.
+keep-alive connection on loopback, from each of two clients in turn: ``httpx`` (a typical Python
+client, whose own cost is in every figure) and the standard library's ``http.client`` (light: the
+figures are then mostly the server's). p50 of ``/healthz``, of a JSON batch of 1, and of a binary
+batch of 4096 (with a JSON and with a binary answer), each also as a multiple of ``/healthz``.
 
 Writes ``serving.json`` (every measurement under ``runs``, the load averages before and after)
 and ``serving.md`` to ``bench/results`` (``--results-dir``), and prints the table.
@@ -47,7 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import add_smoke_options, machine_load, request_overhead_p50s, results_dir, summarise, write_results
+from _common import (CLIENTS, add_smoke_options, machine_load, request_overhead_p50s, results_dir, summarise,
+                     write_results)
 from bitcluster.core.codes import code_bytes, pack_codes, unpack_codes
 from bitcluster.core.mixture import bmm_log_joint, classifier_weights
 from bitcluster.core.onnx_model import load_onnx_model
@@ -181,16 +184,22 @@ def bench_in_process(model_dir: Path, seconds: float, rounds: int, threads: int,
     return runs
 
 
-def bench_http(model_dir: Path, threads: int, requests: int, warmup: int) -> dict:
+def bench_http(model_dir: Path, threads: int, requests: int, warmup: int) -> list[dict]:
+    """One run per client (:data:`_common.CLIENTS`), against one consumer process."""
     from bitcluster.core.manifest import load_manifest
     from bitcluster.serving.process import ServiceProcess
 
     manifest, _ = load_manifest(model_dir, "consumer")
     env = {"BITCLUSTER_INTRA_OP_THREADS": str(threads), "BITCLUSTER_LOG_LEVEL": "warning", "BITCLUSTER_API_KEY": ""}
+    runs = []
     with ServiceProcess("consumer", model_dir, env=env) as consumer:
-        p50 = request_overhead_p50s(consumer.url, manifest.model_id, manifest.bits, requests=requests, warmup=warmup)
-    return {"kind": "http", "bits": manifest.bits, "model_id": manifest.model_id, "requests": requests,
-            "threads": threads, **{(k if k.endswith("_over_healthz") else f"{k}_p50_ms"): v for k, v in p50.items()}}
+        for client in CLIENTS:
+            p50 = request_overhead_p50s(consumer.url, manifest.model_id, manifest.bits, requests=requests,
+                                        warmup=warmup, client=client)
+            runs.append({"kind": "http", "client": client, "bits": manifest.bits, "model_id": manifest.model_id,
+                         "requests": requests, "threads": threads,
+                         **{(k if k.endswith("_over_healthz") else f"{k}_p50_ms"): v for k, v in p50.items()}})
+    return runs
 
 
 def _speed(runs: list[dict], bits: int, batch: int, engine: str) -> float:
@@ -220,13 +229,15 @@ def markdown(runs: list[dict], header: str) -> str:
                      + f" | {ratios[0]:.2f}x | {ratios[1]:.2f}x |")
     http = [r for r in runs if r["kind"] == "http"]
     if http:
-        lines += ["", "### Consumer over HTTP, one keep-alive client on loopback: p50 ms (x /healthz)", "",
-                  "| bits | /healthz | JSON, batch 1 | binary 4096, JSON answer | binary 4096, binary answer |",
-                  "|---|---:|---:|---:|---:|"]
-        for r in sorted(http, key=lambda r: r["bits"]):
-            cells = [f"{r[k + '_p50_ms']:.2f} ({r[k + '_over_healthz']:.1f}x)"
+        lines += ["", "### Consumer over HTTP, one keep-alive connection on loopback: p50 ms (x /healthz)", "",
+                  "| bits | client | /healthz | JSON, batch 1 | binary 4096, JSON answer "
+                  "| binary 4096, binary answer |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for r in sorted(http, key=lambda r: (r["bits"], r.get("client", "httpx"))):
+            cells = [f"{r[k + '_p50_ms']:.2f} ({r[k + '_over_healthz']:.2f}x)"
                      for k in ("json_batch_1", "binary_4096_json_answer", "binary_4096_binary_answer")]
-            lines.append(f"| {r['bits']} | {r['healthz_p50_ms']:.2f} | " + " | ".join(cells) + " |")
+            lines.append(f"| {r['bits']} | {r.get('client', 'httpx')} | {r['healthz_p50_ms']:.2f} | "
+                         + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                       [export_random_model(Path(tmp) / f"bmm{bits}", bits, seed=bits) for bits in args.bits])
         for model_dir in model_dirs:
             runs += bench_in_process(model_dir, args.seconds, args.rounds, args.threads, rng)
-            runs.append(bench_http(model_dir, args.threads, args.requests, warmup))
+            runs += bench_http(model_dir, args.threads, args.requests, warmup)
             print(f"measured {model_dir.name}", file=sys.stderr, flush=True)
     load_after = machine_load()
     header = (f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} CPUs, one thread per engine; load average "
