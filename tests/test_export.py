@@ -17,7 +17,7 @@ from bitcluster.core.manifest import CLUSTERS_ONLY_FILE, ManifestError, load_man
 from bitcluster.core.mixture import EPS, bmm_log_joint, bmm_log_posterior
 from bitcluster.core.onnx_model import load_onnx_model
 from bitcluster.data import load_dataset
-from bitcluster.training.export import (EXPORTABLE, BmmClassifierHalf, BmmPosteriorTable, BmmWordTables, ExportError,
+from bitcluster.training.export import (EXPORTABLE, BmmByteTables, BmmClassifierHalf, BmmPosteriorTable, ExportError,
                                         GaussianMixtureClassifierHalf, bmm_classifier_half, classifier_onnx,
                                         LatentEncoderHalf, VabEncoderHalf, encoder_onnx, export_run)
 from bitcluster.training.export.onnx_file import clusters_only_onnx
@@ -157,8 +157,8 @@ def test_vab_onnx_halves_agree_with_their_torch_modules_on_every_test_image(expo
 
 
 @pytest.mark.parametrize("bits, half_class", [(13, BmmPosteriorTable), (16, BmmPosteriorTable), (13, BmmClassifierHalf),
-                                              (16, BmmClassifierHalf), (32, BmmClassifierHalf), (20, BmmWordTables),
-                                              (24, BmmWordTables), (32, BmmWordTables)])
+                                              (16, BmmClassifierHalf), (32, BmmClassifierHalf), (20, BmmByteTables),
+                                              (24, BmmByteTables), (32, BmmByteTables)])
 def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, half_class):
     """Either consumer half, exported, against the float64 BMM on random codes of a random BMM.
 
@@ -185,7 +185,7 @@ def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, 
     np.testing.assert_allclose(posteriors, np.exp(bmm_log_posterior(z, log_pi, means)), atol=1e-5)
 
 
-@pytest.mark.parametrize("bits, half_class", [(16, BmmPosteriorTable), (32, BmmWordTables), (32, BmmClassifierHalf)])
+@pytest.mark.parametrize("bits, half_class", [(16, BmmPosteriorTable), (32, BmmByteTables), (32, BmmClassifierHalf)])
 def test_the_clusters_only_graph_is_the_classifier_pruned(bits, half_class):
     """Same clusters as the full graph, one output, and none of the softmax left in it."""
     rng = np.random.default_rng(bits)
@@ -201,8 +201,8 @@ def test_the_clusters_only_graph_is_the_classifier_pruned(bits, half_class):
         ["clusters"], {"codes": packed})[0])
 
 
-@pytest.mark.parametrize("bits, half_class", [(13, BmmPosteriorTable), (13, BmmClassifierHalf), (13, BmmWordTables),
-                                              (21, BmmWordTables)])
+@pytest.mark.parametrize("bits, half_class", [(13, BmmPosteriorTable), (13, BmmClassifierHalf), (13, BmmByteTables),
+                                              (21, BmmByteTables)])
 def test_bmm_classifier_ignores_padding_bits(bits, half_class):
     rng = np.random.default_rng(0)
     half = half_class(np.log(np.full(4, 0.25)), rng.uniform(0.05, 0.95, (4, bits)))
@@ -218,14 +218,15 @@ def test_bmm_classifier_ignores_padding_bits(bits, half_class):
 def test_the_posterior_table_is_chosen_only_while_it_is_small():
     rng = np.random.default_rng(0)
     assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 16))), BmmPosteriorTable)
-    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 17))), BmmWordTables)
-    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 32))), BmmWordTables)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 17))), BmmByteTables)
+    assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 32))), BmmByteTables)
     assert isinstance(bmm_classifier_half(np.zeros(10), rng.uniform(size=(10, 33))), BmmClassifierHalf)
-    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 16))), BmmWordTables)
-    assert isinstance(bmm_classifier_half(np.zeros(16), rng.uniform(size=(16, 32))), BmmWordTables)  # 8 MiB
-    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 32))), BmmClassifierHalf)
+    assert isinstance(bmm_classifier_half(np.zeros(20), rng.uniform(size=(20, 16))), BmmByteTables)
+    assert isinstance(bmm_classifier_half(np.zeros(64), rng.uniform(size=(64, 32))), BmmByteTables)
     with pytest.raises(ValueError, match="at most 16 bits"):
         BmmPosteriorTable(np.zeros(2), rng.uniform(size=(2, 17)))
+    with pytest.raises(ValueError, match="at most 32 bits"):
+        BmmByteTables(np.zeros(2), rng.uniform(size=(2, 33)))
 
 
 def test_halves_take_any_batch_size(exported, x_test):

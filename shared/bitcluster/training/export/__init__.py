@@ -7,7 +7,7 @@ unpacking happen in the graph, in :mod:`bitcluster.core.codes`' bit order (:mod:
 :mod:`.model_dir` writes both halves and the manifest; :mod:`.run` goes from a run directory.
 """
 
-from bitcluster.training.export.bmm_classifier import (BmmClassifierHalf, BmmPosteriorTable, BmmWordTables,
+from bitcluster.training.export.bmm_classifier import (BmmByteTables, BmmClassifierHalf, BmmPosteriorTable,
                                                       bmm_classifier_half)
 from bitcluster.training.export.halves import VabEncoderHalf
 from bitcluster.training.export.latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
@@ -16,6 +16,7 @@ from bitcluster.training.export.model_dir import write_model_dir
 from bitcluster.training.export.onnx_file import OPSET, ExportError, classifier_onnx, encoder_onnx
 from bitcluster.training.export.run import export_latent_run, export_run
 
-__all__ = ["BmmClassifierHalf", "BmmPosteriorTable", "BmmWordTables", "EXPORTABLE", "ExportError", "GaussianMixtureClassifierHalf",
-           "LatentEncoderHalf", "NEEDS_RAW_IMAGE", "OPSET", "VabEncoderHalf", "bmm_classifier_half", "classifier_onnx",
-           "encoder_onnx", "export_latent_run", "export_run", "write_model_dir"]
+__all__ = ["BmmByteTables", "BmmClassifierHalf", "BmmPosteriorTable", "EXPORTABLE", "ExportError",
+           "GaussianMixtureClassifierHalf", "LatentEncoderHalf", "NEEDS_RAW_IMAGE", "OPSET", "VabEncoderHalf",
+           "bmm_classifier_half", "classifier_onnx", "encoder_onnx", "export_latent_run", "export_run",
+           "write_model_dir"]

@@ -6,8 +6,8 @@ Both modules map ``codes`` (N, B = ceil(D / 8)) uint8 to ``clusters`` (N,) int64
 * :class:`BmmPosteriorTable`, for codes of at most :data:`TABLE_MAX_BYTES` bytes: the
   posterior of every possible packed code, computed at export in float64, so the graph is one
   index lookup per output and its clusters are exactly the float64 argmax;
-* :class:`BmmWordTables`, for codes of up to :data:`WORD_TABLES_MAX_BYTES` bytes: the log joint
-  as a sum of one looked-up row per 16-bit word of the code;
+* :class:`BmmByteTables`, for codes of up to :data:`BYTE_TABLES_MAX_BYTES` bytes: the log joint
+  as a sum of one looked-up row per byte of the code;
 * :class:`BmmClassifierHalf`, for any length: unpacking, the BMM's linear layer and the softmax.
 
 Why the layout of :class:`BmmClassifierHalf` (measured with one ONNX Runtime 1.32 thread, batch
@@ -21,14 +21,16 @@ speed of the straightforward graph (unpack, ``z @ W + b``, ``ArgMax``, ``Softmax
 batch at 32 bits, this one 250 µs). A per-byte lookup table (a ``Gather`` of each byte's (K,)
 contribution, summed) was slower: ONNX Runtime's ``Gather`` copies row by row, ~10 ns a row,
 more than unpacking and a ``MatMul``. The posterior table needs one such row per code, not per
-byte, and no softmax: ~110 µs a batch at 16 bits. Per 16-bit word instead of per byte, a 32-bit
-code takes two rows, and the clusters-only graph (gathers, an add, ``ArgMax``) ran at 1.5x the
-unpacking one (190 against 280 µs a batch, measured side by side on a loaded machine).
+byte, and no softmax: ~110 µs a batch at 16 bits.
+
+Up to 32 bits, per-byte tables: measured in a tight loop, one table per byte, one per 16-bit word
+(two rows a code instead of four) and numpy's per-byte lookup were level within noise (200-320
+µs a batch of 4096 32-bit codes, clusters only). With 8 MiB of other memory touched between
+calls, as a server's own work does to the caches, the 5 MiB of word tables fell out of them and
+took 780-860 µs, the 40 KiB of byte tables 400-450 µs, and the unpacking graph about 590 µs.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -42,9 +44,8 @@ from bitcluster.training.export.bit_packing import place_valued_weights
 TABLE_MAX_BYTES = 2
 # ... unless K makes the table too large for the file and the cache: 2^20 float32 (4 MiB).
 TABLE_MAX_ENTRIES = 2**20
-# Codes of up to 4 bytes (32 bits) are read by 16-bit word tables, while they hold at most
-# 2 * TABLE_MAX_ENTRIES float32 (8 MiB) in all.
-WORD_TABLES_MAX_BYTES = 4
+# Codes of up to 4 bytes (32 bits) are read by per-byte tables (B * 256 * K float32).
+BYTE_TABLES_MAX_BYTES = 4
 
 
 def bmm_classifier_half(log_pi: np.ndarray, means: np.ndarray) -> nn.Module:
@@ -53,8 +54,8 @@ def bmm_classifier_half(log_pi: np.ndarray, means: np.ndarray) -> nn.Module:
     n_bytes = code_bytes(bits)
     if n_bytes <= TABLE_MAX_BYTES and 256**n_bytes * clusters <= TABLE_MAX_ENTRIES:
         return BmmPosteriorTable(log_pi, means)
-    if n_bytes <= WORD_TABLES_MAX_BYTES and 2**16 * clusters * math.ceil(n_bytes / 2) <= 2 * TABLE_MAX_ENTRIES:
-        return BmmWordTables(log_pi, means)
+    if n_bytes <= BYTE_TABLES_MAX_BYTES:
+        return BmmByteTables(log_pi, means)
     return BmmClassifierHalf(log_pi, means)
 
 
@@ -120,7 +121,11 @@ class BmmPosteriorTable(nn.Module):
         z = unpack_codes(every_code, 8 * n_bytes)[:, :self.bits]                          # padding dropped
         log_joint = bmm_log_joint(z, log_pi, means)                                          # (256^B, K) float64
         posteriors = np.exp(normalise_log_joint(log_joint)[1])
-        self.register_buffer("cluster_table", torch.from_numpy(log_joint.argmax(axis=1).astype(np.int64)))  # (256^B,)
+        # The smallest integer type that holds K, cast after the lookup: 64 KiB of uint8 instead of
+        # 512 KiB of int64 (16 bits). Same speed in a tight loop; with 8 MiB of other memory touched
+        # between calls, 206 against 318 µs a batch of 4096.
+        table_type = np.uint8 if self.clusters <= 256 else np.int32
+        self.register_buffer("cluster_table", torch.from_numpy(log_joint.argmax(axis=1).astype(table_type)))
         self.register_buffer("posterior_table", torch.from_numpy(posteriors.astype(np.float32)))         # (256^B, K)
 
     def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,48 +135,47 @@ class BmmPosteriorTable(nn.Module):
         for j in range(1, byte.shape[1]):
             index = index * 256 + byte[:, j]
         # index_select traces to Gather; indexing a (256,) * B table by the bytes gives a GatherND, 5x slower
-        return self.cluster_table.index_select(0, index), self.posterior_table.index_select(0, index)
+        return (self.cluster_table.index_select(0, index).to(torch.int64),
+                self.posterior_table.index_select(0, index))
 
 
-class BmmWordTables(nn.Module):
-    """The consumer's half of VAB as one lookup table per 16-bit word of the packed code.
+class BmmByteTables(nn.Module):
+    """The consumer's half of VAB as one lookup table per byte of the packed code.
 
-    The log joint is a sum over bits, so it splits into one term per word: table ``w`` holds, for
-    each of the 2^16 values of word ``w``, that word's bits' contribution for each cluster, computed
-    in float64 at construction (``log pi`` rides on word 0). Each row is shifted by its maximum, a
+    The log joint is a sum over bits, so it splits into one term per byte: table ``j`` holds, for
+    each of the 256 values of byte ``j``, that byte's bits' contribution for each cluster, computed
+    in float64 at construction (``log pi`` rides on byte 0). Each row is shifted by its maximum, a
     constant per code that changes neither the argmax nor the posterior, so that float32 keeps the
-    differences between clusters. Padding bits are ignored.
+    differences between clusters. Padding bits are ignored. The tables take ``B * 256 * K``
+    float32 (40 KiB at 32 bits, K = 10): they stay in the core's caches between requests, where
+    one table per 16-bit word (5 MiB) is evicted by the rest of a request's work.
 
     Parameters
     ----------
     log_pi : (K,) log mixing weights
-    means : (K, D) Bernoulli means, D <= 8 * WORD_TABLES_MAX_BYTES
+    means : (K, D) Bernoulli means, D <= 8 * BYTE_TABLES_MAX_BYTES
     """
 
     def __init__(self, log_pi: np.ndarray, means: np.ndarray):
         super().__init__()
         self.clusters, self.bits = np.shape(means)
         n_bytes = code_bytes(self.bits)
-        if n_bytes > WORD_TABLES_MAX_BYTES:
-            raise ValueError(f"word tables cover codes of at most {8 * WORD_TABLES_MAX_BYTES} bits, got {self.bits}")
-        self.n_bytes = n_bytes
-        every_word = unpack_codes(np.arange(2**16, dtype=">u2").view(np.uint8).reshape(-1, 2), 16)
+        if n_bytes > BYTE_TABLES_MAX_BYTES:
+            raise ValueError(f"byte tables cover codes of at most {8 * BYTE_TABLES_MAX_BYTES} bits, got {self.bits}")
+        every_byte = unpack_codes(np.arange(256, dtype=np.uint8)[:, None], 8)              # (256, 8)
         no_prior = np.zeros(self.clusters)
         tables = []
-        for start in range(0, self.bits, 16):
-            stop = min(start + 16, self.bits)
-            table = bmm_log_joint(every_word[:, :stop - start], log_pi if start == 0 else no_prior,
-                                  np.asarray(means)[:, start:stop])                     # (2^16, K) float64
+        for j, start in enumerate(range(0, self.bits, 8)):
+            stop = min(start + 8, self.bits)
+            table = bmm_log_joint(every_byte[:, :stop - start], log_pi if j == 0 else no_prior,
+                                  np.asarray(means)[:, start:stop])                          # (256, K) float64
             tables.append(table - table.max(axis=1, keepdims=True))
-        self.register_buffer("tables", torch.from_numpy(np.stack(tables).astype(np.float32)))  # (W, 2^16, K)
+        self.register_buffer("tables", torch.from_numpy(np.stack(tables).astype(np.float32)))  # (B, 256, K)
 
     def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         byte = codes.to(torch.int64)
-        log_joint = None
-        for w in range(self.tables.shape[0]):
-            # A word is two bytes read big-endian; an odd last byte is the high half of its word.
-            index = byte[:, 2 * w] * 256 + (byte[:, 2 * w + 1] if 2 * w + 1 < self.n_bytes else 0)
-            rows = self.tables[w].index_select(0, index)                          # (N, K)
-            log_joint = rows if log_joint is None else log_joint + rows
+        log_joint = self.tables[0].index_select(0, byte[:, 0])                               # (N, K)
+        for j in range(1, self.tables.shape[0]):
+            log_joint = log_joint + self.tables[j].index_select(0, byte[:, j])
         best = log_joint.argmax(dim=1)
         return best, torch.softmax(log_joint, dim=1)
