@@ -11,7 +11,8 @@ export path (:func:`bitcluster.training.export.bmm_classifier_half`, ``classifie
 
 In process, one thread (ONNX Runtime's intra-op threads and numpy's BLAS, through threadpoolctl),
 at batch 4096 and batch 1, the engines interleaved over ``--rounds`` rounds so that a load spike
-hits them alike:
+hits them alike; batch 4096 a second time with ``--flush-mib`` MiB of other memory touched before
+every call (outside the timing), as a server's own work between two requests does to the caches:
 
 * ``onnxruntime``: ``consumer/classifier.onnx`` opened by :func:`bitcluster.core.onnx_model.load_onnx_model`,
   as the services open it, and run as the consumer runs it: for clusters only (a classify request
@@ -144,14 +145,20 @@ def check_engines(engines: dict[str, Engine], log_pi: np.ndarray, means: np.ndar
             raise AssertionError(f"{name}: posteriors do not sum to 1")
 
 
-def time_engines(engines: dict[str, Engine], packed: np.ndarray, seconds: float, rounds: int) -> dict[str, list[float]]:
-    """Per-call latencies (s) of each engine, the engines taking turns for ``rounds`` rounds."""
+def time_engines(engines: dict[str, Engine], packed: np.ndarray, seconds: float, rounds: int,
+                 between: Callable[[], object] | None = None) -> dict[str, list[float]]:
+    """Per-call latencies (s) of each engine, the engines taking turns for ``rounds`` rounds.
+
+    ``between`` runs before every timed call, outside the timing (:func:`cache_flusher`).
+    """
     latencies: dict[str, list[float]] = {name: [] for name in engines}
     for _ in range(rounds):
         for name, fn in engines.items():
             fn(packed)  # warm-up: caches, lazy allocations
             start = time.perf_counter()
             while True:
+                if between is not None:
+                    between()
                 t = time.perf_counter()
                 fn(packed)
                 latencies[name].append(time.perf_counter() - t)
@@ -160,7 +167,13 @@ def time_engines(engines: dict[str, Engine], packed: np.ndarray, seconds: float,
     return latencies
 
 
-def bench_in_process(model_dir: Path, seconds: float, rounds: int, threads: int, rng) -> list[dict]:
+def cache_flusher(mib: int) -> Callable[[], object]:
+    """Touch ``mib`` MiB: what a server's own work between two requests does to the CPU caches."""
+    junk = np.ones(mib << 20, dtype=np.uint8)
+    return junk.sum
+
+
+def bench_in_process(model_dir: Path, seconds: float, rounds: int, threads: int, rng, flush_mib: int) -> list[dict]:
     onnx_model = load_onnx_model(model_dir, "consumer", intra_op_threads=threads)
     manifest, session = onnx_model.manifest, onnx_model.session
     if onnx_model.entropy_model is None:
@@ -171,12 +184,14 @@ def bench_in_process(model_dir: Path, seconds: float, rounds: int, threads: int,
     engines.update(numpy_engines(log_pi, means))
     check_engines(engines, log_pi, means, manifest.bits, rng)
     runs = []
-    for batch in (4096, 1):
+    for batch, caches in ((4096, "warm"), (4096, "flushed"), (1, "warm")):
         packed = pack_codes(rng.integers(0, 2, (batch, manifest.bits)))
-        for engine, lat in time_engines(engines, packed, seconds, rounds).items():
+        between = cache_flusher(flush_mib) if caches == "flushed" else None
+        for engine, lat in time_engines(engines, packed, seconds, rounds, between).items():
             lat_us = np.asarray(lat) * 1e6
             p50 = float(np.percentile(lat_us, 50))
-            runs.append({"kind": "in_process", "bits": manifest.bits, "batch": batch, "engine": engine,
+            runs.append({"kind": "in_process", "bits": manifest.bits, "batch": batch, "caches": caches,
+                         "flushed_mib": flush_mib if caches == "flushed" else 0, "engine": engine,
                          "model_id": manifest.model_id, "threads": threads, "calls": len(lat_us),
                          "p50_us": p50, "p90_us": float(np.percentile(lat_us, 90)),
                          "p99_us": float(np.percentile(lat_us, 99)), "mean_us": float(lat_us.mean()),
@@ -202,31 +217,40 @@ def bench_http(model_dir: Path, threads: int, requests: int, warmup: int) -> lis
     return runs
 
 
-def _speed(runs: list[dict], bits: int, batch: int, engine: str) -> float:
-    return next(r["codes_per_s_p50"] for r in runs if (r["bits"], r["batch"], r["engine"]) == (bits, batch, engine))
+def _speed(runs: list[dict], row: tuple, engine: str) -> float:
+    return next(r["codes_per_s_p50"] for r in runs if _row(r) == row and r["engine"] == engine)
 
 
-def _cell(runs: list[dict], bits: int, batch: int, engine: str) -> str:
-    speed = _speed(runs, bits, batch, engine)
-    return f"{speed / 1e6:.1f}M" if batch > 1 else f"{batch / speed * 1e6:.1f} µs"
+def _row(run: dict) -> tuple:
+    return run["bits"], run["batch"], run.get("caches", "warm")
+
+
+def _cell(runs: list[dict], row: tuple, engine: str) -> str:
+    speed = _speed(runs, row, engine)
+    return f"{speed / 1e6:.1f}M" if row[1] > 1 else f"{1 / speed * 1e6:.1f} µs"
 
 
 def markdown(runs: list[dict], header: str) -> str:
     in_process = [r for r in runs if r["kind"] == "in_process"]
     names = sorted({r["engine"] for r in in_process}, key=lambda n: ("+" in n, not n.startswith(ONNXRUNTIME), n))
     numpy_names = [n for n in names if not n.startswith(ONNXRUNTIME)]
+    flushed = next((r["flushed_mib"] for r in in_process if r.get("caches") == "flushed"), None)
     lines = [header, "", "### Consumer in process, one thread: codes/s at the median call (batch 4096), "
              "median latency (batch 1)", "",
              "| bits, batch | " + " | ".join(names)
              + " | ORT ÷ best numpy, clusters only | ORT ÷ best numpy, + posteriors |",
              "|---|" + "---:|" * (len(names) + 2)]
-    for bits, batch in sorted({(r["bits"], r["batch"]) for r in in_process}, key=lambda k: (k[0], -k[1])):
-        ratios = [_speed(in_process, bits, batch, ort) / max(_speed(in_process, bits, batch, n)
-                                                             for n in numpy_names if ("+" in n) == full)
+    for row in sorted({_row(r) for r in in_process}, key=lambda k: (k[0], -k[1], k[2] != "warm")):
+        ratios = [_speed(in_process, row, ort) / max(_speed(in_process, row, n)
+                                                     for n in numpy_names if ("+" in n) == full)
                   for ort, full in ((ORT_CLUSTERS, False), (ORT_FULL, True))]
-        lines.append(f"| {bits}, {batch} | "
-                     + " | ".join(_cell(in_process, bits, batch, n) for n in names)
+        label = f"{row[0]}, {row[1]}" + (", caches flushed" if row[2] == "flushed" else "")
+        lines.append(f"| {label} | "
+                     + " | ".join(_cell(in_process, row, n) for n in names)
                      + f" | {ratios[0]:.2f}x | {ratios[1]:.2f}x |")
+    if flushed:
+        lines += ["", f"*Caches flushed*: {flushed} MiB of other memory touched before every call (outside the "
+                      "timing), as a server's own work between two requests does."]
     http = [r for r in runs if r["kind"] == "http"]
     if http:
         lines += ["", "### Consumer over HTTP, one keep-alive connection on loopback: p50 ms (x /healthz)", "",
@@ -250,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="turns the engines take (interleaved: load spikes)")
     parser.add_argument("--requests", type=int, default=1000, help="HTTP requests of each kind, after 200 of warm-up")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads and numpy's BLAS threads")
+    parser.add_argument("--flush-mib", type=int, default=8,
+                        help="MiB touched before every call in the 'caches flushed' measurement")
     add_smoke_options(parser)
     args = parser.parse_args(argv)
     warmup = 200
@@ -267,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
         model_dirs = ([args.model_dir] if args.model_dir else
                       [export_random_model(Path(tmp) / f"bmm{bits}", bits, seed=bits) for bits in args.bits])
         for model_dir in model_dirs:
-            runs += bench_in_process(model_dir, args.seconds, args.rounds, args.threads, rng)
+            runs += bench_in_process(model_dir, args.seconds, args.rounds, args.threads, rng, args.flush_mib)
             runs += bench_http(model_dir, args.threads, args.requests, warmup)
             print(f"measured {model_dir.name}", file=sys.stderr, flush=True)
     load_after = machine_load()
@@ -276,11 +302,12 @@ def main(argv: list[str] | None = None) -> None:
               f"{onnxruntime.__version__}, numpy {np.__version__}; {args.seconds:g} s per engine and batch size"
               f"{' (smoke: the numbers mean nothing)' if args.smoke else ''}.")
     table = markdown(runs, header)
-    summary = summarise([r for r in runs if r["kind"] == "in_process"], ("bits", "batch", "engine"),
+    summary = summarise([r for r in runs if r["kind"] == "in_process"], ("bits", "batch", "caches", "engine"),
                         ("codes_per_s_p50", "p50_us"))
     path = write_results("serving", runs, summary, table, directory=out_dir,
                          extra={"load_before": load_before, "load_after": load_after, "threads": args.threads,
                                 "seconds": args.seconds, "rounds": args.rounds, "smoke": args.smoke,
+                                "flush_mib": args.flush_mib,
                                 "python": sys.version.split()[0], "onnxruntime": onnxruntime.__version__,
                                 "numpy": np.__version__})
     print(table)
