@@ -324,3 +324,11 @@ def test_methods_without_a_latent_code_are_refused(method, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         export_run(tmp_path / "run", tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+def test_the_manifest_keeps_a_teachers_key_but_not_the_training_machines_cache_path(tmp_path):
+    from bitcluster.training.export.run import _metrics
+
+    teacher = {"key": "474bfe660ecec396", "source": "cache", "path": "/home/someone/.cache/bitcluster/teachers/474b"}
+    (tmp_path / "metrics.json").write_text(json.dumps({"acc": 0.9, "teachers": [teacher]}))
+    assert _metrics(tmp_path) == {"acc": 0.9, "teachers": [{"key": "474bfe660ecec396", "source": "cache"}]}

@@ -76,4 +76,8 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None,
 
 
 def _metrics(run_dir: Path) -> dict:
-    return read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
+    """The run's metrics for the manifest; a teacher's cache path is the training machine's, its key stays."""
+    metrics = read_json(run_dir / METRICS) if (run_dir / METRICS).is_file() else {}
+    for record in metrics.get("teachers", []):
+        record.pop("path", None)
+    return metrics
