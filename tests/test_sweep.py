@@ -40,17 +40,19 @@ def test_a_setting_claimed_by_a_live_worker_is_skipped_and_a_dead_claim_taken_ov
     import sys
 
     data = load_dataset("digits").subset(300, 100)
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    claim = tmp_path / ".vab-b4-s0.claim"
+    holder = ("import fcntl, sys, time; f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX); "
+              "print('held', flush=True); time.sleep(60)")
+    worker = subprocess.Popen([sys.executable, "-c", holder, str(claim)], stdout=subprocess.PIPE, text=True)
     try:
-        (tmp_path / "vab-b4-s0").mkdir()
-        (tmp_path / "vab-b4-s0" / "training.pid").write_text(str(worker.pid))
+        assert worker.stdout.readline().strip() == "held"
         runs = run_sweep(["vab"], [4, 8], [0], data, tmp_path, epochs=2, progress=False)
         assert [r["bits"] for r in runs] == [8]  # the other worker's setting is left to it
         assert not (tmp_path / "vab-b4-s0" / "metrics.json").exists()
     finally:
         worker.kill()
         worker.wait()
-    # the worker died without finishing: its claim no longer holds the setting
+    # the worker died without finishing: the kernel dropped its claim, the setting is free
     runs = run_sweep(["vab"], [4, 8], [0], data, tmp_path, epochs=2, progress=False)
     assert [r["bits"] for r in runs] == [4, 8]
-    assert not (tmp_path / "vab-b4-s0" / "training.pid").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["vab-b4-s0", "vab-b8-s0"]

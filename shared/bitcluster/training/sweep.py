@@ -8,17 +8,19 @@ methods, whose module has ``evaluate_at_rate``) is trained once per seed and sco
 budget: its latent quantised to exactly that many bits per image, so that it is compared with
 VAB at equal rate, as in the paper's Figure 3.
 
-Several processes may work on one sweep directory at once: a setting being trained holds a
-claim file and the others skip it (rerun the sweep when all are done to collect every run).
+Several processes may work on one sweep directory at once: a setting being trained is claimed
+(an exclusive ``flock`` on a file beside its directory) and the others skip it (rerun the sweep
+when all are done to collect every run).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-import os
 from pathlib import Path
+from typing import Iterator
 
-from bitcluster.core.atomic import process_runs
 from bitcluster.data import Dataset, load_dataset
 from bitcluster.training.methods import lookup
 from bitcluster.training.pipeline import train_run
@@ -43,33 +45,26 @@ def check_sweepable(method: str, options: dict) -> None:
     spec.make_config(options if spec.rate_set_after_training else {**options, "bits": 1})
 
 
-CLAIM = "training.pid"
+@contextlib.contextmanager
+def _claimed(run: Path) -> Iterator[bool]:
+    """Hold ``run`` for this process while the block runs: yields False if another process holds it.
 
-
-def _claim(run: Path) -> bool:
-    """Take ``run`` for this process; False if a live process on this machine holds it.
-
-    Lets several workers share one sweep directory (each skips what another is training); a
-    claim left by a process that died is taken over.
+    The claim is an exclusive, non-blocking ``flock`` on ``.<run>.claim`` beside the run directory
+    (the directory itself is replaced when the run is written). The kernel drops it when its holder
+    exits, however it exits: a dead worker's setting is free at once, and two live workers can
+    never both hold one.
     """
-    run.mkdir(parents=True, exist_ok=True)
-    path = run / CLAIM
-    for _ in range(2):
+    run.parent.mkdir(parents=True, exist_ok=True)
+    with open(run.parent / f".{run.name}.claim", "a+b") as f:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                holder = int(path.read_text() or "0")
-            except (OSError, ValueError):
-                holder = 0
-            if holder and holder != os.getpid() and process_runs(holder):
-                return False
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
-    return False
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
@@ -77,13 +72,15 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
-    if not train or not _claim(run):
+    if not train:
         return None
-    try:
-        # No metrics.json: what the directory holds (this worker's claim, an older attempt) is unfinished.
+    with _claimed(run) as mine:
+        if not mine:
+            return None
+        if (run / METRICS).is_file():  # another worker finished it between the check and the claim
+            return json.loads((run / METRICS).read_text())
+        # No metrics.json: what the directory holds (an older, interrupted attempt) is unfinished.
         return train_run(method, dataset, run, options, progress=progress, force=True)
-    finally:
-        (run / CLAIM).unlink(missing_ok=True)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
