@@ -18,10 +18,8 @@ transposed ``(K, N)`` log joint, where every broadcast runs along the batch, and
 softmax from ``ArgMax``, ``GatherElements`` (the row maximum at the argmax), ``Exp`` and a
 one-row ``MatMul`` for the sum; one ``Transpose`` gives back ``(N, K)``. That is about 2x the
 speed of the straightforward graph (unpack, ``z @ W + b``, ``ArgMax``, ``Softmax``: 500 µs a
-batch at 32 bits, this one 250 µs). A per-byte lookup table (a ``Gather`` of each byte's (K,)
-contribution, summed) was slower: ONNX Runtime's ``Gather`` copies row by row, ~10 ns a row,
-more than unpacking and a ``MatMul``. The posterior table needs one such row per code, not per
-byte, and no softmax: ~110 µs a batch at 16 bits.
+batch at 32 bits, this one 250 µs). ONNX Runtime's ``Gather`` copies row by row, ~10 ns a row;
+the posterior table needs one such row per code and no softmax: ~110 µs a batch at 16 bits.
 
 Up to 32 bits, per-byte tables, for the caches: measured in a tight loop (batch 4096, 24 and 32
 bits, clusters only), one table per byte, one per 16-bit word (two rows a code instead of four),
