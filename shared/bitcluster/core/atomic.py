@@ -79,7 +79,7 @@ def _host() -> str:
     return socket.gethostname().replace("-", "_") or "localhost"
 
 
-def process_runs(pid: int) -> bool:
+def _process_runs(pid: int) -> bool:
     """True while process ``pid`` of this host runs (another user's included)."""
     try:
         os.kill(pid, 0)
@@ -103,7 +103,7 @@ def remove_abandoned_temporaries(target: Path) -> list[Path]:
         pid, _, token = rest.partition("-")
         if host != _host() or not pid.isdigit() or not token or not path.is_dir() or path.is_symlink():
             continue
-        if int(pid) != os.getpid() and not process_runs(int(pid)):
+        if int(pid) != os.getpid() and not _process_runs(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             log.warning("removed %s, left behind by process %s, which no longer runs", path, pid)
             removed.append(path)

@@ -74,7 +74,7 @@ def run_summary(run_dir: Path) -> dict:
         "clusters": metrics.get("clusters", model.get("clusters")),
         "epochs": metrics.get("epochs"), "train_seconds": metrics.get("train_seconds"),
         **{f"test_{key}": metrics.get(key) for key in ("acc", "nmi", "ari")},
-        **({"teacher": "; ".join(describe_teacher(t) for t in metrics["teachers"])} if metrics.get("teachers") else {}),
+        **({"teacher": "; ".join(map(describe_teacher, metrics["teachers"]))} if metrics.get("teachers") else {}),
         "warnings": list(metrics.get("warnings", [])),
     }
 
