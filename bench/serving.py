@@ -10,8 +10,9 @@ export path (:func:`bitcluster.training.export.bmm_classifier_half`, ``classifie
 ``write_model_dir``; a random MLP as the vendor half). Speed does not depend on the model's quality.
 
 In process, one thread (ONNX Runtime's intra-op threads and numpy's BLAS, through threadpoolctl),
-at batch 4096 and batch 1, the engines interleaved over ``--rounds`` rounds so that a load spike
-hits them alike; batch 4096 a second time with ``--flush-mib`` MiB of other memory touched before
+at batch 4096 and batch 1, the engines taking ``--rounds`` short turns each, interleaved, so that
+the machine's drift in speed hits them alike and ONNX Runtime is compared with numpy round by
+round; batch 4096 a second time with ``--flush-mib`` MiB of other memory touched before
 every call (outside the timing), as a server's own work between two requests does to the caches:
 
 * ``onnxruntime``: ``consumer/classifier.onnx`` opened by :func:`bitcluster.core.onnx_model.load_onnx_model`,
@@ -146,14 +147,20 @@ def check_engines(engines: dict[str, Engine], log_pi: np.ndarray, means: np.ndar
 
 
 def time_engines(engines: dict[str, Engine], packed: np.ndarray, seconds: float, rounds: int,
-                 between: Callable[[], object] | None = None) -> dict[str, list[float]]:
-    """Per-call latencies (s) of each engine, the engines taking turns for ``rounds`` rounds.
+                 between: Callable[[], object] | None = None) -> dict[str, list[list[float]]]:
+    """Per-call latencies (s) of each engine, one list per round.
 
-    ``between`` runs before every timed call, outside the timing (:func:`cache_flusher`).
+    The engines take turns, ``rounds`` short turns each (``seconds / rounds`` of calls), the order
+    reversed every other round: this machine's speed drifts by tens of percent over seconds, and
+    turns this short meet the same drift, so that one round's figures can be compared engine to
+    engine (:func:`paired_ratio`). ``between`` runs before every timed call, outside the timing
+    (:func:`cache_flusher`).
     """
-    latencies: dict[str, list[float]] = {name: [] for name in engines}
-    for _ in range(rounds):
-        for name, fn in engines.items():
+    latencies: dict[str, list[list[float]]] = {name: [] for name in engines}
+    names = list(engines)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            fn, turn = engines[name], []
             fn(packed)  # warm-up: caches, lazy allocations
             start = time.perf_counter()
             while True:
@@ -161,10 +168,19 @@ def time_engines(engines: dict[str, Engine], packed: np.ndarray, seconds: float,
                     between()
                 t = time.perf_counter()
                 fn(packed)
-                latencies[name].append(time.perf_counter() - t)
+                turn.append(time.perf_counter() - t)
                 if t - start >= seconds / rounds:
                     break
+            latencies[name].append(turn)
     return latencies
+
+
+def paired_ratio(numpy_round_p50s: list[float], ort_round_p50s: list[float]) -> dict[str, float]:
+    """ONNX Runtime's speed over numpy's, round by round: median, quartiles, share of rounds won."""
+    ratios = np.asarray(numpy_round_p50s) / np.asarray(ort_round_p50s)
+    q25, median, q75 = np.percentile(ratios, [25, 50, 75])
+    return {"median": float(median), "q25": float(q25), "q75": float(q75), "rounds": len(ratios),
+            "rounds_won": float(np.mean(ratios > 1))}
 
 
 def cache_flusher(mib: int) -> Callable[[], object]:
@@ -187,15 +203,24 @@ def bench_in_process(model_dir: Path, seconds: float, rounds: int, threads: int,
     for batch, caches in ((4096, "warm"), (4096, "flushed"), (1, "warm")):
         packed = pack_codes(rng.integers(0, 2, (batch, manifest.bits)))
         between = cache_flusher(flush_mib) if caches == "flushed" else None
-        for engine, lat in time_engines(engines, packed, seconds, rounds, between).items():
-            lat_us = np.asarray(lat) * 1e6
+        row = []
+        for engine, turns in time_engines(engines, packed, seconds, rounds, between).items():
+            lat_us = np.concatenate(turns) * 1e6
             p50 = float(np.percentile(lat_us, 50))
-            runs.append({"kind": "in_process", "bits": manifest.bits, "batch": batch, "caches": caches,
-                         "flushed_mib": flush_mib if caches == "flushed" else 0, "engine": engine,
-                         "model_id": manifest.model_id, "threads": threads, "calls": len(lat_us),
-                         "p50_us": p50, "p90_us": float(np.percentile(lat_us, 90)),
-                         "p99_us": float(np.percentile(lat_us, 99)), "mean_us": float(lat_us.mean()),
-                         "codes_per_s_p50": batch / p50 * 1e6, "codes_per_s_mean": batch / lat_us.mean() * 1e6})
+            row.append({"kind": "in_process", "bits": manifest.bits, "batch": batch, "caches": caches,
+                        "flushed_mib": flush_mib if caches == "flushed" else 0, "engine": engine,
+                        "model_id": manifest.model_id, "threads": threads, "calls": len(lat_us),
+                        "p50_us": p50, "p90_us": float(np.percentile(lat_us, 90)),
+                        "p99_us": float(np.percentile(lat_us, 99)), "mean_us": float(lat_us.mean()),
+                        "codes_per_s_p50": batch / p50 * 1e6, "codes_per_s_mean": batch / lat_us.mean() * 1e6,
+                        "round_p50_us": [float(np.median(t)) * 1e6 for t in turns]})
+        for ort, full in ((ORT_CLUSTERS, False), (ORT_FULL, True)):
+            ort_run = next(r for r in row if r["engine"] == ort)
+            best = min((r for r in row if not r["engine"].startswith(ONNXRUNTIME) and ("+" in r["engine"]) == full),
+                       key=lambda r: r["p50_us"])
+            ort_run["vs_best_numpy"] = {"engine": best["engine"],
+                                        **paired_ratio(best["round_p50_us"], ort_run["round_p50_us"])}
+        runs += row
     return runs
 
 
@@ -230,6 +255,12 @@ def _cell(runs: list[dict], row: tuple, engine: str) -> str:
     return f"{speed / 1e6:.1f}M" if row[1] > 1 else f"{1 / speed * 1e6:.1f} µs"
 
 
+def _paired_cell(ort_run: dict) -> str:
+    paired = ort_run["vs_best_numpy"]
+    return (f"{paired['median']:.2f}x ({paired['q25']:.2f}–{paired['q75']:.2f}; "
+            f"{paired['rounds_won']:.0%} of {paired['rounds']})")
+
+
 def markdown(runs: list[dict], header: str) -> str:
     in_process = [r for r in runs if r["kind"] == "in_process"]
     names = sorted({r["engine"] for r in in_process}, key=lambda n: ("+" in n, not n.startswith(ONNXRUNTIME), n))
@@ -241,13 +272,14 @@ def markdown(runs: list[dict], header: str) -> str:
              + " | ORT ÷ best numpy, clusters only | ORT ÷ best numpy, + posteriors |",
              "|---|" + "---:|" * (len(names) + 2)]
     for row in sorted({_row(r) for r in in_process}, key=lambda k: (k[0], -k[1], k[2] != "warm")):
-        ratios = [_speed(in_process, row, ort) / max(_speed(in_process, row, n)
-                                                     for n in numpy_names if ("+" in n) == full)
-                  for ort, full in ((ORT_CLUSTERS, False), (ORT_FULL, True))]
+        ratios = [_paired_cell(next(r for r in in_process if _row(r) == row and r["engine"] == ort))
+                  for ort in (ORT_CLUSTERS, ORT_FULL)]
         label = f"{row[0]}, {row[1]}" + (", caches flushed" if row[2] == "flushed" else "")
-        lines.append(f"| {label} | "
-                     + " | ".join(_cell(in_process, row, n) for n in names)
-                     + f" | {ratios[0]:.2f}x | {ratios[1]:.2f}x |")
+        lines.append(f"| {label} | " + " | ".join(_cell(in_process, row, n) for n in names)
+                     + f" | {ratios[0]} | {ratios[1]} |")
+    lines += ["", "*ORT ÷ best numpy*: the numpy path with the lower median latency, against ONNX Runtime "
+                  "round by round (both ran within the same fraction of a second): the median ratio of speeds, "
+                  "its quartiles, and the share of rounds ONNX Runtime was faster in."]
     if flushed:
         lines += ["", f"*Caches flushed*: {flushed} MiB of other memory touched before every call (outside the "
                       "timing), as a server's own work between two requests does."]
@@ -271,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="benchmark this export instead of random BMMs at each of --bits")
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32])
     parser.add_argument("--seconds", type=float, default=5.0, help="time per engine and batch size, all rounds")
-    parser.add_argument("--rounds", type=int, default=5, help="turns the engines take (interleaved: load spikes)")
+    parser.add_argument("--rounds", type=int, default=50,
+                        help="turns each engine takes, interleaved (this machine's speed drifts over seconds)")
     parser.add_argument("--requests", type=int, default=1000, help="HTTP requests of each kind, after 200 of warm-up")
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads and numpy's BLAS threads")
     parser.add_argument("--flush-mib", type=int, default=8,
@@ -280,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     warmup = 200
     if args.smoke:
-        args.seconds, args.rounds, args.requests, warmup = 0.3, 2, 20, 5
+        args.seconds, args.rounds, args.requests, warmup = 0.3, 4, 20, 5
     out_dir = results_dir(args)
     import onnxruntime
     from threadpoolctl import threadpool_limits
