@@ -172,6 +172,7 @@ class BmmByteTables(nn.Module):
                                   np.asarray(means)[:, start:stop])                          # (256, K) float64
             tables.append(table - table.max(axis=1, keepdims=True))
         self.register_buffer("tables", torch.from_numpy(np.stack(tables).astype(np.float32)))  # (B, 256, K)
+        self.register_buffer("ones", torch.ones(1, self.clusters))                               # (1, K)
 
     def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         byte = codes.to(torch.int64)
@@ -179,4 +180,9 @@ class BmmByteTables(nn.Module):
         for j in range(1, self.tables.shape[0]):
             log_joint = log_joint + self.tables[j].index_select(0, byte[:, j])
         best = log_joint.argmax(dim=1)
-        return best, torch.softmax(log_joint, dim=1)
+        # The softmax on the transposed log joint, as BmmClassifierHalf builds it: every broadcast
+        # runs along the batch. 1.05-1.16x the speed of Softmax over rows of K (20 and 32 bits, batch
+        # 4096, interleaved rounds, warm and flushed caches); the same posteriors to float32 rounding.
+        log_joint_t = log_joint.T                                                            # (K, N)
+        unnormalised = torch.exp(log_joint_t - log_joint_t.gather(0, best[None, :]))         # 1 at the argmax
+        return best, (unnormalised / (self.ones @ unnormalised)).T
