@@ -113,7 +113,7 @@ def test_logit_penalty_revives_a_saturated_code(digits, monkeypatch, penalty, al
     monkeypatch.setattr(vab_teacher, "VAB", _SaturatedVAB)
     monkeypatch.setattr(vab_teacher, "pseudo_labels", lambda f, k, seed: np.full((len(f), k), 1.0 / k))
     cfg = vab_teacher.VABTeacherConfig(bits=8, epochs=9, pretrain_epochs=8, seed=0, logit_penalty=penalty,
-                                       teacher_rounds=1)
+                                       teacher="own", teacher_rounds=1)
     model, _ = vab_teacher.train(digits, cfg, progress=False)
     codes = model.encode(torch.from_numpy(digits.x_test)).numpy()
     used = int(((codes.min(axis=0) == 0) & (codes.max(axis=0) == 1)).sum())
