@@ -264,7 +264,6 @@ def _paired_cell(ort_run: dict) -> str:
 def markdown(runs: list[dict], header: str) -> str:
     in_process = [r for r in runs if r["kind"] == "in_process"]
     names = sorted({r["engine"] for r in in_process}, key=lambda n: ("+" in n, not n.startswith(ONNXRUNTIME), n))
-    numpy_names = [n for n in names if not n.startswith(ONNXRUNTIME)]
     flushed = next((r["flushed_mib"] for r in in_process if r.get("caches") == "flushed"), None)
     lines = [header, "", "### Consumer in process, one thread: codes/s at the median call (batch 4096), "
              "median latency (batch 1)", "",
