@@ -60,6 +60,17 @@ def bmm_classifier_half(log_pi: np.ndarray, means: np.ndarray) -> nn.Module:
     return BmmClassifierHalf(log_pi, means)
 
 
+def softmax_of_transposed(log_joint_t: torch.Tensor, best: torch.Tensor, ones: torch.Tensor) -> torch.Tensor:
+    """Posteriors (N, K) from the transposed log joint (K, N), its argmax (1, N) and ones (1, K).
+
+    Every broadcast runs along the batch, and the row maximum comes from the argmax already
+    computed (a GatherElements), not a second reduction over K. Subtracting it keeps exp in range:
+    log joints of 32-bit codes reach -400.
+    """
+    unnormalised = torch.exp(log_joint_t - log_joint_t.gather(0, best))     # (K, N), 1 at the argmax
+    return (unnormalised / (ones @ unnormalised)).T
+
+
 class BmmClassifierHalf(nn.Module):
     """The consumer's half of VAB: packed codes (N, ceil(D / 8)) uint8 -> clusters (N,), posteriors (N, K).
 
@@ -94,10 +105,7 @@ class BmmClassifierHalf(nn.Module):
     def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_joint = self.log_joint_t(codes)                                  # (K, N)
         best = log_joint.argmax(dim=0, keepdim=True)                         # (1, N)
-        # Subtracting the row maximum keeps exp in range: log joints of 32-bit codes reach -400.
-        unnormalised = torch.exp(log_joint - log_joint.gather(0, best))      # (K, N), 1 at the argmax
-        posteriors = unnormalised / (self.ones @ unnormalised)
-        return best.flatten(), posteriors.T
+        return best.flatten(), softmax_of_transposed(log_joint, best, self.ones)
 
 
 class BmmPosteriorTable(nn.Module):
@@ -180,9 +188,6 @@ class BmmByteTables(nn.Module):
         for j in range(1, self.tables.shape[0]):
             log_joint = log_joint + self.tables[j].index_select(0, byte[:, j])
         best = log_joint.argmax(dim=1)
-        # The softmax on the transposed log joint, as BmmClassifierHalf builds it: every broadcast
-        # runs along the batch. 1.05-1.16x the speed of Softmax over rows of K (20 and 32 bits, batch
-        # 4096, interleaved rounds, warm and flushed caches); the same posteriors to float32 rounding.
-        log_joint_t = log_joint.T                                                            # (K, N)
-        unnormalised = torch.exp(log_joint_t - log_joint_t.gather(0, best[None, :]))         # 1 at the argmax
-        return best, (unnormalised / (self.ones @ unnormalised)).T
+        # On the transposed log joint: 1.05-1.16x the speed of Softmax over rows of K (20 and 32 bits,
+        # batch 4096, interleaved rounds, warm and flushed caches); the same posteriors to float32 rounding.
+        return best, softmax_of_transposed(log_joint.T, best[None, :], self.ones)
