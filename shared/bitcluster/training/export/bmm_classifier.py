@@ -179,15 +179,23 @@ class BmmByteTables(nn.Module):
             table = bmm_log_joint(every_byte[:, :stop - start], log_pi if j == 0 else no_prior,
                                   np.asarray(means)[:, start:stop])                          # (256, K) float64
             tables.append(table - table.max(axis=1, keepdims=True))
-        self.register_buffer("tables", torch.from_numpy(np.stack(tables).astype(np.float32)))  # (B, 256, K)
+        # One initializer per byte (a slice of a stacked (B, 256, K) buffer would be a Gather in the graph).
+        for j, table in enumerate(tables):
+            self.register_buffer(f"table_{j}", torch.from_numpy(table.astype(np.float32)))      # (256, K)
         self.register_buffer("ones", torch.ones(1, self.clusters))                               # (1, K)
 
     def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        byte = codes.to(torch.int64)
-        log_joint = self.tables[0].index_select(0, byte[:, 0])                               # (N, K)
-        for j in range(1, self.tables.shape[0]):
-            log_joint = log_joint + self.tables[j].index_select(0, byte[:, j])
-        best = log_joint.argmax(dim=1)
+        # The bytes as int32 indices along the batch: (B, N), split into one (1, N) row per byte, so
+        # the graph is Transpose, Cast, Split, then a Gather and an Add per byte: 12 nodes at 32 bits,
+        # where indexing the (N, B) bytes column by column took 21 (a Gather, Squeeze and Reshape per
+        # byte). Clusters only, 32 bits, interleaved rounds against that graph: 2-5% faster at batch
+        # 4096 (warm and flushed caches) and 12% at batch 1.
+        index = codes.T.to(torch.int32)
+        log_joint = None
+        for j, row in enumerate(index.split(1)):
+            looked_up = nn.functional.embedding(row, getattr(self, f"table_{j}"))              # (1, N, K)
+            log_joint = looked_up if log_joint is None else log_joint + looked_up
+        best = log_joint.argmax(dim=2).flatten()                                                 # (N,)
         # On the transposed log joint: 1.05-1.16x the speed of Softmax over rows of K (20 and 32 bits,
         # batch 4096, interleaved rounds, warm and flushed caches); the same posteriors to float32 rounding.
-        return best, softmax_of_transposed(log_joint.T, best[None, :], self.ones)
+        return best, softmax_of_transposed(log_joint.flatten(0, 1).T, best[None, :], self.ones)
