@@ -15,6 +15,7 @@ status codes. One concept per module:
 * :mod:`.model` -- the public description of the served model (``GET /v1/model``);
 * :mod:`.deps` -- the settings and the served model as route dependencies;
 * :mod:`.health` -- ``/healthz``, ``/readyz`` and ``/v1/model``;
+* :mod:`.direct_routes` -- hot routes answered ahead of FastAPI's routing;
 * :mod:`.app` -- assembles a service from the pieces above;
 * :mod:`.process` -- a service as a child process (demo, tests, benchmarks);
 * :mod:`.probe` -- a stdlib-only readiness probe for container health checks.
