@@ -187,9 +187,9 @@ class BmmByteTables(nn.Module):
     def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # The bytes as int32 indices along the batch: (B, N), split into one (1, N) row per byte, so
         # the graph is Transpose, Cast, Split, then a Gather and an Add per byte: 12 nodes at 32 bits,
-        # where indexing the (N, B) bytes column by column took 21 (a Gather, Squeeze and Reshape per
-        # byte). Clusters only, 32 bits, interleaved rounds against that graph: 2-5% faster at batch
-        # 4096 (warm and flushed caches) and 12% at batch 1.
+        # where indexing the (N, B) bytes column by column and slicing a stacked (B, 256, K) table took
+        # 21 (four nodes per byte and the Adds). Clusters only, 32 bits, interleaved rounds against that
+        # graph: 2-5% faster at batch 4096 (warm and flushed caches) and 12% at batch 1.
         index = codes.T.to(torch.int32)
         log_joint = None
         for j, row in enumerate(index.split(1)):
