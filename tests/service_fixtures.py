@@ -94,14 +94,14 @@ def random_images(n: int, seed: int = 0, side: int = SIDE) -> np.ndarray:
     return rng.integers(0, 256, (n, side, side), dtype=np.uint8)
 
 
-def in_process_client(app):
+def in_process_client(app, **options):
     """Starlette's TestClient for an in-process app (its import warns about httpx; we know)."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
-    return TestClient(app)
+    return TestClient(app, **options)
 
 
 def png_bytes(image: np.ndarray, fmt: str = "PNG") -> bytes:

@@ -12,7 +12,8 @@ import base64
 import numpy as np
 
 from bitcluster.core.entropy_coding import HEADER
-from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MAX_HEADER_DIGITS, \
+    MODEL_ID_HEADER, OCTET_STREAM
 from bitcluster.serving.docs.patterns import base64_code_pattern
 from bitcluster.serving.errors import error_responses
 
@@ -44,8 +45,9 @@ REQUEST_BODY = {
         ENTROPY_CODED: {"schema": {"type": "string", "format": "binary", "description": ENTROPY_LAYOUT}},
     },
 }
-# Header values are text: integers are declared as the digits the route parses (no sign, no space).
-_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+# Header values are text: integers are declared as the digits the route parses (no sign, no space,
+# at most MAX_HEADER_DIGITS of them).
+_DIGITS = {"type": "string", "pattern": f"^[0-9]{{1,{MAX_HEADER_DIGITS}}}$"}
 PARAMETERS = [
     {"name": "posteriors", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
      "description": "Also return the (N, K) posteriors (then the answer is JSON): 'true' or 'false'."},

@@ -17,6 +17,9 @@ MODEL_ID_HEADER = "X-Model-Id"  # the model_id of the export that made the codes
 CODE_BITS_HEADER = "X-Code-Bits"  # the code length D
 COUNT_HEADER = "X-Count"  # the number of codes in the body (optional on requests, checked when given)
 CODE_HEADERS = (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)
+# The integer headers (X-Code-Bits, X-Count) are decimal digits, at most this many: no count or code
+# length needs more, and Python's int() refuses thousands of digits with an error of its own.
+MAX_HEADER_DIGITS = 18
 
 
 def code_headers(model_id: str, bits: int, count: int | None = None) -> dict[str, str]:

@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from bitcluster.core.codes import CodeFormatError, codes_from_bytes
 from bitcluster.core.entropy_coding import HEADER, decode_codes
 from bitcluster.core.manifest import ModelManifest
-from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MAX_HEADER_DIGITS, \
+    MODEL_ID_HEADER, OCTET_STREAM
 from bitcluster.serving.docs.patterns import base64_code_pattern
 from bitcluster.serving.errors import ServiceError, describe_validation_errors
 from bitcluster.serving.limits import check_batch_size
@@ -43,7 +44,10 @@ from bitcluster_consumer.schemas import ClassifyRequest, ClassifyResponse
 # Multiply-adds (codes x bits x clusters) up to which the posterior runs on the event loop: about a
 # millisecond at most, less than the thread hop and deadline machinery it saves for small batches.
 INLINE_WORK = 1 << 22
-_INTEGER = re.compile(rb"[0-9]+")
+# JSON bodies up to this size are parsed on the event loop (a batch of one code is ~100 bytes);
+# larger ones in a worker thread, so that a 32 MiB body does not stall every other request.
+INLINE_JSON_BYTES = 64 * 1024
+_INTEGER = re.compile(rb"[0-9]{1,%d}" % MAX_HEADER_DIGITS)
 
 router = APIRouter(tags=["classify"])
 
@@ -64,7 +68,8 @@ def header_int(request: Request, name: str) -> int | None:
     if value is None:
         return None
     if not _INTEGER.fullmatch(value.encode()):
-        raise ServiceError(422, "invalid_header", f"{name} must be a non-negative integer")
+        raise ServiceError(422, "invalid_header", f"{name} must be a non-negative integer of at most "
+                                                  f"{MAX_HEADER_DIGITS} digits")
     return int(value)
 
 
@@ -188,7 +193,11 @@ async def classify(request: Request) -> Response:
                                                           f"entropy model; send {OCTET_STREAM}")
         packed = await read_binary(request, classifier, settings, True, has_origin)
     elif content_type.startswith(JSON):
-        packed, asked = read_json(await request.body(), classifier, settings)
+        body = await request.body()
+        if len(body) <= INLINE_JSON_BYTES:
+            packed, asked = read_json(body, classifier, settings)
+        else:
+            packed, asked = await anyio.to_thread.run_sync(read_json, body, classifier, settings)
         posteriors = posteriors or asked
     else:
         raise ServiceError(415, "unsupported_media_type",
