@@ -300,7 +300,7 @@ def test_exported_halves_are_the_quantised_model(method, bits_per_dim, runs, dig
         assert load_manifest(tmp_path / "model" / half, half)[0].model_id == manifest.model_id
     session = lambda half, name: ort.InferenceSession(str(tmp_path / "model" / half / name))  # noqa: E731
     codes = session("vendor", "encoder.onnx").run(["codes"], {"images": digits.x_test})[0]
-    clusters, posteriors = session("consumer", "classifier.onnx").run(None, {"codes": codes})
+    clusters, posteriors = session("consumer", "classifier.onnx").run(["clusters", "posteriors"], {"codes": codes})
 
     # the codes are the quantiser's levels of the torch latent, MSB first, dimension after dimension
     state = get_method(method).load(run_dir)

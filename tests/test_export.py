@@ -14,7 +14,7 @@ from torch import nn
 
 from bitcluster.core.codes import pack_codes, unpack_codes
 from bitcluster.core.manifest import CLUSTERS_ONLY_FILE, ManifestError, load_manifest
-from bitcluster.core.mixture import EPS, bmm_log_joint, bmm_log_posterior
+from bitcluster.core.mixture import EPS, bmm_log_joint, bmm_log_posterior, logsumexp
 from bitcluster.core.onnx_model import load_onnx_model
 from bitcluster.data import load_dataset
 from bitcluster.training.export import (EXPORTABLE, BmmByteTables, BmmClassifierHalf, BmmPosteriorTable, ExportError,
@@ -83,7 +83,7 @@ def _session(path):
 def _run_halves(model_dir, x):
     """Codes, clusters and posteriors of the exported graphs; the clusters-only graph must agree."""
     codes = _session(model_dir / "vendor/encoder.onnx").run(["codes"], {"images": x})[0]
-    clusters, posteriors = _session(model_dir / "consumer/classifier.onnx").run(None, {"codes": codes})
+    clusters, posteriors, _ = _session(model_dir / "consumer/classifier.onnx").run(None, {"codes": codes})
     np.testing.assert_array_equal(_session(model_dir / CLUSTERS_ONLY_FILE).run(None, {"codes": codes})[0], clusters)
     return codes, clusters, posteriors
 
@@ -135,7 +135,7 @@ def test_onnx_posteriors_match_numpy_and_torch(exported, x_test):
     model = get_method(VAB_METHOD).load(root / "run")
     rng = np.random.default_rng(0)
     z = rng.integers(0, 2, (500, 13)).astype(np.uint8)
-    clusters, post = _session(root / "model/consumer/classifier.onnx").run(None, {"codes": pack_codes(z)})
+    clusters, post, _ = _session(root / "model/consumer/classifier.onnx").run(None, {"codes": pack_codes(z)})
     log_pi, means = model.prior.numpy_parameters()
     ref = np.exp(bmm_log_posterior(z, log_pi, means))
     np.testing.assert_allclose(post, ref, atol=1e-5)
@@ -149,7 +149,7 @@ def test_vab_onnx_halves_agree_with_their_torch_modules_on_every_test_image(expo
     log_pi, means = model.prior.numpy_parameters()
     with torch.no_grad():
         torch_codes = VabEncoderHalf(model.g_a, 13).eval()(torch.from_numpy(x_test))
-        torch_clusters, torch_posteriors = bmm_classifier_half(log_pi, means)(torch_codes)
+        torch_clusters, torch_posteriors, _ = bmm_classifier_half(log_pi, means)(torch_codes)
     np.testing.assert_array_equal(codes, torch_codes.numpy())
     np.testing.assert_array_equal(clusters, torch_clusters.numpy())
     np.testing.assert_allclose(posteriors, torch_posteriors.numpy(), atol=1e-5)
@@ -174,7 +174,8 @@ def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, 
     log_pi = np.log(rng.dirichlet(np.ones(clusters_k)))
     z = rng.integers(0, 2, (3000, bits))
     graph = classifier_onnx(half_class(log_pi, means), (bits + 7) // 8)
-    clusters, posteriors = ort.InferenceSession(graph.SerializeToString()).run(None, {"codes": pack_codes(z)})
+    clusters, posteriors, log_likelihood = ort.InferenceSession(graph.SerializeToString()).run(
+        None, {"codes": pack_codes(z)})
 
     log_joint = bmm_log_joint(z, log_pi, means)
     top_two = np.sort(log_joint, axis=1)[:, -2:]
@@ -183,6 +184,8 @@ def test_bmm_classifier_graph_gives_the_float64_posterior_on_random_codes(bits, 
     np.testing.assert_array_equal(clusters[decided], log_joint.argmax(axis=1)[decided])
     assert clusters.dtype == np.int64 and posteriors.dtype == np.float32
     np.testing.assert_allclose(posteriors, np.exp(bmm_log_posterior(z, log_pi, means)), atol=1e-5)
+    assert log_likelihood.dtype == np.float32
+    np.testing.assert_allclose(log_likelihood, logsumexp(log_joint, axis=1), rtol=1e-4)
 
 
 @pytest.mark.parametrize("bits, half_class", [(16, BmmPosteriorTable), (32, BmmByteTables), (32, BmmClassifierHalf)])
@@ -194,7 +197,7 @@ def test_the_clusters_only_graph_is_the_classifier_pruned(bits, half_class):
     pruned = clusters_only_onnx(full)
     assert [o.name for o in pruned.graph.output] == ["clusters"]
     assert len(pruned.graph.node) < len(full.graph.node)
-    assert not {"Exp", "Softmax", "Div"} & {n.op_type for n in pruned.graph.node}
+    assert not {"Exp", "Softmax", "Div", "Log"} & {n.op_type for n in pruned.graph.node}
     packed = pack_codes(rng.integers(0, 2, (2000, bits)))
     (clusters,) = ort.InferenceSession(pruned.SerializeToString()).run(None, {"codes": packed})
     np.testing.assert_array_equal(clusters, ort.InferenceSession(full.SerializeToString()).run(
@@ -213,6 +216,7 @@ def test_bmm_classifier_ignores_padding_bits(bits, half_class):
     clean_out, dirty_out = session.run(None, {"codes": packed}), session.run(None, {"codes": dirty})
     np.testing.assert_array_equal(clean_out[0], dirty_out[0])
     np.testing.assert_array_equal(clean_out[1], dirty_out[1])
+    np.testing.assert_array_equal(clean_out[2], dirty_out[2])
 
 
 def test_the_posterior_table_is_chosen_only_while_it_is_small():
@@ -290,11 +294,18 @@ def test_latent_onnx_halves_agree_with_their_torch_modules_on_every_test_image(m
         encoder = LatentEncoderHalf(latent_network(method, state), state.quantiser, b).eval()
         torch_codes = encoder(torch.from_numpy(x_test))
         classifier = GaussianMixtureClassifierHalf(quantised_mixture(mixture, state.quantiser, b), state.quantiser, b)
-        torch_clusters, torch_posteriors = classifier(torch_codes)
+        torch_clusters, torch_posteriors, torch_log_likelihood = classifier(torch_codes)
     np.testing.assert_array_equal(codes, torch_codes.numpy())
     np.testing.assert_array_equal(clusters, torch_clusters.numpy())
     np.testing.assert_allclose(posteriors, torch_posteriors.numpy(), atol=1e-5)
     assert len(np.unique(clusters)) > 1
+    # the log density of the dequantised latent under the widened mixture, against float64 numpy
+    levels = (unpack_codes(codes, 10 * b).reshape(-1, 10, b) * 2 ** np.arange(b - 1, -1, -1)).sum(axis=2)
+    z_hat = state.quantiser.values(levels, b).astype(np.float64)
+    expected = logsumexp(quantised_mixture(mixture, state.quantiser, b).log_joint(z_hat), axis=1)
+    log_likelihood = _session(model_dir / "consumer/classifier.onnx").run(["log_likelihood"], {"codes": codes})[0]
+    np.testing.assert_allclose(log_likelihood, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(torch_log_likelihood.numpy(), log_likelihood, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["ae-gmm", "convae-kmeans", "vade", "vc"])

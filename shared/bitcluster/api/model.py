@@ -9,11 +9,13 @@ only to read image files or resize; never torch.
     >>> model = bc.load_model()              # the embedded default model
     >>> codes = model.encode(images)         # Codes: packed (N, ceil(D/8)) uint8, bits, model_id
     >>> clusters = model.classify(codes)     # (N,) int64
+    >>> model.score_samples(codes)           # (N,) float64 log p(z) in nats under the BMM
+    >>> model.is_novel(codes, rate=0.01)     # (N,) bool: less likely than 99% of training codes
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ import numpy as np
 from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
 from bitcluster.api.images import Images, pixel_groups
 from bitcluster.core.manifest import DEFAULT_MODEL_DIR, HALVES, ManifestError, ModelManifest
+from bitcluster.core.novelty import DEFAULT_RATE, NoveltyReference, NoveltyUnavailableError, load_novelty_reference
 from bitcluster.core.onnx_model import OnnxModel, load_onnx_model
 from bitcluster.core.preprocessing import Preprocessing
 
@@ -39,6 +42,8 @@ class Model:
     manifest: ModelManifest
     encoder: OnnxModel | None
     classifier: OnnxModel | None
+    # The training codes' log-likelihood quantiles (consumer/novelty.json), None when not exported.
+    novelty: NoveltyReference | None = field(default=None, repr=False)
 
     @property
     def model_id(self) -> str:
@@ -96,6 +101,27 @@ class Model:
         """Codes -> (N, K) float32 posterior probabilities of the clusters (rows sum to 1)."""
         return self._run_classifier(codes, "posteriors")
 
+    def score_samples(self, codes: CodesLike) -> np.ndarray:
+        """Codes -> (N,) float64 ``log p(z)``, the log-likelihood in nats of each code under the model's mixture.
+
+        Low values mark codes unlike the training codes (:meth:`is_novel`). Computed in the
+        exported graph (float32, within 1e-4 relative of a float64 computation).
+        """
+        return self._run_classifier(codes, "log_likelihood").astype(np.float64)
+
+    def is_novel(self, codes: CodesLike, rate: float = DEFAULT_RATE) -> np.ndarray:
+        """Codes -> (N,) bool: ``score_samples`` below the training codes' ``rate`` quantile.
+
+        About ``rate`` of codes like the training ones are flagged. Raises ValueError for a rate
+        outside (0, 1) and :class:`~bitcluster.core.novelty.NoveltyUnavailableError` for a model
+        exported without the training codes' scores.
+        """
+        if self.novelty is None:
+            raise NoveltyUnavailableError(f"model {self.model_id} was exported without novelty data "
+                                          "(consumer/novelty.json): re-export its run with `bitcluster export`")
+        threshold = self.novelty.threshold(rate)
+        return self.score_samples(codes) < threshold
+
     def cluster(self, images: Images, *, resize: bool = False) -> np.ndarray:
         """Images -> (N,) int64 clusters: ``classify(encode(images))``."""
         return self.classify(self.encode(images, resize=resize))
@@ -107,6 +133,9 @@ class Model:
         packed = packed_codes_of(codes, self.bits)
         if len(packed) == 0:
             raise ValueError("no codes to classify")
+        if output not in {o.name for o in half.session.get_outputs()}:
+            raise ManifestError(f"model {self.model_id} was exported without the {output!r} output: re-export its "
+                                "run with this version of bitcluster (`bitcluster export RUN_DIR --out MODEL_DIR`)")
         run = (half.run_clusters if output == "clusters" else
                lambda feed: half.session.run([output], feed)[0])
         return np.concatenate([run({"codes": packed[i:i + RUN_ROWS]}) for i in range(0, len(packed), RUN_ROWS)])
@@ -118,7 +147,8 @@ class Model:
         return half
 
 
-def load_model(path: str | Path | None = None, *, threads: int = 0, allow_gpu: bool = False) -> Model:
+def load_model(path: str | Path | None = None, *, threads: int = 0, allow_gpu: bool = False,
+               expected_model_id: str | None = None) -> Model:
     """Load and verify an exported model (from ``bitcluster export``) for use in this process.
 
     Parameters
@@ -127,9 +157,10 @@ def load_model(path: str | Path | None = None, *, threads: int = 0, allow_gpu: b
         the embedded default model (8x8 digits, 16 bits, 10 clusters)
     threads : onnxruntime threads per call (0: onnxruntime's choice)
     allow_gpu : run the encoder on CUDA when this onnxruntime build has it (the classifier is CPU)
+    expected_model_id : the ``model_id`` the directory must hold (a pin: any other model is refused)
 
     Raises :class:`~bitcluster.core.manifest.ManifestError` for a directory that holds no model,
-    an altered file, or two halves of different models.
+    an altered file, two halves of different models, or another model than ``expected_model_id``.
     """
     model_dir = Path(DEFAULT_MODEL_DIR if path is None else path)
     present = [half for half, rel in HALVES.items()
@@ -139,12 +170,15 @@ def load_model(path: str | Path | None = None, *, threads: int = 0, allow_gpu: b
                             "export one with `bitcluster export RUN_DIR --out MODEL_DIR`")
     encoder = classifier = None
     if "vendor" in present:
-        encoder = load_onnx_model(model_dir, "vendor", allow_gpu=allow_gpu, intra_op_threads=threads)
+        encoder = load_onnx_model(model_dir, "vendor", expected_model_id=expected_model_id, allow_gpu=allow_gpu,
+                                  intra_op_threads=threads)
         encoder.expect_io({"images": Preprocessing.from_dict(encoder.manifest.preprocessing).n_pixels}, ("codes",))
     if "consumer" in present:
-        classifier = load_onnx_model(model_dir, "consumer", intra_op_threads=threads)
+        classifier = load_onnx_model(model_dir, "consumer", expected_model_id=expected_model_id,
+                                     intra_op_threads=threads)
         classifier.expect_io({"codes": classifier.manifest.code_bytes}, ("clusters", "posteriors"))
     if encoder and classifier and encoder.manifest.model_id != classifier.manifest.model_id:
         raise ManifestError(f"{model_dir}: the vendor half is model {encoder.manifest.model_id} and the consumer "
                             f"half {classifier.manifest.model_id}; export both halves together")
-    return Model((encoder or classifier).manifest, encoder, classifier)
+    novelty = load_novelty_reference(classifier.manifest, classifier.onnx_path) if classifier else None
+    return Model((encoder or classifier).manifest, encoder, classifier, novelty)

@@ -1,7 +1,8 @@
 """VAB's consumer half, the BMM posterior as a torch module laid out for ONNX Runtime's speed.
 
-Both modules map ``codes`` (N, B = ceil(D / 8)) uint8 to ``clusters`` (N,) int64 and
-``posteriors`` (N, K) float32; :func:`bmm_classifier_half` picks one for a model:
+The modules map ``codes`` (N, B = ceil(D / 8)) uint8 to ``clusters`` (N,) int64, ``posteriors``
+(N, K) float32 and ``log_likelihood`` (N,) float32, ``log p(z)`` in nats under the BMM (what novelty
+is judged by); :func:`bmm_classifier_half` picks one for a model:
 
 * :class:`BmmPosteriorTable`, for codes of at most :data:`TABLE_MAX_BYTES` bytes: the
   posterior of every possible packed code, computed at export in float64, so the graph is one
@@ -60,19 +61,24 @@ def bmm_classifier_half(log_pi: np.ndarray, means: np.ndarray) -> nn.Module:
     return BmmClassifierHalf(log_pi, means)
 
 
-def softmax_of_transposed(log_joint_t: torch.Tensor, best: torch.Tensor, ones: torch.Tensor) -> torch.Tensor:
-    """Posteriors (N, K) from the transposed log joint (K, N), its argmax (1, N) and ones (1, K).
+def softmax_of_transposed(log_joint_t: torch.Tensor, best: torch.Tensor,
+                          ones: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posteriors (N, K) and ``logsumexp_k`` (N,) of the transposed log joint (K, N), given its argmax
+    (1, N) and ones (1, K).
 
     Every broadcast runs along the batch, and the row maximum comes from the argmax already
     computed (a GatherElements), not a second reduction over K. Subtracting it keeps exp in range:
-    log joints of 32-bit codes reach -400.
+    log joints of 32-bit codes reach -400. The log normaliser shares the softmax's sum.
     """
-    unnormalised = torch.exp(log_joint_t - log_joint_t.gather(0, best))     # (K, N), 1 at the argmax
-    return (unnormalised / (ones @ unnormalised)).T
+    top = log_joint_t.gather(0, best)                                        # (1, N)
+    unnormalised = torch.exp(log_joint_t - top)                              # (K, N), 1 at the argmax
+    total = ones @ unnormalised                                              # (1, N)
+    return (unnormalised / total).T, (top + torch.log(total)).flatten()
 
 
 class BmmClassifierHalf(nn.Module):
-    """The consumer's half of VAB: packed codes (N, ceil(D / 8)) uint8 -> clusters (N,), posteriors (N, K).
+    """The consumer's half of VAB: packed codes (N, ceil(D / 8)) uint8 -> clusters (N,), posteriors (N, K),
+    log-likelihoods (N,).
 
     The bits are unpacked along the batch axis, ``(B, 8, N)``, by one BitwiseAnd with the MSB-first
     place values; the BMM's weights are divided by those place values
@@ -102,14 +108,14 @@ class BmmClassifierHalf(nn.Module):
         """``log pi_k + log p(z | k)``: (N, K) float32."""
         return self.log_joint_t(codes).T
 
-    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         log_joint = self.log_joint_t(codes)                                  # (K, N)
         best = log_joint.argmax(dim=0, keepdim=True)                         # (1, N)
-        return best.flatten(), softmax_of_transposed(log_joint, best, self.ones)
+        return best.flatten(), *softmax_of_transposed(log_joint, best, self.ones)
 
 
 class BmmPosteriorTable(nn.Module):
-    """The consumer's half of VAB as two lookup tables indexed by the packed code's bytes.
+    """The consumer's half of VAB as three lookup tables indexed by the packed code's bytes.
 
     Every one of the ``256^B`` packed codes is unpacked and scored in float64 at construction;
     padding bits are ignored, as the unpacking graph of :class:`BmmClassifierHalf` ignores them.
@@ -129,15 +135,16 @@ class BmmPosteriorTable(nn.Module):
         every_code = np.arange(256**n_bytes, dtype=">u4").view(np.uint8).reshape(-1, 4)[:, 4 - n_bytes:]
         z = unpack_codes(every_code, 8 * n_bytes)[:, :self.bits]                          # padding dropped
         log_joint = bmm_log_joint(z, log_pi, means)                                          # (256^B, K) float64
-        posteriors = np.exp(normalise_log_joint(log_joint)[1])
+        log_likelihood, log_posteriors = normalise_log_joint(log_joint)
         # The smallest integer type that holds K, cast after the lookup: 64 KiB of uint8 instead of
         # 512 KiB of int64 (16 bits). Same speed in a tight loop; with 8 MiB of other memory touched
         # between calls, 206 against 318 µs a batch of 4096.
         table_type = np.uint8 if self.clusters <= 256 else np.int32
         self.register_buffer("cluster_table", torch.from_numpy(log_joint.argmax(axis=1).astype(table_type)))
-        self.register_buffer("posterior_table", torch.from_numpy(posteriors.astype(np.float32)))         # (256^B, K)
+        self.register_buffer("posterior_table", torch.from_numpy(np.exp(log_posteriors).astype(np.float32)))
+        self.register_buffer("log_likelihood_table", torch.from_numpy(log_likelihood.astype(np.float32)))  # (256^B,)
 
-    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # The row of a code is its bytes read as a big-endian integer.
         byte = codes.to(torch.int64)
         index = byte[:, 0]
@@ -145,7 +152,7 @@ class BmmPosteriorTable(nn.Module):
             index = index * 256 + byte[:, j]
         # index_select traces to Gather; indexing a (256,) * B table by the bytes gives a GatherND, 5x slower
         return (self.cluster_table.index_select(0, index).to(torch.int64),
-                self.posterior_table.index_select(0, index))
+                self.posterior_table.index_select(0, index), self.log_likelihood_table.index_select(0, index))
 
 
 class BmmByteTables(nn.Module):
@@ -155,7 +162,8 @@ class BmmByteTables(nn.Module):
     each of the 256 values of byte ``j``, that byte's bits' contribution for each cluster, computed
     in float64 at construction (``log pi`` rides on byte 0). Each row is shifted by its maximum, a
     constant per code that changes neither the argmax nor the posterior, so that float32 keeps the
-    differences between clusters. Padding bits are ignored. The tables take ``B * 256 * K``
+    differences between clusters; the shifts are kept in one more small table per byte, ``(256,)``,
+    and added back for the log-likelihood only. Padding bits are ignored. The tables take ``B * 256 * K``
     float32 (40 KiB at 32 bits, K = 10): they stay in the core's caches between requests, where
     one table per 16-bit word (5 MiB) is evicted by the rest of a request's work.
 
@@ -178,24 +186,29 @@ class BmmByteTables(nn.Module):
             stop = min(start + 8, self.bits)
             table = bmm_log_joint(every_byte[:, :stop - start], log_pi if j == 0 else no_prior,
                                   np.asarray(means)[:, start:stop])                          # (256, K) float64
-            tables.append(table - table.max(axis=1, keepdims=True))
+            tables.append(table)
         # One initializer per byte (a slice of a stacked (B, 256, K) buffer would be a Gather in the graph).
         for j, table in enumerate(tables):
-            self.register_buffer(f"table_{j}", torch.from_numpy(table.astype(np.float32)))      # (256, K)
+            shift = table.max(axis=1, keepdims=True)
+            self.register_buffer(f"table_{j}", torch.from_numpy((table - shift).astype(np.float32)))  # (256, K)
+            self.register_buffer(f"shift_{j}", torch.from_numpy(shift.astype(np.float32)))         # (256, 1)
         self.register_buffer("ones", torch.ones(1, self.clusters))                               # (1, K)
 
-    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # The bytes as int32 indices along the batch: (B, N), split into one (1, N) row per byte, so
         # the graph is Transpose, Cast, Split, then a Gather and an Add per byte: 12 nodes at 32 bits,
         # where indexing the (N, B) bytes column by column and slicing a stacked (B, 256, K) table took
         # 21 (four nodes per byte and the Adds). Clusters only, 32 bits, interleaved rounds against that
         # graph: 2-5% faster at batch 4096 (warm and flushed caches) and 12% at batch 1.
         index = codes.T.to(torch.int32)
-        log_joint = None
+        log_joint = shift = None
         for j, row in enumerate(index.split(1)):
             looked_up = nn.functional.embedding(row, getattr(self, f"table_{j}"))              # (1, N, K)
+            shifted = nn.functional.embedding(row, getattr(self, f"shift_{j}"))                # (1, N, 1)
             log_joint = looked_up if log_joint is None else log_joint + looked_up
+            shift = shifted if shift is None else shift + shifted
         best = log_joint.argmax(dim=2).flatten()                                                 # (N,)
         # On the transposed log joint: 1.05-1.16x the speed of Softmax over rows of K (20 and 32 bits,
         # batch 4096, interleaved rounds, warm and flushed caches); the same posteriors to float32 rounding.
-        return best, softmax_of_transposed(log_joint.flatten(0, 1).T, best[None, :], self.ones)
+        posteriors, log_norm = softmax_of_transposed(log_joint.flatten(0, 1).T, best[None, :], self.ones)
+        return best, posteriors, log_norm + shift.flatten()

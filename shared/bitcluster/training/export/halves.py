@@ -2,7 +2,7 @@
 
 * :class:`VabEncoderHalf`: ``images`` (N, P) float32 -> ``g_a`` -> the deterministic code
   ``1[logit > 0]`` -> ``codes`` (N, ceil(D / 8)) uint8, packed in the graph;
-* :func:`clusters_and_posteriors`: the plain ``(N, K)`` log joint -> argmax and softmax tail.
+* :func:`classifier_outputs`: the plain ``(N, K)`` log joint -> argmax, softmax and logsumexp tail.
 
 VAB's consumer half (the BMM posterior) is in :mod:`.bmm_classifier`, the latent baselines'
 halves in :mod:`.latent_halves`.
@@ -18,9 +18,9 @@ from bitcluster.training.export.bit_packing import PackBits
 from bitcluster.training.nets.binary_concrete import deterministic_code
 
 
-def clusters_and_posteriors(log_joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``argmax_k`` (N,) int64 and the normalised posterior (N, K) of a log joint (N, K)."""
-    return log_joint.argmax(dim=1), torch.softmax(log_joint, dim=1)
+def classifier_outputs(log_joint: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``argmax_k`` (N,) int64, the normalised posterior (N, K) and ``logsumexp_k`` (N,) of a log joint (N, K)."""
+    return log_joint.argmax(dim=1), torch.softmax(log_joint, dim=1), torch.logsumexp(log_joint, dim=1)
 
 
 class VabEncoderHalf(nn.Module):

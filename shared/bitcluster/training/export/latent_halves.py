@@ -9,7 +9,8 @@ still receives a short bit string:
   dimension (code bit ``i b + j`` is bit ``b - 1 - j`` of dimension ``i``'s level) -> packed
   ``codes`` (N, ceil(d b / 8)) uint8;
 * :class:`GaussianMixtureClassifierHalf`: ``codes`` -> levels -> ``z_hat = low + level * step``
-  -> ``log pi_k + log N(z_hat; mu_k, Sigma_k)`` -> ``clusters`` (N,) int64, ``posteriors`` (N, K).
+  -> ``log pi_k + log N(z_hat; mu_k, Sigma_k)`` -> ``clusters`` (N,) int64, ``posteriors`` (N, K),
+  ``log_likelihood`` (N,): the mixture's log density at ``z_hat``.
   The mixture is given already widened by the quantisation noise
   (:func:`~bitcluster.training.latent.quantised_mixture`), exactly as ``evaluate`` scores ``acc_quantised``.
 """
@@ -23,7 +24,7 @@ from torch import nn
 from bitcluster.core.codes import msb_first_place_values
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
-from bitcluster.training.export.halves import clusters_and_posteriors
+from bitcluster.training.export.halves import classifier_outputs
 from bitcluster.training.latent import UniformQuantiser, check_bits_per_dim
 
 
@@ -103,5 +104,5 @@ class GaussianMixtureClassifierHalf(nn.Module):
         y = self.dequantised(codes).unsqueeze(0) @ self.precision_cholesky - self.mean_times_p     # (K, N, d)
         return (y * y).sum(dim=2).T * -0.5 + self.const
 
-    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return clusters_and_posteriors(self.log_joint(codes))
+    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return classifier_outputs(self.log_joint(codes))

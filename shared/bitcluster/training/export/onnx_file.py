@@ -4,7 +4,8 @@
 needs ``onnxscript``), opset 18, the batch axis dynamic:
 
 * encoder: ``images`` (N, P) float32 -> ``codes`` (N, B) uint8;
-* classifier: ``codes`` (N, B) uint8 -> ``clusters`` (N,) int64, ``posteriors`` (N, K) float32;
+* classifier: ``codes`` (N, B) uint8 -> ``clusters`` (N,) int64, ``posteriors`` (N, K) float32,
+  ``log_likelihood`` (N,) float32;
 * clusters only: the classifier pruned to ``clusters`` (:func:`clusters_only_onnx`).
 """
 
@@ -25,7 +26,7 @@ OPSET = 18
 # Readable by every onnxruntime >= 1.14; the graphs use nothing newer than opset 18 ops.
 IR_VERSION = 8
 ENCODER_IO = (("images",), ("codes",))
-CLASSIFIER_IO = (("codes",), ("clusters", "posteriors"))
+CLASSIFIER_IO = (("codes",), ("clusters", "posteriors", "log_likelihood"))
 # The exporter logs a warning for each torchvision op it cannot register (torchvision is not
 # used), and torch.export warns about its own use of a deprecated pytree API.
 _NOISY_LOGGER = "torch.onnx._internal.exporter._registration"
@@ -42,7 +43,8 @@ def encoder_onnx(half: nn.Module, n_pixels: int) -> onnx.ModelProto:
 
 
 def classifier_onnx(half: nn.Module, code_bytes: int) -> onnx.ModelProto:
-    """Trace a classifier half: packed codes (N, ``code_bytes``) uint8 -> clusters (N,), posteriors (N, K)."""
+    """Trace a classifier half: packed codes (N, ``code_bytes``) uint8 -> clusters (N,), posteriors (N, K),
+    log-likelihoods (N,)."""
     return _export(half, torch.zeros(2, code_bytes, dtype=torch.uint8), *CLASSIFIER_IO,
                    graph_name="bitcluster_classifier")
 

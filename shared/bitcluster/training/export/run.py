@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+import numpy as np
 
 from bitcluster.core.atomic import refuse_existing
 from bitcluster.core.codes import code_bytes
 from bitcluster.core.manifest import ModelManifest
+from bitcluster.core.novelty import NoveltyReference
 from bitcluster.training.export.bmm_classifier import bmm_classifier_half
 from bitcluster.training.export.halves import VabEncoderHalf
 from bitcluster.training.export.latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
 from bitcluster.training.export.latents import check_exportable, latent_network
 from bitcluster.training.export.model_dir import write_model_dir
+from bitcluster.training.export.novelty import novelty_reference, training_codes
 from bitcluster.training.export.onnx_file import classifier_onnx, encoder_onnx
 from bitcluster.training.latent import check_bits_per_dim, load_latent_head, quantised_mixture
 from bitcluster.training.runs import METRICS, read_config, read_json
+
+log = logging.getLogger(__name__)
 
 
 def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *, force: bool = False) -> ModelManifest:
@@ -35,12 +42,13 @@ def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *, for
     bits, clusters = model.config.bits, model.config.clusters
     log_pi, means = model.prior.numpy_parameters()
     training = {k: config.get(k) for k in ("dataset", "train")}
+    encoder, classifier = VabEncoderHalf(model.g_a, bits), bmm_classifier_half(log_pi, means)
     return write_model_dir(
-        out, encoder_onnx(VabEncoderHalf(model.g_a, bits), model.config.n_pixels),
-        classifier_onnx(bmm_classifier_half(log_pi, means), code_bytes(bits)),
+        out, encoder_onnx(encoder, model.config.n_pixels), classifier_onnx(classifier, code_bytes(bits)),
         method=config["method"], bits=bits, clusters=clusters, preprocessing=config["preprocessing"],
         metrics=_metrics(run_dir), training=json.loads(json.dumps(training)),
-        entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()}, force=force)
+        entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()},
+        novelty=_training_novelty(config, encoder, classifier), force=force)
 
 
 def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *,
@@ -67,12 +75,26 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None,
     training = {"dataset": config.get("dataset"), "train": config.get("train"), "latent_dim": d,
                 "bits_per_dim": b, "quantiser": {"low": quantiser.low.tolist(), "high": quantiser.high.tolist()},
                 "code_layout": "level bits MSB-first, dimension after dimension"}
+    encoder = LatentEncoderHalf(latent_network(method, state), quantiser, b)
+    classifier = GaussianMixtureClassifierHalf(quantised_mixture(mixture, quantiser, b), quantiser, b)
     return write_model_dir(
-        out, encoder_onnx(LatentEncoderHalf(latent_network(method, state), quantiser, b), n_pixels),
-        classifier_onnx(GaussianMixtureClassifierHalf(quantised_mixture(mixture, quantiser, b), quantiser, b),
-                        code_bytes(d * b)),
+        out, encoder_onnx(encoder, n_pixels), classifier_onnx(classifier, code_bytes(d * b)),
         method=method, bits=d * b, clusters=mixture.n_components, preprocessing=config["preprocessing"],
-        metrics=_metrics(run_dir), training=json.loads(json.dumps(training)), force=force)
+        metrics=_metrics(run_dir), training=json.loads(json.dumps(training)),
+        novelty=_training_novelty(config, encoder, classifier), force=force)
+
+
+def _training_novelty(config: dict, encoder, classifier) -> NoveltyReference | None:
+    """The training codes' log-likelihood quantiles, or None (with a warning) when the run's data is gone."""
+    from bitcluster.data import DatasetError, load_dataset
+
+    source = config.get("data_source", config["dataset"])
+    try:
+        x_train = load_dataset(source).x_train
+    except (DatasetError, OSError) as e:
+        log.warning("exporting without novelty data: the training set %r cannot be read (%s)", source, e)
+        return None
+    return novelty_reference(classifier, training_codes(encoder, np.asarray(x_train, dtype=np.float32)))
 
 
 def _metrics(run_dir: Path) -> dict:
