@@ -38,6 +38,7 @@ _LAZY = {
     "Codes": "bitcluster.api.codes",
     "ImageFormatError": "bitcluster.core.preprocessing",
     "BitclusterClient": "bitcluster.client.http_client",
+    "ChangeDetector": "bitcluster.api.change_detector",
 }
 
 __all__ = ["BernoulliMixture", *_LAZY]
