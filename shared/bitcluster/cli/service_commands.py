@@ -24,11 +24,14 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in containers)."),
     port: Optional[int] = typer.Option(None, help="Port (default: vendor 8001, consumer 8002)."),
     threads: Optional[int] = typer.Option(None, min=0, help="ONNX Runtime intra-op threads (0: its default)."),
+    allow_no_key: bool = typer.Option(False, "--allow-no-key", help="Serve without an API key on a non-loopback "
+                                      "host (refused otherwise; also BITCLUSTER_ALLOW_NO_KEY=1)."),
 ) -> None:
     """Serve one half of an exported model over HTTP until SIGTERM; the command the containers run.
 
     Other settings come from BITCLUSTER_* variables: MAX_BATCH, MAX_BODY_BYTES, MAX_IMAGE_PIXELS,
-    REQUEST_TIMEOUT_S, API_KEY, USE_GPU (vendor), LOG_LEVEL.
+    REQUEST_TIMEOUT_S, API_KEY (or API_KEY_FILE), USE_GPU (vendor), LOG_LEVEL. On a host other than
+    loopback it refuses to start without an API key unless --allow-no-key (or ALLOW_NO_KEY=1) says so.
     """
     if service not in SERVICES:
         fail(f"serve vendor or consumer, not {service!r}")
@@ -46,11 +49,14 @@ def serve(
             from bitcluster_consumer.main import create_app
     except ImportError as e:
         fail(f"the {service} service needs its extra ({e}): pip install 'bitcluster[{service}]'")
-    given = {"model_dir": model_dir, "host": host, "port": port, "intra_op_threads": threads}
+    given = {"model_dir": model_dir, "host": host, "port": port, "intra_op_threads": threads,
+             "allow_no_key": allow_no_key or None}  # the flag's absence leaves BITCLUSTER_ALLOW_NO_KEY in charge
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as e:
-        fail(f"invalid setting: {e}")
+        # Each error's message alone: pydantic's full text repeats the input, which may hold the API key.
+        fail("invalid setting: " + "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}"
+                                             for err in e.errors(include_input=False)))
     try:  # fail here, with one line, rather than as a traceback from inside uvicorn's startup
         load_manifest(settings.model_dir, service)
     except ManifestError as e:

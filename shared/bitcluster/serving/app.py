@@ -48,6 +48,7 @@ def create_service_app(*, service: str, title: str, description: str, settings: 
         log.info("%s serving model %s (%d bits, %d clusters) on %s", service, loaded.manifest.model_id,
                  loaded.manifest.bits, loaded.manifest.clusters, loaded.provider)
         app.state.metrics.set_model_info(loaded.manifest, loaded.provider)
+        log.log(*settings.key_policy())  # a warning when serving beyond loopback without a key
         yield
         app.state.model = None  # /readyz answers 503 while in-flight requests drain
 

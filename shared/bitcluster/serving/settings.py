@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The model shipped inside the package, served when no --model-dir is given (re-exported for the CLI).
 from bitcluster.core.manifest import DEFAULT_MODEL_DIR
+from bitcluster.serving.auth import key_policy, normalized_key
 
 
 class ServiceSettings(BaseSettings):
@@ -30,12 +31,37 @@ class ServiceSettings(BaseSettings):
     shutdown_timeout_s: float = Field(10.0, ge=0, description="Grace period for in-flight requests on SIGTERM.")
     intra_op_threads: int = Field(0, ge=0, description="ONNX Runtime threads per inference (0: the container's "
                                                        "CPU quota from cgroups, else the CPUs it may run on).")
-    api_key: SecretStr | None = Field(None, description="When set, every endpoint but /healthz needs "
-                                                        "'Authorization: Bearer <key>'.")
+    api_key: SecretStr | None = Field(None, description="When set, every endpoint but the health probes needs "
+                                                        "'Authorization: Bearer <key>' (surrounding whitespace "
+                                                        "is stripped from both).")
+    api_key_file: Path | None = Field(None, description="A file holding the API key (e.g. a mounted secret; "
+                                                        "its trailing newline is stripped), instead of API_KEY.")
+    allow_no_key: bool = Field(False, description="Serve without an API key on a non-loopback host (refused "
+                                                  "otherwise, and logged as a warning when allowed).")
     log_level: str = "info"
 
     @field_validator("api_key", mode="before")
     @classmethod
-    def _empty_key_is_no_key(cls, v: object) -> object:
-        # docker compose passes an unset ${BITCLUSTER_API_KEY:-} as "": that means no key, not "".
-        return None if v == "" else v
+    def _stripped_key(cls, v: object) -> object:
+        # docker compose passes an unset ${BITCLUSTER_API_KEY:-} as "": no key, which key_policy then
+        # refuses on a non-loopback host. A key of blanks only is a mistake, not "no key".
+        if isinstance(v, SecretStr):
+            v = v.get_secret_value()
+        return None if v == "" else normalized_key(v) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _key_file_and_policy(self) -> "ServiceSettings":
+        if self.api_key_file is not None:
+            if self.api_key is not None:
+                raise ValueError("set BITCLUSTER_API_KEY or BITCLUSTER_API_KEY_FILE, not both")
+            try:
+                key = self.api_key_file.read_text()
+            except OSError as e:
+                raise ValueError(f"cannot read the API key file: {e}") from e
+            self.api_key = SecretStr(normalized_key(key))
+        self.key_policy()  # raises when a non-loopback host has no key and no allow_no_key
+        return self
+
+    def key_policy(self) -> tuple[int, str]:
+        """The log level and line saying how the service is protected (:func:`~bitcluster.serving.auth.key_policy`)."""
+        return key_policy(self.host, self.api_key is not None, self.allow_no_key)
