@@ -7,12 +7,13 @@ No HTTP here: codes of the wrong shape or padding raise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import onnxruntime as ort
 
 from bitcluster.core.codes import check_packed_codes
+from bitcluster.core.novelty import NoveltyReference, load_novelty_reference
 from bitcluster.core.onnx_model import OnnxModel, load_onnx_model
 
 from bitcluster_consumer.config import Settings
@@ -21,6 +22,8 @@ from bitcluster_consumer.config import Settings
 @dataclass
 class Classifier:
     model: OnnxModel
+    # The training codes' log-likelihood quantiles, None for a model exported without them.
+    novelty: NoveltyReference | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, settings: Settings) -> "Classifier":
@@ -28,7 +31,12 @@ class Classifier:
         model = load_onnx_model(settings.model_dir, "consumer", allow_gpu=False,
                                 intra_op_threads=settings.intra_op_threads)
         model.expect_io({"codes": model.manifest.code_bytes}, ("clusters", "posteriors"))
-        return cls(model)
+        return cls(model, load_novelty_reference(model.manifest, model.onnx_path))
+
+    @property
+    def outputs(self) -> frozenset[str]:
+        """The classifier graph's outputs: clusters, posteriors, and log_likelihood in newer exports."""
+        return frozenset(o.name for o in self.model.session.get_outputs())
 
     @property
     def bits(self) -> int:
@@ -45,8 +53,18 @@ class Classifier:
 
         The codes are checked packed (shape, padding bits clear) and unpacked once, inside the graph.
         """
+        answer = self.run(packed, ("posteriors",) if posteriors else (), run_options)
+        return answer["clusters"], answer.get("posteriors")
+
+    def run(self, packed: np.ndarray, extra: tuple[str, ...] = (),
+            run_options: ort.RunOptions | None = None) -> dict[str, np.ndarray]:
+        """Packed codes (N, ceil(D/8)) uint8 -> ``{"clusters": (N,) int64}`` and the ``extra`` outputs
+        asked for (``posteriors`` (N, K), ``log_likelihood`` (N,) float32); clusters alone run the pruned graph.
+
+        The codes are checked packed (shape, padding bits clear) and unpacked once, inside the graph.
+        """
         packed = check_packed_codes(packed, self.bits)
-        if posteriors:
-            clusters, probs = self.model.session.run(["clusters", "posteriors"], {"codes": packed}, run_options)
-            return clusters, probs
-        return self.model.run_clusters({"codes": packed}, run_options), None
+        if not extra:
+            return {"clusters": self.model.run_clusters({"codes": packed}, run_options)}
+        names = ["clusters", *extra]
+        return dict(zip(names, self.model.session.run(names, {"codes": packed}, run_options)))

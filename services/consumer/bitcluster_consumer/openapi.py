@@ -51,6 +51,16 @@ _DIGITS = {"type": "string", "pattern": f"^[0-9]{{1,{MAX_HEADER_DIGITS}}}$"}
 PARAMETERS = [
     {"name": "posteriors", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
      "description": "Also return the (N, K) posteriors (then the answer is JSON): 'true' or 'false'."},
+    {"name": "log_likelihood", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+     "description": "Also return each code's log p(z) in nats under the model's Bernoulli mixture (then the "
+                    "answer is JSON): 'true' or 'false'. 422 output_unavailable for a model exported without it."},
+    {"name": "novel", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
+     "description": "Also flag each code whose log-likelihood is below the training codes' rate quantile (then "
+                    "the answer is JSON): 'true' or 'false'. 422 novelty_unavailable for a model exported "
+                    "without the training codes' scores."},
+    {"name": "rate", "in": "query", "required": False,
+     "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.01},
+     "description": "With novel=true: the share of training-like codes flagged, in (0, 1)."},
     {"name": MODEL_ID_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
      "description": "Required with a binary body: the model_id the vendor returned with the codes (409 for "
                     "another model's). A JSON body names it as model_id; sent with one, it is checked too."},
@@ -62,15 +72,16 @@ PARAMETERS = [
 _HEADERS_OUT = {MODEL_ID_HEADER: {"schema": {"type": "string"}, "description": "The model that classified."},
                 COUNT_HEADER: {"schema": _DIGITS, "description": "N, the number of clusters."}}
 RESPONSES = {
-    200: {"description": f"The cluster of each code. JSON by default (and always with posteriors); with "
-                         f"'Accept: {OCTET_STREAM}', N little-endian int32 clusters, 4 bytes each, in the "
+    200: {"description": f"The cluster of each code. JSON by default (and always with posteriors, log_likelihood "
+                         f"or novel); with 'Accept: {OCTET_STREAM}', N little-endian int32 clusters, 4 bytes each, in the "
                          f"order of the codes, with the headers {MODEL_ID_HEADER} and {COUNT_HEADER}.",
           "headers": _HEADERS_OUT,
           # The JSON schema comes from the route's response_model.
           "content": {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}}},
     **error_responses(406, 409, 413, 415, 422, 503, 504),
 }
-RESPONSES[406]["description"] += f": Accept allows neither {JSON} nor {OCTET_STREAM} (only {JSON} with posteriors)"
+RESPONSES[406]["description"] += (f": Accept allows neither {JSON} nor {OCTET_STREAM} (only {JSON} with posteriors, "
+                                  "log_likelihood or novel)")
 
 
 def classify_contract(schema: dict, classifier: Classifier, settings: Settings) -> None:

@@ -24,9 +24,17 @@ class ClassifyRequest(BaseModel):
                                                                          "pattern": BASE64_PATTERN}})
     bits: int | None = Field(None, description="Code length D, checked against the model when given.")
     posteriors: bool = Field(False, description="Also return the posterior over clusters of each code.")
+    log_likelihood: bool = Field(False, description="Also return log p(z), each code's log-likelihood in nats "
+                                                    "under the model's Bernoulli mixture.")
+    novel: bool = Field(False, description="Also flag the codes less likely than the training codes' `rate` "
+                                           "quantile (about `rate` of training-like codes are flagged).")
+    rate: float | None = Field(None, gt=0, lt=1, description="The novelty rate in (0, 1), with novel; "
+                                                             "default 0.01.")
 
 
 class ClassifyResponse(BaseModel):
     model_id: str
     clusters: list[int] = Field(..., description="The most probable cluster of each code.")
     posteriors: list[list[float]] | None = Field(None, description="(N, K) posteriors, when asked for.")
+    log_likelihood: list[float] | None = Field(None, description="(N,) log p(z) in nats, when asked for.")
+    novel: list[bool] | None = Field(None, description="(N,) whether each code is novel, when asked for.")

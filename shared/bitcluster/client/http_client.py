@@ -20,6 +20,7 @@ from bitcluster.api.images import Images, image_groups
 from bitcluster.client.errors import BitclusterError, ModelMismatchError
 from bitcluster.client.retry import RetryPolicy, with_retries
 from bitcluster.core.codes import codes_from_bytes
+from bitcluster.core.novelty import DEFAULT_RATE
 from bitcluster.core.wire import (CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM,
                                   code_headers)
 
@@ -139,13 +140,22 @@ class BitclusterClient:
         :class:`~bitcluster.client.errors.ModelMismatchError`), or packed codes alone, taken to be
         of the model the consumer serves.
         """
-        return np.concatenate([np.asarray(r["clusters"], dtype=np.int64) for r in self._classify(codes, False)])
+        return self._classify(codes, "clusters", np.int64)
 
     def predict_proba(self, codes: CodesLike) -> np.ndarray:
         """Codes -> (N, K) float32 posterior probabilities of the clusters, from the consumer."""
-        return np.concatenate([np.asarray(r["posteriors"], dtype=np.float32) for r in self._classify(codes, True)])
+        return self._classify(codes, "posteriors", np.float32, {"posteriors": "true"})
 
-    def _classify(self, codes: CodesLike, posteriors: bool) -> list[dict]:
+    def score_samples(self, codes: CodesLike) -> np.ndarray:
+        """Codes -> (N,) float64 log p(z), each code's log-likelihood in nats under the served model's mixture."""
+        return self._classify(codes, "log_likelihood", np.float64, {"log_likelihood": "true"})
+
+    def is_novel(self, codes: CodesLike, rate: float = DEFAULT_RATE) -> np.ndarray:
+        """Codes -> (N,) bool: less likely than the served model's training codes' ``rate`` quantile."""
+        return self._classify(codes, "novel", bool, {"novel": "true", "rate": repr(float(rate))})
+
+    def _classify(self, codes: CodesLike, output: str, dtype, params: dict | None = None) -> np.ndarray:
+        """One ``output`` of ``POST /v1/classify`` for all codes, batch after batch, as (N, ...) ``dtype``."""
         if not isinstance(codes, Codes):
             served = self.consumer_model()
             codes = Codes(packed_codes_of(codes, served["bits"]), served["bits"], served["model_id"])
@@ -156,9 +166,9 @@ class BitclusterClient:
             batch = codes.packed[start:start + self.batch_size]
             headers = {"Content-Type": OCTET_STREAM, **code_headers(codes.model_id, codes.bits, len(batch))}
             response = self._request("consumer", "POST", "/v1/classify", content=batch.tobytes(), headers=headers,
-                                     params={"posteriors": "true"} if posteriors else None)
-            out.append(response.json())
-        return out
+                                     params=params)
+            out.append(np.asarray(response.json()[output], dtype=dtype))
+        return np.concatenate(out)
 
     def cluster(self, images: Images, *, resize: bool | None = None) -> np.ndarray:
         """Images -> vendor -> consumer -> (N,) int64 clusters."""

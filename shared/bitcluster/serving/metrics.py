@@ -6,6 +6,7 @@
 * ``bitcluster_batch_size{service, route}`` -- images or codes per request
 * ``bitcluster_items_processed_total{service, route, kind}`` -- images encoded (vendor, ``kind="images"``)
   or codes classified (consumer, ``kind="codes"``)
+* ``bitcluster_novel_codes_total{service, route}`` -- codes flagged novel (consumer, when a request asks)
 * ``bitcluster_model_info{service, model_id, method, bits, clusters, provider}`` -- the served model, 1
 * ``process_*`` (CPU seconds, resident memory, open fds, start time), ``python_info``, ``python_gc_*``
 
@@ -55,6 +56,9 @@ class ServiceMetrics:
                                     ["service", "route"], buckets=BATCH_BUCKETS, registry=self.registry)
         self.items = Counter("bitcluster_items_processed", "Images encoded (vendor) or codes classified (consumer).",
                              ["service", "route", "kind"], registry=self.registry)
+        self.novel = Counter("bitcluster_novel_codes", "Codes flagged novel (less likely than the training codes' "
+                             "rate quantile), counted when a request asks for novelty.",
+                             ["service", "route"], registry=self.registry)
         self.model = Info("bitcluster_model", "The served model (the value is always 1).", registry=self.registry)
         self.in_flight_now = self.in_flight.labels(service)
         # The labelled children, looked up once per label set: ``labels()`` validates and locks on
@@ -83,6 +87,10 @@ class ServiceMetrics:
             self._batch_children[route] = children
         children[0].observe(size)
         children[1].inc(size)
+
+    def observe_novel(self, route: str, count: int) -> None:
+        """``count`` codes of a batch on ``route`` were flagged novel."""
+        self.novel.labels(self.service, route).inc(count)
 
     def set_model_info(self, manifest: ModelManifest, provider: str) -> None:
         self.model.info({"service": self.service, "model_id": manifest.model_id, "method": manifest.method,

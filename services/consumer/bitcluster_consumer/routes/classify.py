@@ -5,7 +5,9 @@ length, padding bits set, or a body that is not a whole number of codes (422). T
 raises domain errors for the model's own checks; :mod:`bitcluster.serving.errors` answers them.
 
 The answer is JSON, or with ``Accept: application/octet-stream`` the clusters as little-endian
-int32. The request path is kept short, since a batch of one code costs the model microseconds:
+int32. Asked for (query or body), the JSON answer also holds ``posteriors``, ``log_likelihood``
+(``log p(z)`` in nats) and ``novel`` (the log-likelihood below the training codes' ``rate`` quantile,
+:mod:`bitcluster.core.novelty`); flagged codes are counted in ``bitcluster_novel_codes_total``. The request path is kept short, since a batch of one code costs the model microseconds:
 small batches run on the event loop rather than in a worker thread, and the answer is written as
 bytes without a second validation of what the route built itself.
 """
@@ -17,6 +19,7 @@ import binascii
 import json
 import re
 import struct
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
@@ -27,6 +30,7 @@ from pydantic import ValidationError
 from bitcluster.core.codes import CodeFormatError, codes_from_bytes
 from bitcluster.core.entropy_coding import HEADER, decode_codes
 from bitcluster.core.manifest import ModelManifest
+from bitcluster.core.novelty import DEFAULT_RATE, check_rate
 from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MAX_HEADER_DIGITS, \
     MODEL_ID_HEADER, OCTET_STREAM
 from bitcluster.serving.docs.patterns import base64_code_pattern
@@ -50,6 +54,61 @@ INLINE_JSON_BYTES = 64 * 1024
 _INTEGER = re.compile(rb"[0-9]{1,%d}" % MAX_HEADER_DIGITS)
 
 router = APIRouter(tags=["classify"])
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The outputs a request asks for beyond the clusters (query parameters or JSON body fields)."""
+
+    posteriors: bool = False
+    log_likelihood: bool = False
+    novel: bool = False
+    rate: float | None = None  # the novelty rate, when sent
+
+    @property
+    def extra(self) -> tuple[str, ...]:
+        """The classifier graph's outputs to run besides clusters (novelty is judged on the log-likelihood)."""
+        return (("posteriors",) if self.posteriors else ()) + (("log_likelihood",) if self.log_likelihood
+                                                                 or self.novel else ())
+
+    def joined(self, other: "Asked") -> "Asked":
+        """Flags asked either way; a rate sent both ways must agree."""
+        if self.rate is not None and other.rate is not None and self.rate != other.rate:
+            raise ServiceError(422, "invalid_request", f"rate is {self.rate} in the query and {other.rate} in "
+                                                       "the body; send it once")
+        return Asked(self.posteriors or other.posteriors, self.log_likelihood or other.log_likelihood,
+                     self.novel or other.novel, self.rate if other.rate is None else other.rate)
+
+    def check(self, classifier: Classifier) -> None:
+        """Refuse what the served model cannot answer (422) before any work."""
+        if self.rate is not None and not self.novel:
+            raise ServiceError(422, "invalid_request", "rate is the novelty rate: send it with novel=true")
+        model_id = classifier.model.manifest.model_id
+        if "log_likelihood" in self.extra and "log_likelihood" not in classifier.outputs:
+            raise ServiceError(422, "output_unavailable", f"model {model_id} was exported without the "
+                                                          "log_likelihood output; re-export it to ask for it")
+        if self.novel and classifier.novelty is None:
+            raise ServiceError(422, "novelty_unavailable", f"model {model_id} was exported without the training "
+                                                           "codes' scores (consumer/novelty.json); re-export it")
+
+
+NOTHING_ASKED = Asked()
+
+
+def asked_in_query(request: Request) -> Asked:
+    """The outputs asked for in the query string (posteriors, log_likelihood, novel, rate)."""
+    if not request.query_params:
+        return NOTHING_ASKED
+    text = request.query_params.get("rate")
+    return Asked(query_flag(request, "posteriors"), query_flag(request, "log_likelihood"),
+                 query_flag(request, "novel"), None if text is None else parse_rate(text))
+
+
+def parse_rate(value: float | str) -> float:
+    try:
+        return check_rate(value)
+    except ValueError as e:
+        raise ServiceError(422, "invalid_request", str(e)) from None
 
 
 def query_flag(request: Request, name: str) -> bool:
@@ -118,8 +177,8 @@ def decode_entropy_coded(body: bytes, manifest: ModelManifest, settings: Setting
         raise ServiceError(422, "invalid_entropy_coded", str(e)) from None
 
 
-def read_json(body: bytes, classifier: Classifier, settings: Settings) -> tuple[np.ndarray, bool]:
-    """Packed codes (N, ceil(D/8)) and the ``posteriors`` flag of a JSON body."""
+def read_json(body: bytes, classifier: Classifier, settings: Settings) -> tuple[np.ndarray, Asked]:
+    """Packed codes (N, ceil(D/8)) and the outputs a JSON body asks for."""
     try:
         request = ClassifyRequest.model_validate_json(body)
     except ValidationError as e:
@@ -142,7 +201,9 @@ def read_json(body: bytes, classifier: Classifier, settings: Settings) -> tuple[
             raise ServiceError(422, "invalid_codes", f"codes[{i}] has bits set past the {manifest.bits} bits of "
                                                      "a code (or is not canonical base64)")
         raw.append(code)
-    return np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), manifest.code_bytes), request.posteriors
+    asked = Asked(request.posteriors, request.log_likelihood, request.novel,
+                  None if request.rate is None else parse_rate(request.rate))
+    return np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), manifest.code_bytes), asked
 
 
 _patterns: dict[int, re.Pattern] = {}
@@ -154,19 +215,23 @@ def code_pattern(bits: int) -> re.Pattern:
     return _patterns[bits]
 
 
-async def run_classifier(classifier: Classifier, packed: np.ndarray, posteriors: bool,
-                         settings: Settings) -> tuple[np.ndarray, np.ndarray | None]:
+async def run_classifier(classifier: Classifier, packed: np.ndarray, extra: tuple[str, ...],
+                         settings: Settings) -> dict[str, np.ndarray]:
     manifest = classifier.model.manifest
     if len(packed) * manifest.bits * manifest.clusters <= INLINE_WORK:
-        return classifier.classify(packed, posteriors)
-    return await run_with_deadline(partial(classifier.classify, packed, posteriors), settings.request_timeout_s)
+        return classifier.run(packed, extra)
+    return await run_with_deadline(partial(classifier.run, packed, extra), settings.request_timeout_s)
 
 
-def json_answer(model_id: str, clusters: np.ndarray, probs: np.ndarray | None) -> Response:
+def json_answer(model_id: str, outputs: dict[str, np.ndarray], asked: Asked) -> Response:
     # Written directly: FastAPI would validate and re-encode the response model element by element.
-    answer = {"model_id": model_id, "clusters": clusters.tolist()}
-    if probs is not None:
-        answer["posteriors"] = probs.tolist()
+    answer = {"model_id": model_id, "clusters": outputs["clusters"].tolist()}
+    if asked.posteriors:
+        answer["posteriors"] = outputs["posteriors"].tolist()
+    if asked.log_likelihood:
+        answer["log_likelihood"] = outputs["log_likelihood"].tolist()
+    if asked.novel:
+        answer["novel"] = outputs["novel"].tolist()
     return Response(json.dumps(answer, separators=(",", ":")).encode(), media_type=JSON)
 
 
@@ -179,9 +244,9 @@ async def classify(request: Request) -> Response:
     """Send JSON ``{"model_id", "codes": [base64...], "posteriors": false}``, or the codes as one
     ``application/octet-stream`` body with the headers ``X-Model-Id`` and ``X-Code-Bits``."""
     # No FastAPI dependencies or query parameters: solving them costs more than a small batch's
-    # posterior. The query parameter is declared in PARAMETERS and parsed as strictly as it says.
+    # posterior. The query parameters are declared in PARAMETERS and parsed as strictly as they say.
     classifier, settings = classifier_of(request), settings_of(request)
-    posteriors = query_flag(request, "posteriors")
+    asked = asked_in_query(request)
     manifest = classifier.model.manifest
     has_origin, declared = check_code_headers(request, classifier)
     content_type = request.headers.get("content-type", "")
@@ -195,20 +260,26 @@ async def classify(request: Request) -> Response:
     elif content_type.startswith(JSON):
         body = await request.body()
         if len(body) <= INLINE_JSON_BYTES:
-            packed, asked = read_json(body, classifier, settings)
+            packed, in_body = read_json(body, classifier, settings)
         else:
-            packed, asked = await anyio.to_thread.run_sync(read_json, body, classifier, settings)
-        posteriors = posteriors or asked
+            packed, in_body = await anyio.to_thread.run_sync(read_json, body, classifier, settings)
+        asked = asked.joined(in_body)
     else:
         raise ServiceError(415, "unsupported_media_type",
                            f"send {JSON} ({{'model_id', 'codes': [base64...]}}) or {OCTET_STREAM} with "
                            f"{MODEL_ID_HEADER} and {CODE_BITS_HEADER} headers")
     if declared is not None and declared != len(packed):
         raise ServiceError(422, "count_mismatch", f"{COUNT_HEADER} says {declared} codes, the body holds {len(packed)}")
-    answer_type = negotiate(request.headers.get("accept"), [JSON] if posteriors else [JSON, OCTET_STREAM])
-    clusters, probs = await run_classifier(classifier, packed, posteriors, settings)
+    if asked is not NOTHING_ASKED:
+        asked.check(classifier)
+    answer_type = negotiate(request.headers.get("accept"), [JSON] if asked.extra else [JSON, OCTET_STREAM])
+    outputs = await run_classifier(classifier, packed, asked.extra, settings)
+    clusters = outputs["clusters"]
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
+    if asked.novel:
+        outputs["novel"] = classifier.novelty.is_novel(outputs["log_likelihood"], asked.rate or DEFAULT_RATE)
+        request.app.state.metrics.observe_novel(ROUTE, int(outputs["novel"].sum()))
     if answer_type == OCTET_STREAM:
         return Response(clusters.astype(CLUSTERS_DTYPE).tobytes(), media_type=OCTET_STREAM,
                         headers={MODEL_ID_HEADER: manifest.model_id, COUNT_HEADER: str(len(clusters))})
-    return json_answer(manifest.model_id, clusters, probs)
+    return json_answer(manifest.model_id, outputs, asked)
