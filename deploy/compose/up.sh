@@ -34,7 +34,4 @@ log "built in $((SECONDS - start)) s; starting $PROJECT with ${CONSUMERS:-1} con
 compose up -d --scale "consumer=${CONSUMERS:-1}" >/dev/null
 wait_healthy "${HEALTHY_TIMEOUT_S:-180}"
 log "healthy after $((SECONDS - start)) s"
-for c in $(project_containers); do
-    printf '%s\thttp://127.0.0.1:%s\n' "$("$ENGINE" inspect -f '{{.Name}}' "$c" | sed 's|^/||')" \
-        "$("$ENGINE" port "$c" 8000 | head -n1 | sed 's|.*:||')"
-done
+container_urls
