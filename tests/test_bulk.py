@@ -15,7 +15,6 @@ from bitcluster.bulk.engine_ray import RayMissingError
 from bitcluster.bulk.job import run_bulk_job
 from bitcluster.bulk.options import BulkOptions
 from bitcluster.bulk.parquet import OutputExistsError
-from bitcluster.core.preprocessing import ImageFormatError
 
 runner = CliRunner()
 N_ARRAY = 300
@@ -110,16 +109,23 @@ def test_an_existing_output_is_refused_unless_forced(digits_inputs, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.parquet"]  # no temporary file left beside it
 
 
-def test_a_job_that_fails_leaves_no_output(digits_inputs, tmp_path):
-    folder = tmp_path / "pngs"
-    folder.mkdir()
-    for p in sorted((digits_inputs / "pngs").glob("*.png"))[:3]:
-        (folder / p.name).write_bytes(p.read_bytes())
-    (folder / "zz_broken.png").write_bytes(b"not a png")
-    with pytest.raises(ImageFormatError):
-        run_bulk_job([digits_inputs / "digits.npz", folder], DEFAULT_MODEL_DIR, tmp_path / "out.parquet",
+def test_a_job_that_fails_leaves_no_output(digits_inputs, tmp_path, monkeypatch):
+    # An unusable input is skipped (tests/security/test_files.py); a failure of the model is not.
+    from bitcluster.bulk.batches import BatchClassifier
+
+    classify, calls = BatchClassifier.__call__, []
+
+    def fails_on_the_third_batch(self, batch):
+        calls.append(len(batch["id"]))
+        if len(calls) == 3:
+            raise RuntimeError("the model failed")
+        return classify(self, batch)
+
+    monkeypatch.setattr(BatchClassifier, "__call__", fails_on_the_third_batch)
+    with pytest.raises(RuntimeError, match="the model failed"):
+        run_bulk_job([digits_inputs / "digits.npz"], DEFAULT_MODEL_DIR, tmp_path / "out.parquet",
                      options=BulkOptions(progress=False, batch_size=100))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["pngs"]
+    assert calls == [100, 100, 100] and list(tmp_path.iterdir()) == []
 
 
 def test_the_ray_engine_without_ray_says_which_extra_to_install(digits_inputs, tmp_path, monkeypatch):

@@ -83,17 +83,28 @@ def _same_run(previous: np.ndarray | ImageFile, entry: np.ndarray | ImageFile) -
 
 
 def read_image_file(file: ImageFile) -> np.ndarray:
-    """A PNG or JPEG file (path or bytes) -> (H, W) uint8 grey levels, as the vendor decodes it."""
+    """A PNG or JPEG file (path or bytes) -> (H, W) uint8 grey levels, as the vendor decodes it.
+
+    Raises :class:`ImageFormatError` for anything that is not a decodable PNG or JPEG: another
+    format, a truncated or corrupt file, or one that declares more pixels than Pillow decodes
+    (its decompression-bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``). A missing or unreadable path
+    raises the ``OSError`` of opening it.
+    """
     from PIL import Image, UnidentifiedImageError
 
     name = "an image given as bytes" if isinstance(file, bytes) else str(file)
     if not isinstance(file, bytes) and Path(file).is_dir():
         raise ImageFormatError(f"{name} is a directory: pass its image files (e.g. sorted(Path(...).glob('*.png')))")
-    try:
-        with Image.open(io.BytesIO(file) if isinstance(file, bytes) else file, formats=IMAGE_FORMATS) as image:
-            return np.asarray(image.convert("L"), dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise ImageFormatError(f"{name} is not a PNG or JPEG image") from None
+    with io.BytesIO(file) if isinstance(file, bytes) else open(file, "rb") as stream:
+        try:
+            with Image.open(stream, formats=IMAGE_FORMATS) as image:
+                return np.asarray(image.convert("L"), dtype=np.uint8)
+        except Image.DecompressionBombError as e:
+            raise ImageFormatError(f"{name} is refused as a decompression bomb: {e}") from None
+        except UnidentifiedImageError:
+            raise ImageFormatError(f"{name} is not a PNG or JPEG image") from None
+        except (OSError, SyntaxError, ValueError) as e:  # Pillow's decoders: truncated or corrupt data
+            raise ImageFormatError(f"{name} could not be decoded (truncated or corrupt): {e}") from None
 
 
 def pixel_groups(images: Images) -> list[np.ndarray]:

@@ -5,6 +5,11 @@ each actor of a Ray pool (``--engine ray``), so both engines give the same rows 
 A batch is a dict of columns, as Ray Data hands them to ``map_batches`` with
 ``batch_format="numpy"``: ``id`` and either ``image`` (an (n, H, W) pixel array, from an ``.npz``)
 or ``path`` (image files, decoded by the actor that classifies them).
+
+An input that cannot be encoded (a file that is not a PNG or JPEG, truncated, a decompression
+bomb, gone, or of another aspect ratio than the model's) does not stop the job: the batch comes
+back with a row for it that carries the reason in ``error`` and no code, and :func:`write_rows`
+writes the other rows and returns the skipped ones for the job's summary.
 """
 
 from __future__ import annotations
@@ -15,15 +20,23 @@ from typing import Union
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bitcluster.api.model import load_model
 from bitcluster.bulk.model_files import ModelFiles
+from bitcluster.bulk.parquet import ParquetOutput
 from bitcluster.client.inputs import Chunk
+from bitcluster.core.codes import code_bytes
+from bitcluster.core.preprocessing import ImageFormatError
 
 # The rows of the output file: the input's id, its packed code (ceil(bits / 8) bytes, MSB first,
 # as the vendor ships it) and its cluster.
 OUTPUT_SCHEMA = pa.schema([("id", pa.string()), ("code", pa.binary()), ("cluster", pa.int64())])
+# What a batch returns: those rows, and why an input was skipped (null for the rows written).
+BATCH_SCHEMA = OUTPUT_SCHEMA.append(pa.field("error", pa.string()))
 Batch = dict[str, np.ndarray]
+# Why one input could not be encoded; anything else (a broken model, no memory) still ends the job.
+INPUT_ERRORS = (ImageFormatError, OSError)
 
 
 def chunk_batch(chunk: Chunk) -> Batch:
@@ -52,17 +65,32 @@ def binary_column(packed: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)])
 
 
-def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray) -> pa.Table:
-    """The Parquet rows of one batch.
+def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
+                 skipped: dict[str, str] | None = None) -> pa.Table:
+    """The rows of one batch (:data:`BATCH_SCHEMA`): the encoded inputs, then the skipped ones.
 
     Parameters
     ----------
-    ids : (n,) strings
+    ids : (n,) strings of the encoded inputs
     packed : (n, ceil(bits / 8)) uint8 packed codes
     clusters : (n,) integer clusters
+    skipped : id -> why that input was skipped
     """
-    return pa.Table.from_arrays([pa.array(list(ids), pa.string()), binary_column(packed),
-                                 pa.array(np.asarray(clusters, dtype=np.int64))], schema=OUTPUT_SCHEMA)
+    skipped = skipped or {}
+    m = len(skipped)
+    return pa.Table.from_arrays([
+        pa.array(list(ids) + list(skipped), pa.string()),
+        pa.concat_arrays([binary_column(packed), pa.nulls(m, pa.binary())]),
+        pa.array(np.concatenate([np.asarray(clusters, dtype=np.int64), np.zeros(m, np.int64)]),
+                 mask=np.arange(len(ids) + m) >= len(ids)),
+        pa.array([None] * len(ids) + list(skipped.values()), pa.string())], schema=BATCH_SCHEMA)
+
+
+def write_rows(output: ParquetOutput, table: pa.Table) -> list[dict[str, str]]:
+    """Write a batch's encoded rows to ``output``; returns its skipped inputs as ``{"id", "error"}``."""
+    failed = table["error"].is_valid()
+    output.write(table.filter(pc.invert(failed)).drop_columns(["error"]))
+    return table.filter(failed).select(["id", "error"]).to_pylist()
 
 
 class BatchClassifier:
@@ -85,7 +113,23 @@ class BatchClassifier:
             self.model = load_model(model, threads=threads, allow_gpu=use_gpu)
 
     def __call__(self, batch: Batch) -> pa.Table:
-        """Encode and classify one batch; returns its rows in the batch's order (:data:`OUTPUT_SCHEMA`)."""
+        """Encode and classify one batch; returns its rows in the batch's order (:data:`BATCH_SCHEMA`)."""
+        ids = batch["id"]
         images = batch["image"] if "image" in batch else [str(p) for p in batch["path"]]
-        codes = self.model.encode(images)
-        return output_table(batch["id"], codes.packed, self.model.classify(codes))
+        try:
+            codes = self.model.encode(images)
+        except INPUT_ERRORS:  # one input or more cannot be encoded: find them, one at a time
+            return self._each(ids, images)
+        return output_table(ids, codes.packed, self.model.classify(codes))
+
+    def _each(self, ids: np.ndarray, images) -> pa.Table:
+        kept, packed, skipped = [], [], {}
+        for i, image in zip(ids, images):
+            try:
+                packed.append(self.model.encode(image).packed)  # an (H, W) array or one file
+                kept.append(i)
+            except INPUT_ERRORS as e:
+                skipped[str(i)] = str(e)
+        packed = np.concatenate(packed) if kept else np.zeros((0, code_bytes(self.model.bits)), np.uint8)
+        clusters = self.model.classify(packed) if kept else np.zeros(0, np.int64)
+        return output_table(np.asarray(kept, dtype=object), packed, clusters, skipped)

@@ -37,7 +37,8 @@ def bulk_command(
     """Encode and classify many images with the model in this process (no services), into one Parquet file.
 
     Rows: id (as `cluster` names inputs), code (the packed code bytes), cluster. The file appears
-    only when complete. Prints a JSON summary with the throughput.
+    only when complete. An input that cannot be encoded (not a PNG/JPEG, corrupt, a decompression
+    bomb) is skipped, not fatal. Prints a JSON summary with the throughput and the skipped inputs.
     """
     try:
         from bitcluster.api.model import DEFAULT_MODEL_DIR
@@ -60,4 +61,7 @@ def bulk_command(
                                force=force)
     except (RayMissingError, OutputExistsError, InputError, ManifestError, ImageFormatError, OSError) as e:
         _fail(str(e))
+    if summary.skipped:
+        typer.secho(f"warning: {summary.skipped} input(s) could not be encoded and were skipped (listed as "
+                    "skipped_inputs in the summary)", fg=typer.colors.YELLOW, err=True)
     typer.echo(json.dumps(summary.to_dict(), indent=2))

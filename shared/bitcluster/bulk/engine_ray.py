@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
-from bitcluster.bulk.batches import BatchClassifier, chunk_table
+from bitcluster.bulk.batches import BatchClassifier, chunk_table, write_rows
 from bitcluster.bulk.model_files import ModelFiles
 from bitcluster.bulk.options import BulkOptions
 from bitcluster.bulk.parquet import ParquetOutput
@@ -45,8 +45,9 @@ def default_actors(ray: ModuleType, cpus_per_actor: float) -> int:
     return max(1, int(cpus // cpus_per_actor)) if cpus_per_actor > 0 else max(1, int(cpus))
 
 
-def run_ray(chunks: Sequence[Chunk], model_dir: Path, options: BulkOptions, output: ParquetOutput) -> None:
-    """Classify ``chunks`` on Ray and append their rows to ``output`` in input order.
+def run_ray(chunks: Sequence[Chunk], model_dir: Path, options: BulkOptions,
+            output: ParquetOutput) -> list[dict[str, str]]:
+    """Classify ``chunks`` on Ray and append their rows to ``output`` in input order; returns the skipped inputs.
 
     ``chunks`` are the batches (``options.batch_size`` inputs each, fewer at the end of an input).
     """
@@ -73,8 +74,8 @@ def run_ray(chunks: Sequence[Chunk], model_dir: Path, options: BulkOptions, outp
             fn_constructor_kwargs={"model": model, "threads": options.threads, "use_gpu": options.gpus_per_actor > 0},
             batch_size=None, batch_format="numpy", compute=ActorPoolStrategy(size=actors),
             num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor or None)
-        for table in rows.iter_batches(batch_format="pyarrow", batch_size=None):
-            output.write(table)
+        return [skip for table in rows.iter_batches(batch_format="pyarrow", batch_size=None)
+                for skip in write_rows(output, table)]
     finally:
         if started_here:
             ray.shutdown()

@@ -8,7 +8,7 @@ in process (:func:`bitcluster.api.model.load_model`), never behind the services.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +25,8 @@ ENGINES = {"local": run_local, "ray": run_ray}
 
 @dataclass(frozen=True)
 class BulkSummary:
-    """What a finished bulk job did: rows written, ids given more than once, time and throughput."""
+    """What a finished bulk job did: rows written, ids given more than once, inputs skipped (with
+    why: ``{"id", "error"}`` each), time and throughput."""
 
     engine: str
     out: str
@@ -34,6 +35,8 @@ class BulkSummary:
     repeated_ids: int
     seconds: float
     rows_per_s: float
+    skipped: int = 0
+    skipped_inputs: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,9 +46,12 @@ def run_bulk_job(inputs: Sequence[Path], model_dir: Path, out: Path, *, engine: 
                  options: BulkOptions = BulkOptions(), force: bool = False) -> BulkSummary:
     """Encode and classify every input with the model in ``model_dir``, writing ``out`` (Parquet).
 
+    An input that cannot be encoded (not a PNG or JPEG, truncated, a decompression bomb, another
+    aspect ratio) is skipped and listed in the summary; the job goes on.
+
     Raises :class:`~bitcluster.bulk.parquet.OutputExistsError` when ``out`` exists without
     ``force`` (before any work), :class:`~bitcluster.client.inputs.InputError` for unusable
-    inputs, :class:`~bitcluster.core.manifest.ManifestError` for a broken model and
+    inputs (a path that is not there), :class:`~bitcluster.core.manifest.ManifestError` for a broken model and
     :class:`~bitcluster.bulk.engine_ray.RayMissingError` for ``engine="ray"`` without Ray.
     """
     if engine not in ENGINES:
@@ -55,7 +61,7 @@ def run_bulk_job(inputs: Sequence[Path], model_dir: Path, out: Path, *, engine: 
     chunks, repeated = plan_chunks(collect_inputs(inputs), done=set(), chunk_size=options.batch_size)
     started = time.perf_counter()
     with ParquetOutput(out, OUTPUT_SCHEMA, force=force) as output:
-        ENGINES[engine](chunks, Path(model_dir), options, output)
+        skipped = ENGINES[engine](chunks, Path(model_dir), options, output)
     seconds = time.perf_counter() - started
     return BulkSummary(engine, str(out), manifest.model_id, output.rows, repeated, round(seconds, 3),
-                       round(output.rows / seconds, 1) if seconds > 0 else 0.0)
+                       round(output.rows / seconds, 1) if seconds > 0 else 0.0, len(skipped), skipped)

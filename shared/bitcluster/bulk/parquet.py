@@ -1,7 +1,8 @@
 """The output file of a bulk job: one Parquet file that appears whole or not at all.
 
-Rows are written to a temporary file beside the target and renamed into place only once every
-row is in, so a job that dies leaves no half-written ``OUT.parquet`` for a later reader to trust.
+Rows are written to a temporary file beside the target (unpredictable name, created exclusively)
+and renamed into place only once every row is in, so a job that dies leaves no half-written
+``OUT.parquet`` for a later reader to trust. An ``OUT`` that is a symbolic link is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from types import TracebackType
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bitcluster.core.atomic import create_temporary_file
+
 # Rows per Parquet row group: batches are small (thousands of rows of a few bytes), and one row
 # group per batch would make the file's metadata larger than its data.
 ROW_GROUP_ROWS = 1 << 18
@@ -23,7 +26,10 @@ class OutputExistsError(FileExistsError):
 
 
 def refuse_existing(path: Path, force: bool) -> None:
-    """Raise :class:`OutputExistsError` when ``path`` exists and ``force`` is not set."""
+    """Raise :class:`OutputExistsError` when ``path`` exists and ``force`` is not set, or is a symbolic link."""
+    if Path(path).is_symlink():
+        raise OutputExistsError(f"{path} is a symbolic link; results are written only to a regular file: give "
+                                "its real path as --out")
     if Path(path).exists() and not force:
         raise OutputExistsError(f"{path} exists; pass --force to replace it, or choose another --out")
 
@@ -43,12 +49,16 @@ class ParquetOutput:
         self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self._writer: pq.ParquetWriter | None = None
 
     def __enter__(self) -> "ParquetOutput":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(self._tmp, self.schema)
+        fd, self._tmp = create_temporary_file(self.path)
+        try:
+            self._sink = os.fdopen(fd, "wb")
+            self._writer = pq.ParquetWriter(self._sink, self.schema)
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         return self
 
     def write(self, table: pa.Table) -> None:
@@ -74,6 +84,7 @@ class ParquetOutput:
                     self._flush()
             finally:
                 self._writer.close()
+                self._sink.close()
             if exc_type is None:
                 refuse_existing(self.path, self.force)  # another process may have written it meanwhile
                 os.replace(self._tmp, self.path)

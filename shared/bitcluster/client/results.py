@@ -16,9 +16,11 @@ Results are JSON lines ``{"id", "cluster", "model_id"}``; no second file has to 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Sequence
 
@@ -74,8 +76,16 @@ class ResultsFile:
         self.torn_bytes = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         created = not self.path.exists()
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:  # never through a symbolic link: a planted RESULTS.jsonl -> ~/.bashrc is not appended to
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise BatchJobError(f"{self.path} is a symbolic link; results are written only to a regular "
+                                    "file: give its real path as --out") from None
+            raise
         try:
+            if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+                raise BatchJobError(f"{self.path} is not a regular file; choose another --out")
             self._lock()
             if created:
                 fsync_directory(self.path.parent)

@@ -1,9 +1,10 @@
 """Never lose a file: outputs are refused when something is there, and appear whole or not at all.
 
 A directory output (a training run, an exported model) is written into a sibling temporary
-directory ``DIR.tmp-<host>-<pid>-<random hex>`` and renamed into place once complete, so a crash
-never leaves half a model where a service or a user will look for one. What a killed process
-left behind is removed by the next write of the same ``DIR`` on that host, once its process is gone. An existing non-empty ``DIR`` is refused
+directory ``DIR.tmp-<host>-<pid>-<random>`` and renamed into place once complete, so a crash
+never leaves half a model where a service or a user will look for one; a file output the same way
+(:func:`create_temporary_file`). What a killed process left behind is removed by the next write into the
+same parent directory on that host, once its process is gone. An existing non-empty ``DIR`` is refused
 before any work, unless replacing it was asked for (``--force``); it is then swapped out by
 renames (old away, new in, old deleted) and the window without ``DIR`` is two ``rename`` calls.
 Standard library only: the core stands alone.
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -56,15 +59,16 @@ def replacing_directory(target: Path, force: bool = False) -> Iterator[Path]:
 
     On an exception the temporary directory is deleted and ``target`` is as it was. A process
     killed mid-write leaves only ``target.tmp-<host>-<pid>-<hex>`` beside it, never a half
-    ``target``; :func:`remove_abandoned_temporaries` clears it on the next call.
+    ``target``; :func:`remove_abandoned_temporaries` clears it on the next write beside it.
     """
     target = Path(target)
+    if target.parent.is_dir():
+        remove_abandoned_temporaries(target.parent)
     refuse_existing(target, force)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_temporaries(target)
     # Not tempfile.mkdtemp: its 0700 mode would follow the directory into place, unreadable to a
     # service running as another user. mkdir gives the usual mode (umask); the name is unique.
-    tmp = target.with_name(f"{target.name}.tmp-{_host()}-{os.getpid()}-{secrets.token_hex(8)}")
+    tmp = target.with_name(_temporary_prefix(target) + secrets.token_hex(8))
     tmp.mkdir()
     try:
         yield tmp
@@ -90,23 +94,65 @@ def _process_runs(pid: int) -> bool:
     return True
 
 
-def remove_abandoned_temporaries(target: Path) -> list[Path]:
-    """Delete ``target.tmp-<host>-<pid>-<hex>`` directories of this host whose process no longer runs.
+def _temporary_prefix(target: Path) -> str:
+    return f"{target.name}.tmp-{_host()}-{os.getpid()}-"
 
-    Temporaries of other hosts (a shared filesystem), of running processes, and names of any other
-    shape are left alone. Returns what was removed.
+
+# A temporary of this module: NAME.tmp-<host>-<pid>-<random> (the host has no '-').
+_TEMPORARY = re.compile(r".+\.tmp-(?P<host>[^-]+)-(?P<pid>[0-9]{1,9})-[A-Za-z0-9_]+")
+
+
+def create_temporary_file(target: Path) -> tuple[int, Path]:
+    """A new file beside ``target`` to write the output into: ``(open descriptor, path)``.
+
+    The name is unpredictable and the file created exclusively (``tempfile.mkstemp``), so nothing
+    planted under a guessed name (a symbolic link) is written through; its mode is the usual one
+    (umask), not mkstemp's 0600, since it becomes ``target``. The caller writes it, closes the
+    descriptor, renames the file into place and removes it on failure; what a killed process
+    left is removed by :func:`remove_abandoned_temporaries`.
     """
     target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned_temporaries(target.parent)
+    fd, name = tempfile.mkstemp(prefix=_temporary_prefix(target), dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, Path(name)
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_abandoned_temporaries(directory: Path) -> list[Path]:
+    """Delete the temporaries in ``directory`` (``NAME.tmp-<host>-<pid>-<random>``, files or
+    directories) of this host whose process no longer runs.
+
+    Temporaries of other hosts (a shared filesystem), of running processes, symbolic links and
+    names of any other shape are left alone. Returns what was removed.
+    """
     removed = []
-    for path in target.parent.glob(f"{target.name}.tmp-*"):
-        host, _, rest = path.name[len(target.name) + len(".tmp-"):].partition("-")
-        pid, _, token = rest.partition("-")
-        if host != _host() or not pid.isdigit() or not token or not path.is_dir() or path.is_symlink():
+    for path in Path(directory).glob("*.tmp-*"):
+        match = _TEMPORARY.fullmatch(path.name)
+        if match is None or match["host"] != _host() or path.is_symlink():
             continue
-        if int(pid) != os.getpid() and not _process_runs(int(pid)):
+        pid = int(match["pid"])
+        if pid == os.getpid() or _process_runs(pid):
+            continue
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-            log.warning("removed %s, left behind by process %s, which no longer runs", path, pid)
-            removed.append(path)
+        else:
+            path.unlink(missing_ok=True)
+        log.warning("removed %s, left behind by process %s, which no longer runs", path, pid)
+        removed.append(path)
     return removed
 
 
