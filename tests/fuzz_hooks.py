@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 
 from bitcluster.core.codes import code_bytes, pack_codes
 from bitcluster.core.entropy_coding import encode_codes
-from bitcluster.core.manifest import load_entropy_model, load_manifest
+from bitcluster.core.manifest import read_half
 from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, MODEL_ID_HEADER, OCTET_STREAM
 
 
 @lru_cache(maxsize=1)
 def served():
-    manifest, onnx_path = load_manifest(Path(os.environ["BITCLUSTER_FUZZ_MODEL_DIR"]), "consumer")
-    return manifest, load_entropy_model(onnx_path)
+    verified = read_half(Path(os.environ["BITCLUSTER_FUZZ_MODEL_DIR"]), "consumer")
+    return verified.manifest, verified.entropy_model
 
 
 def side() -> int:

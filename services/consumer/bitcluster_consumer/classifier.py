@@ -28,8 +28,8 @@ class Classifier:
     @classmethod
     def load(cls, settings: Settings) -> "Classifier":
         # CPU only: a 16..1024-bit posterior is one small matmul, and the consumer needs no GPU stack.
-        model = load_onnx_model(settings.model_dir, "consumer", allow_gpu=False,
-                                intra_op_threads=settings.intra_op_threads)
+        model = load_onnx_model(settings.model_dir, "consumer", expected_model_id=settings.expected_model_id,
+                                allow_gpu=False, intra_op_threads=settings.intra_op_threads)
         model.expect_io({"codes": model.manifest.code_bytes}, ("clusters", "posteriors"))
         return cls(model, load_novelty_reference(model.manifest, model.onnx_path))
 

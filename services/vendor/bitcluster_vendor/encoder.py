@@ -24,8 +24,8 @@ class Encoder:
 
     @classmethod
     def load(cls, settings: Settings) -> "Encoder":
-        model = load_onnx_model(settings.model_dir, "vendor", allow_gpu=settings.use_gpu,
-                                intra_op_threads=settings.intra_op_threads)
+        model = load_onnx_model(settings.model_dir, "vendor", expected_model_id=settings.expected_model_id,
+                                allow_gpu=settings.use_gpu, intra_op_threads=settings.intra_op_threads)
         preprocessing = Preprocessing.from_dict(model.manifest.preprocessing)
         model.expect_io({"images": preprocessing.n_pixels}, ("codes",))
         return cls(model, preprocessing)

@@ -23,6 +23,8 @@ def serve(
                                                         "(default: $BITCLUSTER_MODEL_DIR, else the embedded model)."),
     host: Optional[str] = typer.Option(None, help="Interface to listen on (default 127.0.0.1; 0.0.0.0 in containers)."),
     port: Optional[int] = typer.Option(None, help="Port (default: vendor 8001, consumer 8002)."),
+    expected_model_id: Optional[str] = typer.Option(None, help="Refuse to start unless the model directory holds "
+                                                    "this model_id (default: $BITCLUSTER_EXPECTED_MODEL_ID)."),
     threads: Optional[int] = typer.Option(None, min=0, help="ONNX Runtime intra-op threads (0: its default)."),
     allow_no_key: bool = typer.Option(False, "--allow-no-key", help="Serve without an API key on a non-loopback "
                                       "host (refused otherwise; also BITCLUSTER_ALLOW_NO_KEY=1)."),
@@ -49,7 +51,8 @@ def serve(
             from bitcluster_consumer.main import create_app
     except ImportError as e:
         fail(f"the {service} service needs its extra ({e}): pip install 'bitcluster[{service}]'")
-    given = {"model_dir": model_dir, "host": host, "port": port, "intra_op_threads": threads,
+    given = {"model_dir": model_dir, "expected_model_id": expected_model_id, "host": host, "port": port,
+             "intra_op_threads": threads,
              "allow_no_key": allow_no_key or None}  # the flag's absence leaves BITCLUSTER_ALLOW_NO_KEY in charge
     try:
         settings = Settings(**{k: v for k, v in given.items() if v is not None})
@@ -58,7 +61,7 @@ def serve(
         fail("invalid setting: " + "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}"
                                              for err in e.errors(include_input=False)))
     try:  # fail here, with one line, rather than as a traceback from inside uvicorn's startup
-        load_manifest(settings.model_dir, service)
+        load_manifest(settings.model_dir, service, expected_model_id=settings.expected_model_id)
     except ManifestError as e:
         fail(f"refusing to serve: {e}")
     run_server(create_app(settings), settings)

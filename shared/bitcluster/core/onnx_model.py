@@ -16,8 +16,8 @@ import onnxruntime as ort
 
 from bitcluster.core.codes import CodeFormatError
 from bitcluster.core.cpu_limit import cpu_limit
-from bitcluster.core.manifest import (CLUSTERS_ONLY_FILE, ManifestError, ModelManifest, load_entropy_model,
-                                      load_manifest)
+from bitcluster.core.manifest import (CLUSTERS_ONLY_FILE, HALVES, ManifestError, ModelManifest, VerifiedHalf,
+                                      read_half)
 from bitcluster.core.wire import ENTROPY_CODED, OCTET_STREAM
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,12 @@ def choose_providers(allow_gpu: bool) -> list[str]:
     return [CPU]
 
 
-def create_session(onnx_path: Path, *, allow_gpu: bool = False,
+def create_session(onnx: bytes | Path, *, allow_gpu: bool = False,
                    intra_op_threads: int = 0) -> tuple[ort.InferenceSession, str]:
-    """Open ``onnx_path``; returns the session and the provider that actually runs it.
+    """Open an ONNX graph (its bytes, or a path); returns the session and the provider that actually runs it.
+
+    A verified model is opened from the bytes whose hash was checked (:func:`load_onnx_model`), so
+    that a file replaced after the check is never run.
 
     ``intra_op_threads`` 0 means the container's CPU limit (:func:`~bitcluster.core.cpu_limit.cpu_limit`),
     not ONNX Runtime's default of every core of the machine.
@@ -61,7 +64,8 @@ def create_session(onnx_path: Path, *, allow_gpu: bool = False,
     options.intra_op_num_threads = intra_op_threads or cpu_limit()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: ORT's warnings about unused initialisers are noise here
-    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+    session = ort.InferenceSession(onnx if isinstance(onnx, bytes) else str(onnx), sess_options=options,
+                                   providers=providers)
     provider = session.get_providers()[0]
     if CUDA in providers and provider != CUDA:
         log.warning("CUDAExecutionProvider is installed but could not start; running on %s", provider)
@@ -79,6 +83,7 @@ class OnnxModel:
     half: str
     entropy_model: tuple[list[float], list[list[float]]] | None = None  # (log_pi, means) of the BMM
     clusters_session: ort.InferenceSession | None = None  # the consumer's graph pruned to ``clusters``
+    verified: VerifiedHalf | None = None  # the bytes of every file of the half, as checked against the manifest
 
     def run_clusters(self, feed: dict, run_options: ort.RunOptions | None = None):
         """The ``clusters`` output alone, from the pruned graph when the export has one.
@@ -128,15 +133,20 @@ class OnnxModel:
             raise CodeBitsMismatchError(f"codes of {bits} bits were sent; model {m.model_id} takes {m.bits}-bit codes")
 
 
-def load_onnx_model(model_dir: Path, half: str, *, allow_gpu: bool = False, intra_op_threads: int = 0) -> OnnxModel:
-    """Verify ``half`` of the export in ``model_dir`` (manifest and sha256) and open its ONNX file.
+def load_onnx_model(model_dir: Path, half: str, *, expected_model_id: str | None = None, allow_gpu: bool = False,
+                    intra_op_threads: int = 0) -> OnnxModel:
+    """Verify ``half`` of the export in ``model_dir`` and open its graphs from the verified bytes.
 
+    Each file is read once (:func:`~bitcluster.core.manifest.read_half`) and ONNX Runtime gets those
+    bytes, never the path. ``expected_model_id``, when given, refuses any other model.
     Raises :class:`~bitcluster.core.manifest.ManifestError` with a message that says what to fix.
     """
-    manifest, onnx_path = load_manifest(Path(model_dir), half)
-    session, provider = create_session(onnx_path, allow_gpu=allow_gpu, intra_op_threads=intra_op_threads)
+    verified = read_half(Path(model_dir), half, expected_model_id=expected_model_id)
+    session, provider = create_session(verified.contents[HALVES[half]], allow_gpu=allow_gpu,
+                                       intra_op_threads=intra_op_threads)
     clusters_session = None
-    if half == "consumer" and CLUSTERS_ONLY_FILE in manifest.files:  # verified by load_manifest with the rest
-        clusters_session, _ = create_session(onnx_path.parent / Path(CLUSTERS_ONLY_FILE).name, allow_gpu=allow_gpu,
+    if CLUSTERS_ONLY_FILE in verified.contents:  # the consumer's, when its export has it
+        clusters_session, _ = create_session(verified.contents[CLUSTERS_ONLY_FILE], allow_gpu=allow_gpu,
                                              intra_op_threads=intra_op_threads)
-    return OnnxModel(manifest, session, provider, onnx_path, half, load_entropy_model(onnx_path), clusters_session)
+    return OnnxModel(verified.manifest, session, provider, verified.onnx_path, half, verified.entropy_model,
+                     clusters_session, verified)

@@ -22,6 +22,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BITCLUSTER_", extra="ignore")
 
     model_dir: Path = Field(DEFAULT_MODEL_DIR, description="Exported model directory (or just this half of it).")
+    expected_model_id: str | None = Field(None, description="The model_id the service must serve: it refuses to "
+                                                            "start when model_dir holds another model.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_batch: int = Field(8192, ge=1, description="Most images or codes in one request.")
