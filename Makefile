@@ -1,21 +1,32 @@
 # Two entry points on a fresh machine: `make demo` (the main job) and `make test`.
-# Both create .venv on first use and install the project with torch pinned by constraints.txt.
+# Both create .venv on first use and install requirements/all.txt, every package pinned with its hashes
+# (torch the CPU build of constraints.txt), then the project itself. `make lock` regenerates the locks.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Another index for torch, e.g. PyTorch's CPU wheels: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: demo test install clean default-model bench-smoke
+.PHONY: demo test install clean default-model bench-smoke lock lock-check
 
-$(BIN)/bitcluster: pyproject.toml constraints.txt
+# Only what the lock names (every extra), each file checked against its hash, with the venv's own pip (no
+# unpinned upgrade); then the project with --no-deps and the lock's setuptools (no unpinned build env).
+$(BIN)/bitcluster: requirements/all.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
-		-e ".[train,vendor,consumer,bulk,dev]"
+	$(BIN)/python -m pip install -q --require-hashes $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
+		-r requirements/all.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(BIN)/bitcluster
+
+# requirements/{all,vendor,consumer}.txt from pyproject.toml + constraints.txt (uv pip compile --generate-hashes,
+# against the indexes pip is configured with). Run it after any change to a dependency; commit requirements/.
+lock: install
+	$(BIN)/python deploy/requirements.py lock --uv $(BIN)/uv
+
+lock-check:  ## fails when requirements/ is stale against pyproject.toml or constraints.txt (offline, instant)
+	$(PYTHON) deploy/requirements.py check
 
 demo: install  ## the main job: vendor and consumer services, a real encode -> classify round trip
 	$(BIN)/bitcluster demo

@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 venv=.ci-consumer-venv
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -c constraints.txt ".[consumer]"
+# What the consumer image installs: its lock (every file checked against its hash), then the project alone.
+"$venv/bin/python" -m pip install -q --require-hashes -r requirements/consumer.txt
+"$venv/bin/python" -m pip install -q --no-deps --no-build-isolation .
 "$venv/bin/python" - <<'PY'
 import importlib.util
 missing = [m for m in ("torch", "sklearn", "scipy") if importlib.util.find_spec(m) is None]

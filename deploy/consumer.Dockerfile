@@ -12,14 +12,13 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY deploy/wheelhouse ./wheelhouse
-COPY deploy/requirements.py pyproject.toml ./
+COPY requirements/consumer.txt ./requirements.txt
 # The dependencies first, in a layer of their own: a change to the code then rebuilds in seconds.
-# hadolint ignore=DL3013  # versions are pyproject.toml's ranges (or the wheelhouse's wheels)
+# Every package pinned with its hashes (requirements/consumer.txt, made by `make lock`): pip refuses any other file.
 RUN if [ "$WHEELHOUSE" = "true" ]; then set -- --no-index --find-links ./wheelhouse; fi \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/python requirements.py pyproject.toml consumer >requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir "$@" -r requirements.txt
-COPY README.md ./
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes "$@" -r requirements.txt
+COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 # The project itself (consumer extra; its dependencies are in) into the venv that the runtime stage copies,

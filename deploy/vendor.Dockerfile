@@ -18,18 +18,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY deploy/wheelhouse ./wheelhouse
-COPY deploy/requirements.py pyproject.toml ./
+COPY requirements/vendor.txt ./requirements.txt
 # The dependencies first, in a layer of their own: a change to the code then rebuilds in seconds.
-# hadolint ignore=DL3013  # versions are pyproject.toml's ranges (or the wheelhouse's wheels)
+# Every package pinned with its hashes (requirements/vendor.txt, made by `make lock`): pip refuses any other file.
 RUN if [ "$WHEELHOUSE" = "true" ]; then set -- --no-index --find-links ./wheelhouse; fi \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/python requirements.py pyproject.toml vendor >requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir "$@" -r requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes "$@" -r requirements.txt \
     && if [ "$ONNXRUNTIME_GPU" = "true" ]; then \
          /opt/venv/bin/pip uninstall --yes onnxruntime \
          && /opt/venv/bin/pip install --no-cache-dir "$@" "onnxruntime-gpu[cuda,cudnn]==${ONNXRUNTIME_GPU_VERSION}"; \
        fi
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 # The project itself (vendor extra; its dependencies are in) into the venv that the runtime stage copies,

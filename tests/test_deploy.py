@@ -117,7 +117,8 @@ def test_the_images_build_from_a_base_image_argument_and_optionally_from_the_whe
         assert text.count("FROM ${BASE_IMAGE}") == 2  # build stage and runtime stage
         assert "ARG WHEELHOUSE=false" in text and "--no-index --find-links ./wheelhouse" in text
         ignore = Path(f"{dockerfile}.dockerignore").read_text().splitlines()
-        assert {"!deploy/wheelhouse", "!deploy/requirements.py"} <= set(ignore)  # in the build context
+        half = dockerfile.name.split(".")[0]
+        assert {"!deploy/wheelhouse", f"!requirements/{half}.txt"} <= set(ignore)  # in the build context
 
 
 def test_compose_passes_the_build_mode_and_base_image_to_both_builds():
