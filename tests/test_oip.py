@@ -96,7 +96,7 @@ def test_outputs_default_to_all_in_binary_and_can_be_chosen(services):
     consumer = client(services.consumer)
     everything = consumer.infer("classifier", [tensor("codes", packed, "UINT8", True)])  # no outputs named
     names = [o["name"] for o in everything.get_response()["outputs"]]
-    assert names == ["clusters", "posteriors"]
+    assert names == ["clusters", "posteriors", "log_likelihood"]
     assert all("binary_data_size" in o["parameters"] for o in everything.get_response()["outputs"])
     only = consumer.infer("classifier", [tensor("codes", packed, "UINT8", False)],
                           outputs=[triton.InferRequestedOutput("clusters", binary_data=False)])
@@ -130,7 +130,8 @@ def test_health_and_metadata(services):
         {"name": "codes", "datatype": "UINT8", "shape": [-1, manifest.code_bytes]}]
     assert client(services.consumer).get_model_metadata("classifier")["outputs"] == [
         {"name": "clusters", "datatype": "INT64", "shape": [-1]},
-        {"name": "posteriors", "datatype": "FP32", "shape": [-1, manifest.clusters]}]
+        {"name": "posteriors", "datatype": "FP32", "shape": [-1, manifest.clusters]},
+        {"name": "log_likelihood", "datatype": "FP32", "shape": [-1]}]
 
 
 def expect_refusal(call, status: int, *words: str) -> None:
