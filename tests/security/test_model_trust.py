@@ -149,3 +149,22 @@ def test_the_embedded_default_model_verifies_under_its_own_pin():
         verified = read_half(DEFAULT_MODEL_DIR, half, expected_model_id=model_id)
         assert set(verified.contents) == {f for f in verified.manifest.files if f.startswith(half + "/")}
         assert verified.entropy_model is not None
+
+
+def test_the_novelty_reference_served_is_the_one_that_was_hashed(tmp_path, monkeypatch):
+    from bitcluster.core.novelty import NOVELTY_FILE, NoveltyReference
+    from bitcluster_consumer.classifier import Classifier
+    from bitcluster_consumer.config import Settings
+
+    shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "model")
+    path = tmp_path / "model" / "consumer" / NOVELTY_FILE
+    original = NoveltyReference.load(path)
+    real_session = onnx_model.ort.InferenceSession
+
+    def swapping_session(model, *args, **kwargs):
+        path.write_text("{}")  # after the hash check, before anything parses it
+        return real_session(model, *args, **kwargs)
+
+    monkeypatch.setattr(onnx_model.ort, "InferenceSession", swapping_session)
+    classifier = Classifier.load(Settings(model_dir=tmp_path / "model"))
+    np.testing.assert_array_equal(classifier.novelty.quantiles, original.quantiles)

@@ -31,7 +31,7 @@ class Classifier:
         model = load_onnx_model(settings.model_dir, "consumer", expected_model_id=settings.expected_model_id,
                                 allow_gpu=False, intra_op_threads=settings.intra_op_threads)
         model.expect_io({"codes": model.manifest.code_bytes}, ("clusters", "posteriors"))
-        return cls(model, load_novelty_reference(model.manifest, model.onnx_path))
+        return cls(model, load_novelty_reference(model.verified))
 
     @property
     def outputs(self) -> frozenset[str]:

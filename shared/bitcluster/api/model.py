@@ -180,5 +180,5 @@ def load_model(path: str | Path | None = None, *, threads: int = 0, allow_gpu: b
     if encoder and classifier and encoder.manifest.model_id != classifier.manifest.model_id:
         raise ManifestError(f"{model_dir}: the vendor half is model {encoder.manifest.model_id} and the consumer "
                             f"half {classifier.manifest.model_id}; export both halves together")
-    novelty = load_novelty_reference(classifier.manifest, classifier.onnx_path) if classifier else None
+    novelty = load_novelty_reference(classifier.verified) if classifier else None
     return Model((encoder or classifier).manifest, encoder, classifier, novelty)

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitcluster.core.manifest import ManifestError, ModelManifest
-
-NOVELTY_FILE = "novelty.json"
+from bitcluster.core.manifest import NOVELTY_FILE, ManifestError, VerifiedHalf
 SCORE = "log_likelihood"
 # Quantile levels kept: every 1/2000 (0.05 %), so a rate between two of them is interpolated
 # between neighbouring order statistics of a training set of tens of thousands of codes.
@@ -77,19 +75,22 @@ class NoveltyReference:
 
     @classmethod
     def load(cls, path: Path) -> "NoveltyReference":
-        d = json.loads(Path(path).read_text())
+        return cls.from_json(Path(path).read_bytes(), source=str(path))
+
+    @classmethod
+    def from_json(cls, text: str | bytes, source: str = NOVELTY_FILE) -> "NoveltyReference":
+        d = json.loads(text)
         if d.get("score") != SCORE or not np.array_equal(d.get("levels"), LEVELS):
-            raise ManifestError(f"{path} holds another kind of novelty reference (score {d.get('score')!r}); "
+            raise ManifestError(f"{source} holds another kind of novelty reference (score {d.get('score')!r}); "
                                 "re-export the model with this version of bitcluster")
         return cls(np.asarray(d["quantiles"], dtype=np.float64), int(d["n_codes"]))
 
 
-def load_novelty_reference(manifest: ModelManifest, onnx_path: Path) -> NoveltyReference | None:
-    """The reference of a consumer half (its ``onnx_path``), or None for a model exported without one.
+def load_novelty_reference(half: VerifiedHalf | None) -> NoveltyReference | None:
+    """The reference of a verified consumer half, or None for a model exported without one.
 
-    Only a file the manifest lists is read; call after :func:`~bitcluster.core.manifest.load_manifest`,
-    which has verified its hash.
+    Parsed from the bytes whose hash :func:`~bitcluster.core.manifest.read_half` checked (the file
+    is not read again), and only when the manifest lists it.
     """
-    if f"consumer/{NOVELTY_FILE}" not in manifest.files:
-        return None
-    return NoveltyReference.load(Path(onnx_path).parent / NOVELTY_FILE)
+    data = half.file(NOVELTY_FILE) if half is not None else None
+    return None if data is None else NoveltyReference.from_json(data, source=str(half.directory / NOVELTY_FILE))
