@@ -38,6 +38,7 @@ _LAZY = {
     "Codes": "bitcluster.api.codes",
     "ImageFormatError": "bitcluster.core.preprocessing",
     "BitclusterClient": "bitcluster.client.http_client",
+    "CodeIndex": "bitcluster.search.code_index",
     "ChangeDetector": "bitcluster.api.change_detector",
 }
 

@@ -6,6 +6,7 @@ import typer
 
 from bitcluster.bulk.command import bulk_command
 from bitcluster.cli import service_commands, training_commands, watch_commands
+from bitcluster.cli.search_commands import search_app
 
 app = typer.Typer(help="Clustering in the compressed domain: train, export, serve.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -19,6 +20,7 @@ for command in (training_commands.train, training_commands.evaluate, training_co
 app.command(name="bulk")(bulk_command)  # defined beside the bulk engines, which it imports only when it runs
 app.command()(service_commands.demo)
 app.command()(watch_commands.watch)
+app.add_typer(search_app, name="search")
 data_app.command("fetch")(training_commands.data_fetch)
 
 if __name__ == "__main__":
