@@ -177,10 +177,11 @@ def test_compose_publishes_on_the_host_loopback_by_default():
 
 
 @pytest.mark.parametrize("env, starts", [
-    ({}, True),  # published on loopback: no key, explicitly allowed (and logged)
-    ({"BITCLUSTER_API_KEY": KEY, "BITCLUSTER_ALLOW_NO_KEY": "false"}, True),
-    ({"BITCLUSTER_ALLOW_NO_KEY": "false"}, False),  # a forgotten key is then fatal
-], ids=["default", "key", "no-key-not-allowed"])
+    ({}, True),  # published on the host's loopback only: no key needed
+    ({"BITCLUSTER_PUBLISH_HOST": "0.0.0.0"}, False),  # published to the network, key forgotten: fatal
+    ({"BITCLUSTER_PUBLISH_HOST": "0.0.0.0", "BITCLUSTER_API_KEY": KEY}, True),
+    ({"BITCLUSTER_PUBLISH_HOST": "0.0.0.0", "BITCLUSTER_ALLOW_NO_KEY": "true"}, True),  # said explicitly
+], ids=["default", "public-no-key", "public-key", "public-no-key-allowed"])
 def test_the_compose_environment_starts_the_services_in_their_containers(env, starts):
     for name, service in compose_services(**env).items():
         container_env = {**CONTAINER_ENV, **service["environment"]}

@@ -25,6 +25,10 @@ class ServiceSettings(BaseSettings):
     expected_model_id: str | None = Field(None, description="The model_id the service must serve: it refuses to "
                                                             "start when model_dir holds another model.")
     host: str = "127.0.0.1"
+    published_host: str | None = Field(None, description="Where clients reach the service when that differs from "
+                                                         "host: a container listens on 0.0.0.0 but its port may be "
+                                                         "published on the host's loopback only. The rule for "
+                                                         "running without a key reads this address when set.")
     port: int = Field(8000, ge=0, le=65535)
     max_batch: int = Field(8192, ge=1, description="Most images or codes in one request.")
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1, description="Largest request body, checked before parsing.")
@@ -66,4 +70,4 @@ class ServiceSettings(BaseSettings):
 
     def key_policy(self) -> tuple[int, str]:
         """The log level and line saying how the service is protected (:func:`~bitcluster.serving.auth.key_policy`)."""
-        return key_policy(self.host, self.api_key is not None, self.allow_no_key)
+        return key_policy(self.published_host or self.host, self.api_key is not None, self.allow_no_key)
