@@ -1,10 +1,11 @@
-"""The vendor's dependencies: its settings and its loaded encoder, from ``app.state``."""
+"""The vendor's dependencies: its settings, its loaded encoder and its work slots, from ``app.state``."""
 
 from __future__ import annotations
 
 from fastapi import Request
 
 from bitcluster.serving.deps import served_model
+from bitcluster.serving.runtime import WorkSlots
 
 from bitcluster_vendor.config import Settings
 from bitcluster_vendor.encoder import Encoder
@@ -17,3 +18,7 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_encoder(request: Request) -> Encoder:
     return served_model(request)
+
+
+async def get_work_slots(request: Request) -> WorkSlots:
+    return request.app.state.work_slots

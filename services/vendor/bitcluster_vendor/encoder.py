@@ -30,20 +30,19 @@ class Encoder:
         model.expect_io({"images": preprocessing.n_pixels}, ("codes",))
         return cls(model, preprocessing)
 
-    def preprocess(self, images: np.ndarray | list[np.ndarray], resize: bool = False) -> np.ndarray:
-        """(N, H, W) batch, or a list of (H, W) images of any sizes -> (N, P) float32 in [0, 1].
+    def preprocess(self, images: np.ndarray, resize: bool = False) -> np.ndarray:
+        """(N, H, W) batch -> (N, P) float32 in [0, 1].
 
         Raises ImageFormatError for images the shared preprocessing refuses (NaN, out of range,
         another aspect ratio than the model's unless ``resize``).
         """
-        if isinstance(images, np.ndarray):
-            return self.preprocessing.apply(images, any_aspect_ratio=resize)
-        if len({im.shape for im in images}) == 1:
-            return self.preprocessing.apply(np.stack(images), any_aspect_ratio=resize)
-        return np.concatenate([self.preprocessing.apply(im[None], any_aspect_ratio=resize) for im in images])
+        return self.preprocessing.apply(images, any_aspect_ratio=resize)
 
-    def encode(self, images: np.ndarray | list[np.ndarray], run_options: ort.RunOptions | None = None,
-               resize: bool = False) -> np.ndarray:
-        """Images -> packed codes, uint8 of shape (N, ceil(D / 8)), MSB first."""
-        x = self.preprocess(images, resize)
+    def run(self, x: np.ndarray, run_options: ort.RunOptions | None = None) -> np.ndarray:
+        """Preprocessed (N, P) float32 -> packed codes, uint8 of shape (N, ceil(D / 8)), MSB first."""
         return self.model.session.run(["codes"], {"images": x}, run_options)[0]
+
+    def encode(self, images: np.ndarray, run_options: ort.RunOptions | None = None,
+               resize: bool = False) -> np.ndarray:
+        """(N, H, W) images -> packed codes, uint8 of shape (N, ceil(D / 8)), MSB first."""
+        return self.run(self.preprocess(images, resize), run_options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bitcluster.serving.app import create_service_app
+from bitcluster.serving.runtime import WorkSlots
 
 from bitcluster_vendor.config import Settings
 from bitcluster_vendor.encoder import Encoder
@@ -16,6 +17,9 @@ DESCRIPTION = """The data vendor's half of bitcluster: images become packed bina
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    return create_service_app(service="vendor", title="bitcluster vendor", description=DESCRIPTION,
-                              settings=settings or Settings(), load_model=Encoder.load,
-                              routers=[health.router, encode.router, oip.router], contract=encode_contract)
+    settings = settings or Settings()
+    app = create_service_app(service="vendor", title="bitcluster vendor", description=DESCRIPTION,
+                             settings=settings, load_model=Encoder.load,
+                             routers=[health.router, encode.router, oip.router], contract=encode_contract)
+    app.state.work_slots = WorkSlots(settings.max_concurrent_work)
+    return app

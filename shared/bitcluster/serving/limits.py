@@ -60,4 +60,5 @@ def check_batch_size(count: int, max_batch: int, what: str) -> None:
         raise ServiceError(422, "empty_batch", f"the request holds no {what}; send at least one")
     if count > max_batch:
         raise ServiceError(413, "batch_too_large",
-                           f"{count} {what} in one request; at most {max_batch} are accepted, split the batch")
+                           f"{count} {what} in one request; at most {max_batch} are accepted: split the batch "
+                           "(or raise BITCLUSTER_MAX_BATCH on the service)")

@@ -12,18 +12,20 @@ import onnxruntime as ort
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from bitcluster.core.entropy_coding import encode_codes
 from bitcluster.core.wire import ENTROPY_CODED, JSON, MULTIPART_FORM, OCTET_STREAM, code_headers
 from bitcluster.serving.errors import ServiceError, describe_validation_errors
 from bitcluster.serving.limits import check_batch_size
 from bitcluster.serving.negotiation import negotiate
-from bitcluster.serving.runtime import run_with_deadline
+from bitcluster.serving.runtime import WorkSlots, run_with_deadline
 
 from bitcluster_vendor.config import Settings
-from bitcluster_vendor.deps import get_encoder, get_settings
+from bitcluster_vendor.deps import get_encoder, get_settings, get_work_slots
 from bitcluster_vendor.encoder import Encoder
-from bitcluster_vendor.images import decode_base64, decode_image, pixels_to_batch
+from bitcluster_vendor.images import (ImageLimits, ImageSource, check_json_numbers, images_to_input,
+                                      pixels_to_batch)
 from bitcluster_vendor.openapi import REQUEST_BODY, RESPONSES, ROUTE
 from bitcluster_vendor.schemas import EncodeRequest, EncodeResponse
 
@@ -43,7 +45,9 @@ def answer_type(accept: str | None, encoder: Encoder) -> str:
 
 
 # What a request carries before decoding: the parsed JSON body, or multipart ``(name, file bytes)`` pairs.
-Payload = Union[EncodeRequest, list[tuple[str, bytes]]]
+Payload = Union[EncodeRequest, list[ImageSource]]
+# Multipart parts parsed before the batch check refuses the form: one more than a batch may hold.
+EXTRA_PARTS = 1
 
 
 def parse_json(body: bytes) -> EncodeRequest:
@@ -56,41 +60,46 @@ def parse_json(body: bytes) -> EncodeRequest:
 async def read_payload(request: Request, settings: Settings) -> Payload:
     """Read and parse the body, and check the batch size; decoding is left to the worker thread.
 
-    JSON is parsed off the event loop too: a 32 MiB body of pixels takes a while.
+    JSON is parsed off the event loop too: a 32 MiB body of pixels takes a while. Its pixel values
+    are counted before it is parsed, and a form stops being parsed one part past the batch size.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(JSON):
         body = await request.body()
+        check_json_numbers(body, settings.max_json_pixels)
         payload = await anyio.to_thread.run_sync(parse_json, body)
         count = len(payload.images if payload.images is not None else payload.pixels)
         check_batch_size(count, settings.max_batch, "images")
         return payload
     if content_type.startswith(MULTIPART_FORM):
-        # The body cap bounds the form as a whole; no separate limit on the number of parts.
-        async with request.form(max_files=float("inf"), max_fields=16) as form:
+        what = "files (multipart parts named 'files')"
+        try:
+            form = await request.form(max_files=settings.max_batch + EXTRA_PARTS, max_fields=16)
+        except HTTPException as e:
+            if "Too many files" in str(e.detail):  # Starlette's words for max_files
+                check_batch_size(settings.max_batch + EXTRA_PARTS + 1, settings.max_batch, f"or more {what}")
+            raise
+        try:
             parts = form.getlist("files")
-            check_batch_size(len(parts), settings.max_batch, "files (multipart parts named 'files')")
+            check_batch_size(len(parts), settings.max_batch, what)
             if not all(isinstance(p, UploadFile) for p in parts):
                 raise ServiceError(422, "invalid_request", "every 'files' part must be a file upload")
             return [(f"files[{i}]", await p.read()) for i, p in enumerate(parts)]
+        finally:
+            await form.close()
     raise ServiceError(415, "unsupported_media_type",
                        f"send {JSON} ({{'images': [base64...]}} or {{'pixels': [[[...]]]}}) "
                        f"or {MULTIPART_FORM} with parts named 'files'")
 
 
-def decode_payload(payload: Payload, max_pixels: int) -> np.ndarray | list[np.ndarray]:
-    """An (N, H, W) pixel batch, or one (H, W) uint8 array per image file."""
-    if isinstance(payload, EncodeRequest):
-        if payload.pixels is not None:
-            return pixels_to_batch(payload.pixels, max_pixels)
-        payload = [(f"images[{i}]", decode_base64(text, f"images[{i}]")) for i, text in enumerate(payload.images)]
-    return [decode_image(data, max_pixels, name) for name, data in payload]
-
-
-def encode_payload(encoder: Encoder, payload: Payload, max_pixels: int, run_options: ort.RunOptions, *,
+def encode_payload(encoder: Encoder, payload: Payload, limits: ImageLimits, run_options: ort.RunOptions, *,
                    resize: bool = False) -> np.ndarray:
     """Decode, preprocess and encode: the CPU-heavy part, run in a worker thread."""
-    return encoder.encode(decode_payload(payload, max_pixels), run_options, resize=resize)
+    if isinstance(payload, EncodeRequest):
+        if payload.pixels is not None:
+            return encoder.encode(pixels_to_batch(payload.pixels, limits), run_options, resize=resize)
+        payload = [(f"images[{i}]", text) for i, text in enumerate(payload.images)]
+    return encoder.run(images_to_input(payload, encoder.preprocessing, limits, resize, run_options), run_options)
 
 
 @router.post(
@@ -98,7 +107,7 @@ def encode_payload(encoder: Encoder, payload: Payload, max_pixels: int, run_opti
     responses=RESPONSES, openapi_extra={"requestBody": REQUEST_BODY},
 )
 async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
-                 settings: Settings = Depends(get_settings),
+                 settings: Settings = Depends(get_settings), slots: WorkSlots = Depends(get_work_slots),
                  resize: bool = Query(False, description="Also resize images whose aspect ratio differs from the "
                                                          "model's, stretching them (by default they are refused "
                                                          "with 422); a change of scale alone is always resized.")):
@@ -110,8 +119,9 @@ async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
     """
     answer = answer_type(request.headers.get("accept"), encoder)
     payload = await read_payload(request, settings)
-    work = partial(encode_payload, encoder, payload, settings.max_image_pixels, resize=resize)
-    packed = await run_with_deadline(work, settings.request_timeout_s)
+    limits = ImageLimits(settings.image_pixel_cap(encoder.preprocessing.n_pixels), settings.max_request_pixels)
+    work = partial(encode_payload, encoder, payload, limits, resize=resize)
+    packed = await run_with_deadline(work, settings.request_timeout_s, slots)
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     manifest = encoder.model.manifest
     if answer != JSON:
