@@ -68,12 +68,13 @@ class ChangeDetector:
     signals : which of ``("frequencies", "likelihood")`` to watch
     windows : lengths of the recent windows the frequency test compares with what came before
     alpha : chance that one frequency test (one window, one code) fires by luck: sets the G threshold
+        (1e-6: the most sensitive of those tuned in ``bench/changes.py`` without a false alarm)
     min_reference : codes since the baseline before a window is tested (estimates need data)
     likelihood_delta : ADWIN's confidence on -log p(z)
     """
 
     def __init__(self, model, *, signals: tuple[str, ...] = SIGNALS, windows: tuple[int, ...] = (100, 200, 400),
-                 alpha: float = 1e-9, min_reference: int = 400, likelihood_delta: float = 1e-5) -> None:
+                 alpha: float = 1e-6, min_reference: int = 400, likelihood_delta: float = 1e-5) -> None:
         unknown = set(signals) - set(SIGNALS)
         if unknown or not signals:
             raise ValueError(f"signals must be some of {SIGNALS}, got {signals!r}")
