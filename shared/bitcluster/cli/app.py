@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from bitcluster.bulk.command import bulk_command
-from bitcluster.cli import service_commands, training_commands, watch_commands
+from bitcluster.cli import refit_commands, service_commands, training_commands, watch_commands
 from bitcluster.cli.search_commands import search_app
 
 app = typer.Typer(help="Clustering in the compressed domain: train, export, serve.", no_args_is_help=True,
@@ -20,6 +20,7 @@ for command in (training_commands.train, training_commands.evaluate, training_co
 app.command(name="bulk")(bulk_command)  # defined beside the bulk engines, which it imports only when it runs
 app.command()(service_commands.demo)
 app.command()(watch_commands.watch)
+app.command()(refit_commands.refit)
 app.add_typer(search_app, name="search")
 data_app.command("fetch")(training_commands.data_fetch)
 
