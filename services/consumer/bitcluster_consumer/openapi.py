@@ -50,7 +50,9 @@ REQUEST_BODY = {
 _DIGITS = {"type": "string", "pattern": f"^[0-9]{{1,{MAX_HEADER_DIGITS}}}$"}
 PARAMETERS = [
     {"name": "posteriors", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
-     "description": "Also return the (N, K) posteriors (then the answer is JSON): 'true' or 'false'."},
+     "description": "Also return the (N, K) posteriors (then the answer is JSON): 'true' or 'false'. It may be "
+                    "sent with the JSON body's posteriors too: posteriors come back when either asks for them "
+                    "('false' in one does not cancel 'true' in the other)."},
     {"name": "log_likelihood", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
      "description": "Also return each code's log p(z) in nats under the model's Bernoulli mixture (then the "
                     "answer is JSON): 'true' or 'false'. 422 output_unavailable for a model exported without it."},

@@ -23,7 +23,8 @@ class ClassifyRequest(BaseModel):
                              json_schema_extra={"minItems": 1, "items": {"type": "string", "minLength": 4,
                                                                          "pattern": BASE64_PATTERN}})
     bits: int | None = Field(None, description="Code length D, checked against the model when given.")
-    posteriors: bool = Field(False, description="Also return the posterior over clusters of each code.")
+    posteriors: bool = Field(False, description="Also return the posterior over clusters of each code (as "
+                                                "does ?posteriors=true: either asking is enough).")
     log_likelihood: bool = Field(False, description="Also return log p(z), each code's log-likelihood in nats "
                                                     "under the model's Bernoulli mixture.")
     novel: bool = Field(False, description="Also flag the codes less likely than the training codes' `rate` "

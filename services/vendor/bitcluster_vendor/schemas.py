@@ -56,7 +56,8 @@ ENCODE_REQUEST_SCHEMA: dict = {
     "additionalProperties": False,
     "oneOf": [{"required": ["images"]}, {"required": ["pixels"]}],
     "properties": {
-        "images": _batch({"type": "string", "format": "byte",
+        # minLength 1: an empty string is no file (422 invalid_image), and the schema says so.
+        "images": _batch({"type": "string", "format": "byte", "minLength": 1,
                           "description": "Standard base64 (optionally as a data: URL) of a PNG or JPEG file."},
                          "PNG or JPEG files of any size, converted to grey; a size of another aspect ratio "
                          "than the model's is refused unless ?resize=true."),
