@@ -149,6 +149,8 @@ def plot(runs: list[dict], path: Path) -> None:
         right.annotate(r["method"].split(" (")[0] + (f" flips={r['flips']}" if "flips" in r else ""),
                        (r["qps"], r["recall_at_10"]), fontsize=7, xytext=(4, -10), textcoords="offset points")
     right.set_xscale("log")
+    right.xaxis.set_minor_formatter(plt.NullFormatter())  # decades only: the minor labels overlap
+    right.set_ylim(0.9, 1.01)
     right.set_xlabel("queries/s, one thread (log)")
     right.set_ylabel("recall@10 against exact")
     if speeds:
