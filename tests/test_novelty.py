@@ -109,18 +109,21 @@ def test_the_consumer_flags_novel_codes_and_counts_them(novelty_model: NoveltyMo
         default_rate = client.post("/v1/classify?novel=true", content=packed.tobytes(), headers=headers)
         counted = _novel_counter(client)
         refusals = [client.post(f"/v1/classify?{query}", content=packed.tobytes(), headers=headers)
-                    for query in ("rate=0.05", "novel=true&rate=1", "novel=true&rate=abc", "novel=true&rate=nan")]
-        conflict = client.post("/v1/classify?novel=true&rate=0.1", json={**json_body, "novel": True, "rate": 0.05})
+                    for query in ("novel=true&rate=1", "novel=true&rate=abc", "novel=true&rate=nan")]
+        # Schema-valid, so answered: a rate without novel is ignored; the body's rate wins over the query's.
+        rate_alone = client.post("/v1/classify?rate=0.05", content=packed.tobytes(), headers=headers)
+        both_rates = client.post("/v1/classify?novel=true&rate=0.1", json={**json_body, "novel": True, "rate": 0.05})
         body_rate_out_of_range = client.post("/v1/classify", json={**json_body, "novel": True, "rate": 0})
     expected = model.is_novel(packed, rate=0.05)
     assert 30 <= expected.sum() < 60  # the random codes, and few of the likely ones
-    for answer in (by_query, by_body):
+    for answer in (by_query, by_body, both_rates):
         assert answer.status_code == 200, answer.text
         assert answer.json()["novel"] == expected.tolist()
         assert "log_likelihood" not in answer.json() and "posteriors" not in answer.json()
     assert default_rate.json()["novel"] == model.is_novel(packed).tolist()
     assert counted == 2 * expected.sum() + model.is_novel(packed).sum()
-    for refused in (*refusals, conflict, body_rate_out_of_range):
+    assert rate_alone.status_code == 200 and "novel" not in rate_alone.json(), rate_alone.text
+    for refused in (*refusals, body_rate_out_of_range):
         assert_error(refused, 422)
 
 
@@ -133,3 +136,15 @@ def test_the_consumer_refuses_novelty_for_a_model_exported_without_it(model_with
         scored = client.post("/v1/classify?log_likelihood=true", content=packed.tobytes(), headers=headers)
     assert_error(refused, 422, "novelty_unavailable")
     assert scored.status_code == 200 and len(scored.json()["log_likelihood"]) == 3
+
+
+def test_the_openapi_document_offers_novelty_only_where_the_model_has_it(novelty_model: NoveltyModel,
+                                                                          model_without_novelty: NoveltyModel):
+    def novel_declarations(model_dir) -> list[dict]:
+        with _client(model_dir) as client:
+            operation = client.get("/openapi.json").json()["paths"]["/v1/classify"]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]["properties"]
+        return [p["schema"] for p in operation["parameters"] if p["name"] == "novel"] + [body["novel"]]
+
+    assert all(schema.get("const") is False for schema in novel_declarations(model_without_novelty.dir))
+    assert all("const" not in schema for schema in novel_declarations(novelty_model.dir))

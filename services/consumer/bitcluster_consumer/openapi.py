@@ -62,7 +62,8 @@ PARAMETERS = [
                     "without the training codes' scores."},
     {"name": "rate", "in": "query", "required": False,
      "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.01},
-     "description": "With novel=true: the share of training-like codes flagged, in (0, 1)."},
+     "description": "With novel=true: the share of training-like codes flagged, in (0, 1); ignored without "
+                    "novel. A rate in the body takes precedence over this one."},
     {"name": MODEL_ID_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
      "description": "Required with a binary body: the model_id the vendor returned with the codes (409 for "
                     "another model's). A JSON body names it as model_id; sent with one, it is checked too."},
@@ -86,6 +87,17 @@ RESPONSES[406]["description"] += (f": Accept allows neither {JSON} nor {OCTET_ST
                                   "log_likelihood or novel)")
 
 
+def unavailable_outputs(classifier: Classifier) -> dict[str, str]:
+    """The optional outputs the served model cannot give (an older export), with the reason."""
+    model_id = classifier.model.manifest.model_id
+    unavailable = {}
+    if "log_likelihood" not in classifier.outputs:
+        unavailable["log_likelihood"] = f"Model {model_id} was exported without the log_likelihood output."
+    if "log_likelihood" not in classifier.outputs or classifier.novelty is None:
+        unavailable["novel"] = f"Model {model_id} was exported without the training codes' scores (novelty.json)."
+    return unavailable
+
+
 def classify_contract(schema: dict, classifier: Classifier, settings: Settings) -> None:
     """Write the served model's id, code length and code shape into ``POST /v1/classify``."""
     operation = schema["paths"][ROUTE]["post"]
@@ -99,8 +111,14 @@ def classify_contract(schema: dict, classifier: Classifier, settings: Settings) 
                                          "description": f"{manifest.bits}, this model's code length, when given."}
     body[JSON]["example"] = {"model_id": manifest.model_id, "codes": [example_code], "posteriors": False}
     body[OCTET_STREAM]["schema"]["maxLength"] = settings.max_batch * manifest.code_bytes
+    unavailable = unavailable_outputs(classifier)
+    for name, why in unavailable.items():  # declared false, so that the document promises only what is served
+        json_schema["properties"][name] = {"type": "boolean", "const": False, "default": False, "description": why}
     for parameter in operation["parameters"]:
-        if parameter["name"] == MODEL_ID_HEADER:
+        if parameter["name"] in unavailable:
+            parameter["schema"] = {"type": "boolean", "const": False, "default": False}
+            parameter["description"] = unavailable[parameter["name"]]
+        elif parameter["name"] == MODEL_ID_HEADER:
             parameter["example"] = manifest.model_id
         elif parameter["name"] == CODE_BITS_HEADER:
             parameter["schema"] = {"type": "string", "const": str(manifest.bits)}

@@ -29,8 +29,9 @@ class ClassifyRequest(BaseModel):
                                                     "under the model's Bernoulli mixture.")
     novel: bool = Field(False, description="Also flag the codes less likely than the training codes' `rate` "
                                            "quantile (about `rate` of training-like codes are flagged).")
-    rate: float | None = Field(None, gt=0, lt=1, description="The novelty rate in (0, 1), with novel; "
-                                                             "default 0.01.")
+    rate: float | None = Field(None, gt=0, lt=1, description="The novelty rate in (0, 1), with novel "
+                                                             "(ignored without it); default 0.01. It takes "
+                                                             "precedence over a rate in the query.")
 
 
 class ClassifyResponse(BaseModel):

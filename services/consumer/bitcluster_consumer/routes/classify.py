@@ -72,17 +72,12 @@ class Asked:
                                                                  or self.novel else ())
 
     def joined(self, other: "Asked") -> "Asked":
-        """Flags asked either way; a rate sent both ways must agree."""
-        if self.rate is not None and other.rate is not None and self.rate != other.rate:
-            raise ServiceError(422, "invalid_request", f"rate is {self.rate} in the query and {other.rate} in "
-                                                       "the body; send it once")
+        """Flags asked either way; a rate sent both ways is ``other``'s (the body's)."""
         return Asked(self.posteriors or other.posteriors, self.log_likelihood or other.log_likelihood,
                      self.novel or other.novel, self.rate if other.rate is None else other.rate)
 
     def check(self, classifier: Classifier) -> None:
         """Refuse what the served model cannot answer (422) before any work."""
-        if self.rate is not None and not self.novel:
-            raise ServiceError(422, "invalid_request", "rate is the novelty rate: send it with novel=true")
         model_id = classifier.model.manifest.model_id
         if "log_likelihood" in self.extra and "log_likelihood" not in classifier.outputs:
             raise ServiceError(422, "output_unavailable", f"model {model_id} was exported without the "
