@@ -19,9 +19,10 @@ import pytest
 
 from bitcluster.serving.process import ServiceProcess
 
-from service_fixtures import QUIET, assert_error
-
+pytest.register_assert_rewrite("service_fixtures")
 pytest_plugins = ["service_fixtures"]
+
+from service_fixtures import QUIET, assert_error  # noqa: E402
 pytestmark = pytest.mark.slow
 
 BUDGET_MB = 150

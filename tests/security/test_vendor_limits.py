@@ -1,0 +1,102 @@
+"""The vendor's decoding limits one by one: what each refuses, when, and what its message says."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bitcluster.core.preprocessing import Preprocessing
+
+pytest.register_assert_rewrite("service_fixtures")
+pytest_plugins = ["service_fixtures"]
+
+from service_fixtures import assert_error, in_process_client, png_bytes, random_images  # noqa: E402
+
+from bitcluster_vendor.config import Settings, default_max_image_pixels  # noqa: E402
+from bitcluster_vendor.images import decode_grey  # noqa: E402
+from bitcluster_vendor.main import create_app  # noqa: E402
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def image_file(side: int, fmt: str = "PNG") -> bytes:
+    gradient = np.add.outer(np.arange(side), np.arange(side)) * 255 // (2 * side)
+    buffer = io.BytesIO()
+    Image.fromarray(gradient.astype(np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(model_a):
+    settings = Settings(model_dir=model_a.dir, use_gpu=False, intra_op_threads=1, max_image_pixels=64 * 64,
+                        max_request_pixels=3 * 64 * 64, max_json_pixels=1000, max_batch=16)
+    with in_process_client(create_app(settings)) as client:
+        yield client
+
+
+def test_the_default_per_image_cap_follows_the_model_within_a_floor_and_a_ceiling():
+    assert default_max_image_pixels(8 * 8) == 2048 * 2048  # the floor
+    assert default_max_image_pixels(100 * 100) == 1024 * 100 * 100
+    assert default_max_image_pixels(256 * 256) == 4096 * 4096  # the ceiling
+    assert Settings(max_image_pixels=123).image_pixel_cap(8 * 8) == 123
+    assert Settings().image_pixel_cap(8 * 8) == 2048 * 2048
+
+
+def test_an_image_over_the_cap_is_named_with_the_setting(client):
+    images = [b64(png_bytes(random_images(1)[0])), b64(image_file(65))]
+    error = assert_error(client.post("/v1/encode", json={"images": images}), 413, "image_too_large")
+    assert "images[1]" in error["message"] and "BITCLUSTER_MAX_IMAGE_PIXELS" in error["message"]
+
+
+def test_the_request_budget_is_checked_from_the_headers_before_any_decoding(client):
+    truncated = image_file(64)[:-40]  # its header is whole; decoding it would fail with 422
+    images = [b64(truncated)] * 3 + [b64(image_file(64))]
+    error = assert_error(client.post("/v1/encode", json={"images": images}), 413, "request_too_large")
+    assert "first 4 images" in error["message"] and "BITCLUSTER_MAX_REQUEST_PIXELS" in error["message"]
+    assert_error(client.post("/v1/encode", json={"images": images[:3]}), 422, "invalid_image")
+
+
+def test_json_pixel_values_are_counted_before_parsing(client):
+    error = assert_error(client.post("/v1/encode", json={"pixels": np.zeros((16, 8, 8), int).tolist()}),
+                         413, "too_many_pixels")
+    assert "1024" in error["message"] and "BITCLUSTER_MAX_JSON_PIXELS" in error["message"]
+    assert client.post("/v1/encode", json={"pixels": np.zeros((15, 8, 8), int).tolist()}).status_code == 200
+
+
+def test_a_form_stops_being_parsed_past_the_batch_size(client):
+    files = [("files", (f"{i}.png", b"", "image/png")) for i in range(100)]
+    error = assert_error(client.post("/v1/encode", files=files), 413, "batch_too_large")
+    assert "at most 16" in error["message"] and "BITCLUSTER_MAX_BATCH" in error["message"]
+    files = [("files", (f"{i}.png", png_bytes(random_images(1)[0]), "image/png")) for i in range(17)]
+    assert_error(client.post("/v1/encode", files=files), 413, "batch_too_large")  # our own check, one part past
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_large_image_is_shrunk_in_8_bits_to_4_times_the_model(fmt):
+    grey = decode_grey(image_file(1024, fmt), "images[0]", Preprocessing(8, 8))
+    assert grey.shape == (32, 32) and grey.dtype == np.uint8
+    small = image_file(16, fmt)  # under 4 times the model's side: the exact path of training
+    np.testing.assert_array_equal(decode_grey(small, "images[0]", Preprocessing(8, 8)),
+                                  np.asarray(Image.open(io.BytesIO(small)).convert("L")))
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):
+    from PIL.JpegImagePlugin import JpegImageFile
+
+    drafts, draft = [], JpegImageFile.draft
+
+    def recorded(self, mode, size):
+        result = draft(self, mode, size)
+        drafts.append((mode, size, self.size))
+        return result
+
+    monkeypatch.setattr(JpegImageFile, "draft", recorded)
+    decode_grey(image_file(1024, "JPEG"), "images[0]", Preprocessing(8, 8))
+    decode_grey(image_file(16, "JPEG"), "images[0]", Preprocessing(8, 8))
+    assert drafts == [("L", (32, 32), (128, 128))]  # 1024 / 8: Pillow decodes 1/8 of each side
