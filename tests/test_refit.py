@@ -14,6 +14,7 @@ from bitcluster.bulk.parquet import ParquetOutput
 from bitcluster.core.codes import CodeFormatError, pack_codes
 from bitcluster.core.manifest import DEFAULT_MODEL_DIR, MANIFEST_FILE, load_manifest
 from bitcluster.core.metrics import cluster_accuracy
+from bitcluster.core.onnx_model import ModelMismatchError
 from bitcluster.core.mixture import BernoulliMixture
 from bitcluster.training.refit import choose_clusters, distinct_codes, fit_code_mixture, refit_model_dir
 
@@ -110,6 +111,15 @@ def test_refit_keeps_the_vendor_files_and_makes_a_consistent_new_pair(tmp_path):
     model = bc.load_model(out)
     codes = model.encode(np.random.default_rng(0).random((300, 8, 8)).astype(np.float32))
     np.testing.assert_array_equal(model.classify(codes), result.mixture.predict(codes.unpack()))
+    # Codes stored from the source model are the new model's codes too (the same encoder), and so are
+    # those of the model a refit of the refit came from; another model's are still refused.
+    stored = bc.load_model(DEFAULT_MODEL_DIR).encode(np.random.default_rng(1).random((50, 8, 8)))
+    np.testing.assert_array_equal(model.classify(stored), model.classify(stored.packed))
+    again = refit_model_dir(packed, out, tmp_path / "refit-again", 4, random_state=3)
+    assert bc.load_model(tmp_path / "refit-again").classify(stored).shape == (50,)
+    assert set(again.manifest.training["refit"]["encoder_model_ids"]) == {source["model_id"], consumer.model_id}
+    with pytest.raises(ModelMismatchError, match="made by"):
+        model.classify(bc.Codes(stored.packed, stored.bits, "0123456789abcdef"))
 
 
 def test_refit_command_reads_a_bulk_parquet(tmp_path):

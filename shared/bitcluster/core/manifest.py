@@ -90,6 +90,16 @@ class ModelManifest:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
 
+    @property
+    def code_model_ids(self) -> frozenset[str]:
+        """The models whose codes are this model's own: itself, and the models it was refit from.
+
+        A refit (``bitcluster refit``) keeps the vendor's files byte for byte, checked when it is
+        written, so codes its sources made are codes it would make; the ids are inside this
+        manifest, which ``model_id`` covers.
+        """
+        return frozenset({self.model_id, *self.training.get("refit", {}).get("encoder_model_ids", ())})
+
     @classmethod
     def from_dict(cls, d: dict) -> "ModelManifest":
         if d.get("schema_version") != SCHEMA_VERSION:

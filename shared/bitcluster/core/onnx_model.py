@@ -123,10 +123,12 @@ class OnnxModel:
     def check_codes_origin(self, model_id: str, bits: int | None = None) -> None:
         """Refuse codes declared as made by another model, or (when ``bits`` is given) of another length.
 
+        Codes of a model this one was refit from are its own (the same encoder).
+
         Raises ModelMismatchError or CodeBitsMismatchError.
         """
         m = self.manifest
-        if model_id != m.model_id:
+        if model_id not in m.code_model_ids:
             raise ModelMismatchError(f"these codes were made by model {model_id!r}, this {self.half} serves model "
                                      f"{m.model_id!r}; encode with the vendor of the same export, or deploy it here")
         if bits is not None and bits != m.bits:

@@ -156,7 +156,9 @@ def refit_model_dir(packed: np.ndarray, model_dir: Path, out: Path, clusters: in
     mixture = fit_code_mixture(z, int(clusters), random_state=random_state, settings=settings)
     classifier = bmm_classifier_half(np.log(mixture.weights_), mixture.means_)
     entropy_model = vendor.entropy_model
-    record = {"source_model_id": source.model_id, "codes": int(len(z)),
+    # Every model whose encoder this one keeps byte for byte: their codes are this model's codes too.
+    encoder_model_ids = [source.model_id, *source.training.get("refit", {}).get("encoder_model_ids", ())]
+    record = {"source_model_id": source.model_id, "encoder_model_ids": encoder_model_ids, "codes": int(len(z)),
               "distinct_codes": int(len(distinct_codes(z)[0])), "clusters": int(clusters), "clusters_chosen_by": choice,
               "random_state": random_state, "settings": asdict(settings),
               "log_likelihood_per_code": float(mixture.lower_bound_), "em_iterations": int(mixture.n_iter_)}
