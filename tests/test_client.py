@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import numpy as np
 import pytest
@@ -40,6 +42,22 @@ def test_cluster_round_trip_in_batches(services):
         np.testing.assert_array_equal(clusters, reference_clusters(services.model, images))
         np.testing.assert_array_equal(client.cluster(images), clusters)
         assert client.vendor_model()["model_id"] == client.consumer_model()["model_id"] == model_id
+
+
+def test_large_arrays_are_split_within_the_vendors_bound_on_json_numbers():
+    from bitcluster_vendor.config import Settings
+    from bitcluster_vendor.images import check_json_numbers
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        check_json_numbers(request.content, Settings().max_json_pixels)  # raises the vendor's 413
+        count = len(json.loads(request.content)["pixels"])
+        sizes.append(count)
+        return httpx.Response(200, content=bytes(2 * count), headers={MODEL_ID_HEADER: "m", CODE_BITS_HEADER: "12"})
+
+    sizes: list[int] = []
+    client = BitclusterClient("http://vendor", None, transport=httpx.MockTransport(vendor))
+    codes = client.encode(random_images(40, seed=9, side=200))  # 1.6 M numbers: over 2^20 in one request
+    assert codes.packed.shape == (40, 2) and sizes == [26, 14]
 
 
 @pytest.mark.slow

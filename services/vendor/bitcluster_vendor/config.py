@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from bitcluster.core.wire import JSON_PIXELS_PER_REQUEST
 from bitcluster.serving.settings import ServiceSettings
 
 # The default per-image cap: 1024 times the model's input, within [2048^2, 4096^2] pixels.
@@ -39,7 +40,7 @@ class Settings(ServiceSettings):
                                     description="Most pixels of all images of one request together (their "
                                                 "sizes H * W as the headers declare them), checked before any "
                                                 "is decoded.")
-    max_json_pixels: int = Field(2 ** 20, ge=1, description="Most numbers of a JSON 'pixels' batch, counted "
+    max_json_pixels: int = Field(JSON_PIXELS_PER_REQUEST, ge=1, description="Most numbers of a JSON 'pixels' batch, counted "
                                                             "before the body is parsed: parsing costs about 80 "
                                                             "bytes a number.")
     max_concurrent_work: int = Field(4, ge=1, description="Encode requests decoding or encoding at once; "

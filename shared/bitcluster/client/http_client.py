@@ -22,7 +22,7 @@ from bitcluster.client.retry import RetryPolicy, with_retries
 from bitcluster.core.codes import codes_from_bytes
 from bitcluster.core.novelty import DEFAULT_RATE
 from bitcluster.core.wire import (CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM,
-                                  code_headers)
+                                  code_headers, json_rows_per_request)
 
 # A few quick tries: a person is waiting. A batch job passes its own, longer policy.
 INTERACTIVE_RETRY = RetryPolicy(retry_for_s=30.0, max_attempts=5)
@@ -106,8 +106,11 @@ class BitclusterClient:
         resize = self.resize if resize is None else resize
         model_id, bits, chunks = None, None, []
         for group in image_groups(images):
-            for start in range(0, len(group), self.batch_size):
-                batch = group[start:start + self.batch_size]
+            step = self.batch_size
+            if isinstance(group, np.ndarray):  # sent as JSON numbers: within the vendor's bound on them
+                step = min(step, json_rows_per_request(*group.shape[1:3]))
+            for start in range(0, len(group), step):
+                batch = group[start:start + step]
                 got_id, got_bits, packed = self._encode_batch(batch, start, resize)
                 if model_id is not None and (got_id, got_bits) != (model_id, bits):
                     raise ModelMismatchError(409, "model_changed", f"the vendor switched from model {model_id} "
@@ -185,8 +188,9 @@ class BitclusterClient:
         Returns the (N,) int64 clusters and the bytes of code that crossed from vendor to consumer.
         """
         out, wire_bytes = [], 0
-        for start in range(0, len(images), self.batch_size):
-            batch = np.asarray(images[start:start + self.batch_size])
+        step = min(self.batch_size, json_rows_per_request(*np.shape(images)[1:3]))
+        for start in range(0, len(images), step):
+            batch = np.asarray(images[start:start + step])
             coded = self._request("vendor", "POST", "/v1/encode",
                                   content=json.dumps({"pixels": batch.tolist()}).encode(),
                                   headers={"Content-Type": JSON, "Accept": ENTROPY_CODED})

@@ -20,6 +20,15 @@ CODE_HEADERS = (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)
 # The integer headers (X-Code-Bits, X-Count) are decimal digits, at most this many: no count or code
 # length needs more, and Python's int() refuses thousands of digits with an error of its own.
 MAX_HEADER_DIGITS = 18
+# The vendor's default bound on the numbers of one JSON ``pixels`` batch (counted by its commas before
+# parsing); the client splits the arrays it sends as JSON to stay under it.
+JSON_PIXELS_PER_REQUEST = 2 ** 20
+
+
+def json_rows_per_request(height: int, width: int, limit: int = JSON_PIXELS_PER_REQUEST) -> int:
+    """How many (height, width) images one JSON ``pixels`` request may carry: the vendor bounds the numbers
+    of a body by its commas, one fewer than the numbers of an (N, H, W) array."""
+    return max(1, limit // (height * width))
 
 
 def code_headers(model_id: str, bits: int, count: int | None = None) -> dict[str, str]:
