@@ -3,7 +3,8 @@
 Memory per request is bounded by these limits, whatever the request holds within the body cap:
 images are checked from their headers before any is decoded, then decoded one at a time, so a
 request costs one decoded image (at most ``max_image_pixels``) on top of its body; a JSON pixel
-batch costs about 80 bytes per number while parsed, hence ``max_json_pixels``.
+batch becomes one Python object per number while parsed, many times its bytes on the wire, hence
+``max_json_pixels`` (peak memory per attack: ``tests/security/test_vendor_memory.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def default_max_image_pixels(model_pixels: int) -> int:
     """The per-image cap when ``BITCLUSTER_MAX_IMAGE_PIXELS`` is unset, from the model's input size.
 
     1024 times its pixels (32 times its side), but at least 2048x2048 (a photo) and at most
-    4096x4096: a 2048x2048 image costs about 20 MB while decoded.
+    4096x4096 (16 M pixels, a few bytes each while decoded and reduced).
     """
     return min(IMAGE_PIXELS_CEILING, max(IMAGE_PIXELS_FLOOR, IMAGE_PIXELS_PER_MODEL_PIXEL * model_pixels))
 
@@ -41,8 +42,8 @@ class Settings(ServiceSettings):
                                                 "sizes H * W as the headers declare them), checked before any "
                                                 "is decoded.")
     max_json_pixels: int = Field(JSON_PIXELS_PER_REQUEST, ge=1, description="Most numbers of a JSON 'pixels' batch, counted "
-                                                            "before the body is parsed: parsing costs about 80 "
-                                                            "bytes a number.")
+                                                            "before the body is parsed: each becomes a Python "
+                                                            "object while parsed.")
     max_concurrent_work: int = Field(4, ge=1, description="Encode requests decoding or encoding at once; "
                                                           "others wait for a slot within their deadline "
                                                           "(503 when none frees up).")
