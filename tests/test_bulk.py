@@ -137,3 +137,32 @@ def test_the_ray_engine_without_ray_says_which_extra_to_install(digits_inputs, t
     assert result.exit_code == 2
     assert "--engine ray needs Ray Data" in result.output and "pip install 'bitcluster[bulk]'" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_another_aspect_ratio_is_skipped_with_the_file_named_unless_resize(digits_inputs, tmp_path):
+    wide = tmp_path / "wide.png"
+    Image.open(digits_inputs / "pngs" / "000.png").resize((16, 8)).save(wide)
+    args = ["bulk", str(wide), str(digits_inputs / "pngs" / "001.png"), "--out", str(tmp_path / "a.parquet"),
+            "--quiet"]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert f"skipped (all listed as skipped_inputs in the summary): {wide}: images of 8x16 pixels" in result.stderr
+    assert json.loads(result.stdout)["rows"] == 1
+    resized = runner.invoke(cli.app, args[:-3] + ["--out", str(tmp_path / "b.parquet"), "--resize", "--quiet"])
+    assert resized.exit_code == 0, resized.output
+    assert json.loads(resized.stdout)["rows"] == 2 and json.loads(resized.stdout)["skipped"] == 0
+    expected = load_model(DEFAULT_MODEL_DIR).encode([wide], resize=True).packed
+    assert _rows(tmp_path / "b.parquet")[1][0] == bytes(expected[0])
+
+
+def test_dark_on_light_images_are_counted_and_warned_about(digits_inputs, tmp_path):
+    folder = tmp_path / "paper"
+    folder.mkdir()
+    for path in sorted((digits_inputs / "pngs").glob("0*.png"))[:10]:
+        Image.fromarray(255 - np.asarray(Image.open(path))).save(folder / path.name)
+    result = runner.invoke(cli.app, ["bulk", str(folder), "--out", str(tmp_path / "paper.parquet"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["light_background"] == 10
+    assert "10 of 10 images are dark on a light background" in result.stderr and "invert" in result.stderr
+    plain = _run(digits_inputs, tmp_path / "plain.parquet", "local")
+    assert plain.light_background == 0

@@ -8,13 +8,15 @@ or ``path`` (image files, decoded by the actor that classifies them).
 
 An input that cannot be encoded (a file that is not a PNG or JPEG, truncated, a decompression
 bomb, gone, or of another aspect ratio than the model's) does not stop the job: the batch comes
-back with a row for it that carries the reason in ``error`` and no code, and :func:`write_rows`
-writes the other rows and returns the skipped ones for the job's summary.
+back with a row for it that carries the reason in ``error`` and no code, and :class:`Tally`
+writes the other rows and keeps the skipped ones for the job's summary. Each row also says whether
+its image is dark on a light background (:mod:`bitcluster.core.polarity`), which the summary counts.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
@@ -22,18 +24,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from bitcluster.api.images import pixel_groups
 from bitcluster.api.model import load_model
 from bitcluster.bulk.model_files import ModelFiles
 from bitcluster.bulk.parquet import ParquetOutput
 from bitcluster.client.inputs import Chunk
 from bitcluster.core.codes import code_bytes
-from bitcluster.core.preprocessing import ImageFormatError
+from bitcluster.core.polarity import light_background
+from bitcluster.core.preprocessing import ImageFormatError, to_unit_float
 
 # The rows of the output file: the input's id, its packed code (ceil(bits / 8) bytes, MSB first,
 # as the vendor ships it) and its cluster.
 OUTPUT_SCHEMA = pa.schema([("id", pa.string()), ("code", pa.binary()), ("cluster", pa.int64())])
-# What a batch returns: those rows, and why an input was skipped (null for the rows written).
-BATCH_SCHEMA = OUTPUT_SCHEMA.append(pa.field("error", pa.string()))
+# What a batch returns: those rows, why an input was skipped (null for the rows written), and
+# whether its image has a light background.
+BATCH_SCHEMA = OUTPUT_SCHEMA.append(pa.field("error", pa.string())).append(pa.field("light_background", pa.bool_()))
 Batch = dict[str, np.ndarray]
 # Why one input could not be encoded; anything else (a broken model, no memory) still ends the job.
 INPUT_ERRORS = (ImageFormatError, OSError)
@@ -66,7 +71,7 @@ def binary_column(packed: np.ndarray) -> pa.Array:
 
 
 def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
-                 skipped: dict[str, str] | None = None) -> pa.Table:
+                 skipped: dict[str, str] | None = None, light: np.ndarray | None = None) -> pa.Table:
     """The rows of one batch (:data:`BATCH_SCHEMA`): the encoded inputs, then the skipped ones.
 
     Parameters
@@ -75,6 +80,7 @@ def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
     packed : (n, ceil(bits / 8)) uint8 packed codes
     clusters : (n,) integer clusters
     skipped : id -> why that input was skipped
+    light : (n,) bool, whether each image has a light background (default: none has)
     """
     skipped = skipped or {}
     m = len(skipped)
@@ -83,14 +89,30 @@ def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
         pa.concat_arrays([binary_column(packed), pa.nulls(m, pa.binary())]),
         pa.array(np.concatenate([np.asarray(clusters, dtype=np.int64), np.zeros(m, np.int64)]),
                  mask=np.arange(len(ids) + m) >= len(ids)),
-        pa.array([None] * len(ids) + list(skipped.values()), pa.string())], schema=BATCH_SCHEMA)
+        pa.array([None] * len(ids) + list(skipped.values()), pa.string()),
+        pa.array(np.concatenate([np.zeros(len(ids), bool) if light is None else np.asarray(light, bool),
+                                 np.zeros(m, bool)]))], schema=BATCH_SCHEMA)
 
 
 def write_rows(output: ParquetOutput, table: pa.Table) -> list[dict[str, str]]:
     """Write a batch's encoded rows to ``output``; returns its skipped inputs as ``{"id", "error"}``."""
     failed = table["error"].is_valid()
-    output.write(table.filter(pc.invert(failed)).drop_columns(["error"]))
+    output.write(table.filter(pc.invert(failed)).drop_columns(["error", "light_background"]))
     return table.filter(failed).select(["id", "error"]).to_pylist()
+
+
+@dataclass
+class Tally:
+    """What the batches of a job wrote: the inputs skipped (``{"id", "error"}`` each) and the images
+    with a light background among those encoded."""
+
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    light_background: int = 0
+
+    def write(self, output: ParquetOutput, table: pa.Table) -> None:
+        """Write a batch's encoded rows to ``output`` (:func:`write_rows`) and count the rest."""
+        self.skipped += write_rows(output, table)
+        self.light_background += int(pc.sum(table["light_background"].cast(pa.int64())).as_py() or 0)
 
 
 class BatchClassifier:
@@ -102,9 +124,12 @@ class BatchClassifier:
         actors that may run on another machine than the files)
     threads : onnxruntime intra-op threads per session (0: onnxruntime's choice)
     use_gpu : run the encoder on CUDA where this onnxruntime build and the worker have it
+    resize : also resize images of another aspect ratio than the model's (stretching them)
     """
 
-    def __init__(self, model: Union[Path, str, ModelFiles], threads: int = 1, use_gpu: bool = False) -> None:
+    def __init__(self, model: Union[Path, str, ModelFiles], threads: int = 1, use_gpu: bool = False,
+                 resize: bool = False) -> None:
+        self.resize = resize
         if isinstance(model, ModelFiles):
             # onnxruntime reads the graph when the session opens: the files need not outlive the load
             with tempfile.TemporaryDirectory(prefix="bitcluster-model-") as directory:
@@ -117,19 +142,24 @@ class BatchClassifier:
         ids = batch["id"]
         images = batch["image"] if "image" in batch else [str(p) for p in batch["path"]]
         try:
-            codes = self.model.encode(images)
+            groups = pixel_groups(images)  # files decoded once, for the polarity and the encoder
+            codes = self.model.encode(groups, resize=self.resize)
         except INPUT_ERRORS:  # one input or more cannot be encoded: find them, one at a time
             return self._each(ids, images)
-        return output_table(ids, codes.packed, self.model.classify(codes))
+        light = np.concatenate([light_background(to_unit_float(g)) for g in groups])
+        return output_table(ids, codes.packed, self.model.classify(codes), light=light)
 
     def _each(self, ids: np.ndarray, images) -> pa.Table:
-        kept, packed, skipped = [], [], {}
+        kept, packed, light, skipped = [], [], [], {}
         for i, image in zip(ids, images):
             try:
-                packed.append(self.model.encode(image).packed)  # an (H, W) array or one file
+                pixels = pixel_groups(image)[0]  # an (H, W) array or one file, as (1, H, W)
+                packed.append(self.model.encode(pixels, resize=self.resize).packed)
+                light.append(light_background(to_unit_float(pixels))[0])
                 kept.append(i)
             except INPUT_ERRORS as e:
-                skipped[str(i)] = str(e)
+                # the error names the file when it was not decodable; an array's image, or a size, it cannot
+                skipped[str(i)] = str(e) if str(i) in str(e) else f"{i}: {e}"
         packed = np.concatenate(packed) if kept else np.zeros((0, code_bytes(self.model.bits)), np.uint8)
         clusters = self.model.classify(packed) if kept else np.zeros(0, np.int64)
-        return output_table(np.asarray(kept, dtype=object), packed, clusters, skipped)
+        return output_table(np.asarray(kept, dtype=object), packed, clusters, skipped, np.asarray(light, bool))

@@ -13,6 +13,9 @@ from typing import Optional
 import typer
 
 
+SKIPPED_NAMED = 5  # skipped inputs named in the warning; the summary lists them all
+
+
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
@@ -31,6 +34,8 @@ def bulk_command(
     actors: Optional[int] = typer.Option(None, min=1, help="Ray: actors in the pool (default: CPUs / --cpus-per-actor)."),
     cpus_per_actor: float = typer.Option(1.0, min=0, help="Ray: CPUs reserved per actor."),
     gpus_per_actor: float = typer.Option(0.0, min=0, help="Ray: GPUs per actor; above 0 the encoder runs on CUDA."),
+    resize: bool = typer.Option(False, help="Also resize images of another aspect ratio than the model's, "
+                                            "stretching them (by default they are skipped, with the reason)."),
     force: bool = typer.Option(False, help="Replace --out if it exists."),
     quiet: bool = typer.Option(False, help="No progress bars."),
 ) -> None:
@@ -55,13 +60,30 @@ def bulk_command(
     if engine not in ENGINES:
         _fail(f"--engine is local or ray, not {engine!r}")
     options = BulkOptions(batch_size=batch_size, threads=threads, actors=actors, cpus_per_actor=cpus_per_actor,
-                          gpus_per_actor=gpus_per_actor, progress=not quiet)
+                          gpus_per_actor=gpus_per_actor, progress=not quiet, resize=resize)
     try:
         summary = run_bulk_job(images, model_dir or DEFAULT_MODEL_DIR, out, engine=engine, options=options,
                                force=force)
     except (RayMissingError, OutputExistsError, InputError, ManifestError, ImageFormatError, OSError) as e:
         _fail(str(e))
-    if summary.skipped:
-        typer.secho(f"warning: {summary.skipped} input(s) could not be encoded and were skipped (listed as "
-                    "skipped_inputs in the summary)", fg=typer.colors.YELLOW, err=True)
+    for warning in _warnings(summary):
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
     typer.echo(json.dumps(summary.to_dict(), indent=2))
+
+
+def _warnings(summary) -> list[str]:
+    """What the user should know about a finished job: the inputs skipped (the first few named, with why),
+    and images that look the other way round from the embedded model's."""
+    from bitcluster.core.polarity import INVERT_ADVICE
+
+    warnings = []
+    if summary.skipped:
+        shown = [s["error"] for s in summary.skipped_inputs[:SKIPPED_NAMED]]  # each error names its input
+        more = summary.skipped - len(shown)
+        warnings.append(f"{summary.skipped} input(s) could not be encoded and were skipped (all listed as "
+                        "skipped_inputs in the summary): " + "; ".join(shown) + (f"; and {more} more" if more else ""))
+    if summary.light_background * 2 > summary.rows:
+        warnings.append(f"{summary.light_background} of {summary.rows} images are dark on a light background "
+                        f"(the median pixel of their border is bright); unless the model was trained on such "
+                        f"images, {INVERT_ADVICE}")
+    return warnings

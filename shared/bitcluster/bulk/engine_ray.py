@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Sequence
 
-from bitcluster.bulk.batches import BatchClassifier, chunk_table, write_rows
+from bitcluster.bulk.batches import BatchClassifier, Tally, chunk_table
 from bitcluster.bulk.model_files import ModelFiles
 from bitcluster.bulk.options import BulkOptions
 from bitcluster.bulk.parquet import ParquetOutput
@@ -46,8 +46,9 @@ def default_actors(ray: ModuleType, cpus_per_actor: float) -> int:
 
 
 def run_ray(chunks: Sequence[Chunk], model_dir: Path, options: BulkOptions,
-            output: ParquetOutput) -> list[dict[str, str]]:
-    """Classify ``chunks`` on Ray and append their rows to ``output`` in input order; returns the skipped inputs.
+            output: ParquetOutput) -> Tally:
+    """Classify ``chunks`` on Ray and append their rows to ``output`` in input order; returns what was skipped
+    and counted.
 
     ``chunks`` are the batches (``options.batch_size`` inputs each, fewer at the end of an input).
     """
@@ -71,11 +72,14 @@ def run_ray(chunks: Sequence[Chunk], model_dir: Path, options: BulkOptions,
         dataset = ray.data.from_arrow([chunk_table(c) for c in chunks])
         rows = dataset.map_batches(
             BatchClassifier,
-            fn_constructor_kwargs={"model": model, "threads": options.threads, "use_gpu": options.gpus_per_actor > 0},
+            fn_constructor_kwargs={"model": model, "threads": options.threads, "use_gpu": options.gpus_per_actor > 0,
+                                   "resize": options.resize},
             batch_size=None, batch_format="numpy", compute=ActorPoolStrategy(size=actors),
             num_cpus=options.cpus_per_actor, num_gpus=options.gpus_per_actor or None)
-        return [skip for table in rows.iter_batches(batch_format="pyarrow", batch_size=None)
-                for skip in write_rows(output, table)]
+        tally = Tally()
+        for table in rows.iter_batches(batch_format="pyarrow", batch_size=None):
+            tally.write(output, table)
+        return tally
     finally:
         if started_here:
             ray.shutdown()

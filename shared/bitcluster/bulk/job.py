@@ -26,7 +26,8 @@ ENGINES = {"local": run_local, "ray": run_ray}
 @dataclass(frozen=True)
 class BulkSummary:
     """What a finished bulk job did: rows written, ids given more than once, inputs skipped (with
-    why: ``{"id", "error"}`` each), time and throughput."""
+    why: ``{"id", "error"}`` each), time and throughput, and how many of the images written are
+    dark on a light background (:mod:`bitcluster.core.polarity`)."""
 
     engine: str
     out: str
@@ -37,6 +38,7 @@ class BulkSummary:
     rows_per_s: float
     skipped: int = 0
     skipped_inputs: list[dict[str, str]] = field(default_factory=list)
+    light_background: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -47,7 +49,7 @@ def run_bulk_job(inputs: Sequence[Path], model_dir: Path, out: Path, *, engine: 
     """Encode and classify every input with the model in ``model_dir``, writing ``out`` (Parquet).
 
     An input that cannot be encoded (not a PNG or JPEG, truncated, a decompression bomb, another
-    aspect ratio) is skipped and listed in the summary; the job goes on.
+    aspect ratio, unless ``options.resize``) is skipped and listed in the summary; the job goes on.
 
     Raises :class:`~bitcluster.bulk.parquet.OutputExistsError` when ``out`` exists without
     ``force`` (before any work), :class:`~bitcluster.client.inputs.InputError` for unusable
@@ -61,7 +63,8 @@ def run_bulk_job(inputs: Sequence[Path], model_dir: Path, out: Path, *, engine: 
     chunks, repeated = plan_chunks(collect_inputs(inputs), done=set(), chunk_size=options.batch_size)
     started = time.perf_counter()
     with ParquetOutput(out, OUTPUT_SCHEMA, force=force) as output:
-        skipped = ENGINES[engine](chunks, Path(model_dir), options, output)
+        tally = ENGINES[engine](chunks, Path(model_dir), options, output)
     seconds = time.perf_counter() - started
     return BulkSummary(engine, str(out), manifest.model_id, output.rows, repeated, round(seconds, 3),
-                       round(output.rows / seconds, 1) if seconds > 0 else 0.0, len(skipped), skipped)
+                       round(output.rows / seconds, 1) if seconds > 0 else 0.0, len(tally.skipped), tally.skipped,
+                       tally.light_background)

@@ -18,6 +18,8 @@ class BulkOptions:
     cpus_per_actor : Ray only: CPUs reserved for each actor
     gpus_per_actor : Ray only: GPUs reserved for each actor; above 0 the encoder runs on CUDA
     progress : show progress (Ray Data's bars)
+    resize : also resize images of another aspect ratio than the model's, stretching them (by
+        default they are skipped, with the reason)
     """
 
     batch_size: int = 8192
@@ -26,6 +28,7 @@ class BulkOptions:
     cpus_per_actor: float = 1.0
     gpus_per_actor: float = 0.0
     progress: bool = True
+    resize: bool = False
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
