@@ -1,9 +1,12 @@
-"""Hot routes answered ahead of FastAPI's routing keep their contract: same endpoint, methods, errors, OpenAPI."""
+"""A route answered ahead of FastAPI's routing keeps its contract: the declared endpoint, its errors, methods, OpenAPI."""
 
 from __future__ import annotations
 
+import base64
+
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi.routing import APIRoute
 from starlette.routing import Route
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
@@ -21,17 +24,20 @@ def _app_with_a_direct_route() -> tuple[FastAPI, list[dict]]:
     router = APIRouter()
 
     @router.post("/echo", summary="Echo the body")
-    async def echo(request: Request) -> Response:
+    async def echo(request: Request, reverse: bool = Query(True)) -> Response:
         seen.append(request.scope)
         body = await request.body()
         if body == b"refuse":
             raise ServiceError(422, "refused", "asked to refuse")
-        return Response(body[::-1], media_type="application/octet-stream")
+        return Response(body[::-1] if reverse else body, media_type="application/octet-stream")
+
+    async def echo_directly(request: Request) -> Response:
+        return await echo(request, reverse=True)
 
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(router)
-    serve_directly(app, [router], ["/echo"])
+    serve_directly(app, [router], {"/echo": echo_directly})
     return app, seen
 
 
@@ -49,34 +55,65 @@ def test_a_direct_route_answers_with_the_same_endpoint_errors_and_methods():
         assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
 
 
-def test_the_openapi_document_keeps_the_operation_once():
+def test_the_openapi_document_keeps_the_declared_operation_once():
     app, _ = _app_with_a_direct_route()
     operations = app.openapi()["paths"]["/echo"]
     assert list(operations) == ["post"] and operations["post"]["summary"] == "Echo the body"
+    assert [p["name"] for p in operations["post"]["parameters"]] == ["reverse"]
 
 
-def test_only_routes_that_take_the_request_alone_can_be_served_directly():
+def test_only_endpoints_that_take_the_request_alone_can_serve_directly():
     router = APIRouter()
 
-    @router.post("/with-dependency")
-    async def with_dependency(request: Request, flag: bool = Depends(lambda: True)) -> Response:
+    @router.post("/route")
+    async def route(request: Request) -> Response:
         return Response()
 
-    @router.post("/sync")
+    async def with_more(request: Request, flag: bool = True) -> Response:
+        return Response()
+
     def sync(request: Request) -> Response:
         return Response()
 
-    for path in ("/with-dependency", "/sync"):
+    for endpoint in (with_more, sync):
         with pytest.raises(TypeError, match="async def f\\(request: Request\\)"):
-            serve_directly(FastAPI(), [router], [path])
+            serve_directly(FastAPI(), [router], {"/route": endpoint})
     with pytest.raises(ValueError, match="no route /missing"):
-        serve_directly(FastAPI(), [router], ["/missing"])
+        serve_directly(FastAPI(), [router], {"/missing": route})
 
 
-def test_the_consumer_answers_classify_directly():
+def test_the_consumer_answers_classify_directly_and_declares_its_parameters():
     from bitcluster_consumer.main import create_app
     from bitcluster_consumer.openapi import ROUTE
-    from bitcluster_consumer.routes.classify import classify
+    from bitcluster_consumer.routes.classify import classify, classify_directly, router
 
-    first = create_app().router.routes[0]
-    assert type(first) is Route and first.path == ROUTE and first.endpoint is classify
+    app = create_app()
+    first = app.router.routes[0]
+    assert type(first) is Route and first.path == ROUTE and first.endpoint is classify_directly
+    declared = next(r for r in router.routes if isinstance(r, APIRoute) and r.path == ROUTE)
+    assert declared.endpoint is classify
+    names = {p["name"] for p in app.openapi()["paths"][ROUTE]["post"]["parameters"]}
+    assert names == {"posteriors", "log_likelihood", "novel", "rate", "X-Model-Id", "X-Code-Bits", "X-Count"}
+
+
+@pytest.mark.parametrize("query, headers", [
+    ("", {}), ("?posteriors=true", {}), ("?posteriors=1", {}), ("?rate=2", {}), ("?rate=x&posteriors=no", {}),
+    ("", {"X-Count": "1"}), ("", {"X-Count": "2"}), ("", {"X-Count": "1_0"}), ("", {"X-Code-Bits": "twelve"}),
+    ("", {"X-Model-Id": "feed"}),
+])
+def test_classify_answers_alike_through_fastapi_and_directly(query, headers):
+    """The direct route validates with the route's own models: same status, code and message either way."""
+    from bitcluster_consumer.main import create_app
+    from bitcluster_consumer.openapi import ROUTE
+
+    direct = create_app()
+    routed = create_app()
+    routed.router.routes.pop(0)  # the direct route: requests now go through FastAPI's routing
+    answers = []
+    for app in (direct, routed):
+        with in_process_client(app) as client:
+            model = client.get("/v1/model").json()
+            body = {"model_id": model["model_id"], "codes": [base64.b64encode(bytes(model["code_bytes"])).decode()]}
+            answer = client.post(ROUTE + query, json=body, headers=headers)
+            answers.append((answer.status_code, answer.json()))
+    assert answers[0] == answers[1]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from bitcluster.serving.deps import served_model
 
@@ -10,20 +12,15 @@ from bitcluster_consumer.classifier import Classifier
 from bitcluster_consumer.config import Settings
 
 
-def settings_of(request: Request) -> Settings:
+# async: a plain def would be run in a worker thread, a hop that costs more than the lookup.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def classifier_of(request: Request) -> Classifier:
+async def get_classifier(request: Request) -> Classifier:
     """The loaded classifier; 503 before it is loaded or once shutdown has begun."""
     return served_model(request)
 
 
-# As FastAPI dependencies. async: a plain def would be run in a worker thread, a hop that costs
-# more than the lookup.
-async def get_settings(request: Request) -> Settings:
-    return settings_of(request)
-
-
-async def get_classifier(request: Request) -> Classifier:
-    return classifier_of(request)
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClassifierDep = Annotated[Classifier, Depends(get_classifier)]

@@ -19,4 +19,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(service="consumer", title="bitcluster consumer", description=DESCRIPTION,
                               settings=settings or Settings(), load_model=Classifier.load,
                               routers=[health.router, classify.router, oip.router], contract=classify_contract,
-                              direct_paths=[ROUTE])  # a batch of one code costs the model ~10 µs
+                              direct={ROUTE: classify.classify_directly})  # see bench/results/classify_routing.md

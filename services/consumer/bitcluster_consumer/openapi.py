@@ -1,6 +1,7 @@
-"""What ``POST /v1/classify`` declares in the OpenAPI document: bodies, headers, answers, examples.
+"""What ``POST /v1/classify`` declares in the OpenAPI document beyond its parameters: bodies, answers, examples.
 
-:data:`REQUEST_BODY`, :data:`PARAMETERS` and :data:`RESPONSES` hold what is true of any model;
+The query and header parameters are declared with the route (:mod:`bitcluster_consumer.schemas`).
+:data:`REQUEST_BODY` and :data:`RESPONSES` hold what is true of any model;
 :func:`classify_contract` adds, once the model is loaded, what only it can say: its id in the
 examples, its code length, the exact base64 shape of its codes, the batch limit.
 """
@@ -12,14 +13,14 @@ import base64
 import numpy as np
 
 from bitcluster.core.entropy_coding import HEADER
-from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MAX_HEADER_DIGITS, \
-    MODEL_ID_HEADER, OCTET_STREAM
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, \
+    OCTET_STREAM
 from bitcluster.serving.docs.patterns import base64_code_pattern
 from bitcluster.serving.errors import error_responses
 
 from bitcluster_consumer.classifier import Classifier
 from bitcluster_consumer.config import Settings
-from bitcluster_consumer.schemas import ClassifyRequest
+from bitcluster_consumer.schemas import DIGITS_SCHEMA, ClassifyRequest
 
 ROUTE = "/v1/classify"
 CLUSTERS_DTYPE = np.dtype("<i4")  # the binary answer: one little-endian int32 per code
@@ -45,35 +46,8 @@ REQUEST_BODY = {
         ENTROPY_CODED: {"schema": {"type": "string", "format": "binary", "description": ENTROPY_LAYOUT}},
     },
 }
-# Header values are text: integers are declared as the digits the route parses (no sign, no space,
-# at most MAX_HEADER_DIGITS of them).
-_DIGITS = {"type": "string", "pattern": f"^[0-9]{{1,{MAX_HEADER_DIGITS}}}$"}
-PARAMETERS = [
-    {"name": "posteriors", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
-     "description": "Also return the (N, K) posteriors (then the answer is JSON): 'true' or 'false'. It may be "
-                    "sent with the JSON body's posteriors too: posteriors come back when either asks for them "
-                    "('false' in one does not cancel 'true' in the other)."},
-    {"name": "log_likelihood", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
-     "description": "Also return each code's log p(z) in nats under the model's Bernoulli mixture (then the "
-                    "answer is JSON): 'true' or 'false'. 422 output_unavailable for a model exported without it."},
-    {"name": "novel", "in": "query", "required": False, "schema": {"type": "boolean", "default": False},
-     "description": "Also flag each code whose log-likelihood is below the training codes' rate quantile (then "
-                    "the answer is JSON): 'true' or 'false'. 422 novelty_unavailable for a model exported "
-                    "without the training codes' scores."},
-    {"name": "rate", "in": "query", "required": False,
-     "schema": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1, "default": 0.01},
-     "description": "With novel=true: the share of training-like codes flagged, in (0, 1); ignored without "
-                    "novel. A rate in the body takes precedence over this one."},
-    {"name": MODEL_ID_HEADER, "in": "header", "required": False, "schema": {"type": "string"},
-     "description": "Required with a binary body: the model_id the vendor returned with the codes (409 for "
-                    "another model's). A JSON body names it as model_id; sent with one, it is checked too."},
-    {"name": CODE_BITS_HEADER, "in": "header", "required": False, "schema": _DIGITS,
-     "description": "Required with a binary body: the code length D (checked with any body when sent)."},
-    {"name": COUNT_HEADER, "in": "header", "required": False, "schema": _DIGITS,
-     "description": "Optional: the number of codes, checked against the body when sent (422)."},
-]
 _HEADERS_OUT = {MODEL_ID_HEADER: {"schema": {"type": "string"}, "description": "The model that classified."},
-                COUNT_HEADER: {"schema": _DIGITS, "description": "N, the number of clusters."}}
+                COUNT_HEADER: {"schema": DIGITS_SCHEMA, "description": "N, the number of clusters."}}
 RESPONSES = {
     200: {"description": f"The cluster of each code. JSON by default (and always with posteriors, log_likelihood "
                          f"or novel); with 'Accept: {OCTET_STREAM}', N little-endian int32 clusters, 4 bytes each, in the "

@@ -1,34 +1,29 @@
 """Turning request payloads into the encoder's input, with the checks that keep it safe.
 
-Image files are opened lazily: Pillow reads the header first, so every image's size is checked
+Every image's size is read from its header (:func:`bitcluster.api.images.open_image`) and checked
 against ``max_image_pixels``, and their sum against ``max_request_pixels``, before a single pixel
-is decoded (a 16 kB PNG can declare 4096x4096 pixels). The images are then decoded one at a time
-straight into the (N, P) float32 input, so a request never holds more than one decoded image.
-An image far larger than the model needs is shrunk in 8 bits first (JPEG: decoded at 1/2 to 1/8
-scale by ``Image.draft``; any format: ``Image.reduce``), keeping at least :data:`KEEP_SIDES` times
-the model's side for the exact preprocessing; smaller images take the exact path of training.
-Messages name the item (``images[3]``), never its content, and the setting that raises a limit.
+is decoded. The images are then decoded one at a time by the shared decoder
+(:func:`bitcluster.api.images.decode_grey`, large images shrunk while decoded) straight into the
+(N, P) float32 input, so a request never holds more than one decoded image.
+No HTTP here: refusals are domain errors (:class:`~bitcluster.api.images.ImageFileError`,
+:class:`~bitcluster.api.images.ImageTooLargeError`, ``ImageFormatError``) that
+:mod:`bitcluster.serving.errors` answers. Messages name the item (``images[3]``), never its
+content, and the setting that raises a limit.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import io
-import warnings
 from dataclasses import dataclass
 from typing import Sequence, Union
 
 import numpy as np
 import onnxruntime as ort
-from PIL import Image, UnidentifiedImageError
 
-from bitcluster.core.preprocessing import Preprocessing
-from bitcluster.serving.errors import ServiceError
+from bitcluster.api.images import ImageFileError, ImageTooLargeError, check_image_size, decode_grey, open_image
+from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 from bitcluster.serving.runtime import raise_if_cancelled
-
-FORMATS = ("PNG", "JPEG")
-KEEP_SIDES = 4  # an image is shrunk in 8 bits to no less than 4 times the model's height and width
 
 # An image as the request carries it: its name and base64 text (JSON) or file bytes (multipart).
 ImageSource = tuple[str, Union[str, bytes]]
@@ -47,7 +42,7 @@ def decode_base64(text: str, name: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise ServiceError(422, "invalid_base64", f"{name} is not valid base64") from None
+        raise ImageFileError(f"{name} is not valid base64", reason="invalid_base64") from None
 
 
 def source_bytes(source: ImageSource) -> bytes:
@@ -55,34 +50,11 @@ def source_bytes(source: ImageSource) -> bytes:
     return decode_base64(data, name) if isinstance(data, str) else data
 
 
-def check_image_size(height: int, width: int, max_pixels: int, name: str) -> None:
-    if height * width == 0:
-        raise ServiceError(422, "empty_image", f"{name} has zero size ({width}x{height})")
-    if height * width > max_pixels:
-        raise ServiceError(413, "image_too_large", f"{name} is {width}x{height} = {width * height} pixels; "
-                                                   f"at most {max_pixels} are accepted per image (raise "
-                                                   "BITCLUSTER_MAX_IMAGE_PIXELS on the service)")
-
-
 def check_request_pixels(total: int, max_pixels: int, what: str) -> None:
     if total > max_pixels:
-        raise ServiceError(413, "request_too_large", f"{what} hold {total} pixels; at most {max_pixels} are "
-                                                     "accepted per request: split the batch (or raise "
-                                                     "BITCLUSTER_MAX_REQUEST_PIXELS on the service)")
-
-
-def open_image(data: bytes, name: str) -> Image.Image:
-    """A PNG or JPEG file, its header read and no pixel decoded yet."""
-    if not data:
-        raise ServiceError(422, "invalid_image", f"{name} is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
-            return Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.DecompressionBombError:
-        raise ServiceError(413, "image_too_large", f"{name} declares too many pixels") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ServiceError(422, "invalid_image", f"{name} is not a PNG or JPEG image") from None
+        raise ImageTooLargeError(f"{what} hold {total} pixels; at most {max_pixels} are accepted per request: "
+                                 "split the batch (or raise BITCLUSTER_MAX_REQUEST_PIXELS on the service)",
+                                 reason="request_too_large")
 
 
 def check_headers(sources: Sequence[ImageSource], limits: ImageLimits, preprocessing: Preprocessing,
@@ -98,22 +70,6 @@ def check_headers(sources: Sequence[ImageSource], limits: ImageLimits, preproces
         check_request_pixels(total, limits.max_request_pixels, f"the first {i + 1} images" if i else name)
         if not resize:
             preprocessing.check_aspect_ratio(height, width)
-
-
-def decode_grey(data: bytes, name: str, preprocessing: Preprocessing) -> np.ndarray:
-    """A PNG or JPEG file -> (H, W) uint8 grey levels (Pillow's 'L'), shrunk when far larger than the model."""
-    keep = (KEEP_SIDES * preprocessing.width, KEEP_SIDES * preprocessing.height)
-    with open_image(data, name) as image:
-        try:
-            if image.format == "JPEG" and min(image.width // keep[0], image.height // keep[1]) >= 2:
-                image.draft("L", keep)  # decoded at 1/2, 1/4 or 1/8 scale, still at least `keep`
-            grey = image.convert("L")
-            factor = min(grey.width // keep[0], grey.height // keep[1])
-            if factor >= 2:
-                grey = grey.reduce(factor)
-            return np.asarray(grey, dtype=np.uint8)
-        except (OSError, SyntaxError, ValueError):
-            raise ServiceError(422, "invalid_image", f"{name} could not be decoded (truncated or corrupt)") from None
 
 
 def images_to_input(sources: Sequence[ImageSource], preprocessing: Preprocessing, limits: ImageLimits,
@@ -140,10 +96,9 @@ def check_json_numbers(body: bytes, max_numbers: int) -> None:
     """
     numbers = body.count(b",") + 1
     if numbers > max_numbers:
-        raise ServiceError(413, "too_many_pixels",
-                           f"the JSON body holds up to {numbers} pixel values; at most {max_numbers} are accepted "
-                           "as JSON: send PNG files (multipart), split the batch (or raise "
-                           "BITCLUSTER_MAX_JSON_PIXELS on the service)")
+        raise ImageTooLargeError(f"the JSON body holds up to {numbers} pixel values; at most {max_numbers} are "
+                                 "accepted as JSON: send PNG files (multipart), split the batch (or raise "
+                                 "BITCLUSTER_MAX_JSON_PIXELS on the service)", reason="too_many_pixels")
 
 
 def pixels_to_batch(pixels: list, limits: ImageLimits) -> np.ndarray:
@@ -157,10 +112,10 @@ def pixels_to_batch(pixels: list, limits: ImageLimits) -> np.ndarray:
     try:
         x = np.asarray(pixels)
     except ValueError:
-        raise ServiceError(422, "invalid_pixels", "pixels must be a rectangular (N, H, W) array: "
-                                                  "every image of a batch the same size") from None
+        raise ImageFormatError("pixels must be a rectangular (N, H, W) array: every image of a batch the same "
+                               "size") from None
     if x.ndim != 3 or x.dtype == object:
-        raise ServiceError(422, "invalid_pixels", f"pixels must be a rectangular (N, H, W) array, got shape {x.shape}")
+        raise ImageFormatError(f"pixels must be a rectangular (N, H, W) array, got shape {x.shape}")
     check_image_size(x.shape[1], x.shape[2], limits.max_image_pixels, "each image of pixels")
     check_request_pixels(x.size, limits.max_request_pixels, f"pixels of shape {x.shape}")
     if np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all() and x.max() > 1 and (x == np.floor(x)).all():
@@ -168,6 +123,6 @@ def pixels_to_batch(pixels: list, limits: ImageLimits) -> np.ndarray:
         x = x.astype(np.int64)
     if np.issubdtype(x.dtype, np.integer):
         if x.min() < 0 or x.max() > 255:
-            raise ServiceError(422, "invalid_pixels", "integer pixels must lie in 0..255 (or send floats in [0, 1])")
+            raise ImageFormatError("integer pixels must lie in 0..255 (or send floats in [0, 1])")
         return x.astype(np.uint8)
     return x

@@ -1,9 +1,18 @@
-"""What the Python API takes as images, and how it turns them into pixel batches.
+"""What counts as images, and the one decoder of image files (the Python API's, bulk's and the vendor's).
 
 ``images`` may be an (N, H, W) or (H, W) array (uint8 0..255, other integers in 0..255, or float
 in [0, 1]), a PNG/JPEG file (a path, or its bytes), or a list mixing those. The in-process model
 decodes files here; the HTTP client sends them to the vendor as they are, and the vendor decodes
-them the same way (Pillow, converted to 8-bit grey), so both give the same codes.
+them with the same :func:`decode_grey` (Pillow, converted to 8-bit grey).
+
+Decoding is safe on untrusted files: :func:`open_image` reads the header alone, so a size can be
+checked (:func:`check_image_size`) before a pixel is decoded (a 16 kB PNG can declare 4096x4096
+pixels). Given the model's preprocessing, an image far larger than the model needs is shrunk in 8
+bits while decoded (JPEG: at 1/2 to 1/8 scale by ``Image.draft``; any format: ``Image.reduce``),
+keeping at least :data:`KEEP_SIDES` times the model's side for the exact preprocessing; smaller
+images take the exact path of training. Errors are domain errors (:class:`ImageFileError`,
+:class:`ImageTooLargeError`), whose messages name the item, never its content. Pillow is imported
+only when a file is decoded: the consumer, which shares the error classes, never loads it.
 """
 
 from __future__ import annotations
@@ -15,13 +24,34 @@ from typing import Iterable, Union
 
 import numpy as np
 
-from bitcluster.core.preprocessing import ImageFormatError
+from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 ImageFile = Union[str, os.PathLike, bytes]
 Images = Union[np.ndarray, ImageFile, Iterable[Union[np.ndarray, ImageFile]]]
 # A run of the input, in order: an (n, H, W) pixel batch, or image files still encoded.
 ImageGroup = Union[np.ndarray, list]
 IMAGE_FORMATS = ("PNG", "JPEG")
+DECODING_ERRORS = (OSError, SyntaxError, ValueError)  # what Pillow's decoders raise on truncated or corrupt data
+KEEP_SIDES = 4  # a large image is shrunk in 8 bits to no less than 4 times the model's height and width
+
+
+class ImageFileError(ImageFormatError):
+    """Image data that is not a decodable PNG or JPEG. ``reason`` says how: ``invalid_image``
+    (another format, truncated or corrupt), ``invalid_base64`` or ``empty_image``."""
+
+    def __init__(self, message: str, reason: str = "invalid_image"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class ImageTooLargeError(ImageFormatError):
+    """More pixels than a limit allows, as declared before decoding. ``reason`` names the limit:
+    ``image_too_large`` (one image), ``request_too_large`` (images together) or ``too_many_pixels``
+    (pixel values sent as numbers)."""
+
+    def __init__(self, message: str, reason: str = "image_too_large"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _is_file(item: object) -> bool:
@@ -82,29 +112,70 @@ def _same_run(previous: np.ndarray | ImageFile, entry: np.ndarray | ImageFile) -
     return previous.shape[1:] == entry.shape[1:] and previous.dtype == entry.dtype
 
 
-def read_image_file(file: ImageFile) -> np.ndarray:
-    """A PNG or JPEG file (path or bytes) -> (H, W) uint8 grey levels, as the vendor decodes it.
+def open_image(data: bytes, name: str):
+    """A PNG or JPEG file as a ``PIL.Image.Image``, its header read and no pixel decoded yet.
 
-    Raises :class:`ImageFormatError` for anything that is not a decodable PNG or JPEG: another
-    format, a truncated or corrupt file, or one that declares more pixels than Pillow decodes
-    (its decompression-bomb limit, ``PIL.Image.MAX_IMAGE_PIXELS``). A missing or unreadable path
-    raises the ``OSError`` of opening it.
+    Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) still refuses absurd sizes;
+    the caller checks its own limit on ``image.size``.
     """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    if not data:
+        raise ImageFileError(f"{name} is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the caller's limit applies
+            return Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"{name} declares too many pixels (a decompression bomb)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ImageFileError(f"{name} is not a PNG or JPEG image") from None
+
+
+def check_image_size(height: int, width: int, max_pixels: int, name: str) -> None:
+    if height * width == 0:
+        raise ImageFileError(f"{name} has zero size ({width}x{height})", reason="empty_image")
+    if height * width > max_pixels:
+        raise ImageTooLargeError(f"{name} is {width}x{height} = {width * height} pixels; at most {max_pixels} "
+                                 "are accepted per image (raise BITCLUSTER_MAX_IMAGE_PIXELS on the service)")
+
+
+def decode_grey(data: bytes, name: str, preprocessing: Preprocessing | None = None) -> np.ndarray:
+    """A PNG or JPEG file -> (H, W) uint8 grey levels (Pillow's 'L').
+
+    Given the model's ``preprocessing``, an image far larger than the model is shrunk while
+    decoded (see the module docstring); without it, decoded at full size.
+    """
+    with open_image(data, name) as image:
+        try:
+            if preprocessing is None:
+                return np.asarray(image.convert("L"), dtype=np.uint8)
+            keep = (KEEP_SIDES * preprocessing.width, KEEP_SIDES * preprocessing.height)
+            if image.format == "JPEG" and min(image.width // keep[0], image.height // keep[1]) >= 2:
+                image.draft("L", keep)  # decoded at 1/2, 1/4 or 1/8 scale, still at least `keep`
+            grey = image.convert("L")
+            factor = min(grey.width // keep[0], grey.height // keep[1])
+            if factor >= 2:
+                grey = grey.reduce(factor)
+            return np.asarray(grey, dtype=np.uint8)
+        except DECODING_ERRORS:
+            raise ImageFileError(f"{name} could not be decoded (truncated or corrupt)") from None
+
+
+def read_image_file(file: ImageFile) -> np.ndarray:
+    """A PNG or JPEG file (path or bytes) -> (H, W) uint8 grey levels, by :func:`decode_grey` at full size.
+
+    Raises :class:`ImageFormatError` (:class:`ImageFileError`, :class:`ImageTooLargeError`) for
+    anything that is not a decodable PNG or JPEG: another format, a truncated or corrupt file, or
+    one that declares more pixels than Pillow decodes (``PIL.Image.MAX_IMAGE_PIXELS``). A missing
+    or unreadable path raises the ``OSError`` of opening it.
+    """
     name = "an image given as bytes" if isinstance(file, bytes) else str(file)
     if not isinstance(file, bytes) and Path(file).is_dir():
         raise ImageFormatError(f"{name} is a directory: pass its image files (e.g. sorted(Path(...).glob('*.png')))")
-    with io.BytesIO(file) if isinstance(file, bytes) else open(file, "rb") as stream:
-        try:
-            with Image.open(stream, formats=IMAGE_FORMATS) as image:
-                return np.asarray(image.convert("L"), dtype=np.uint8)
-        except Image.DecompressionBombError as e:
-            raise ImageFormatError(f"{name} is refused as a decompression bomb: {e}") from None
-        except UnidentifiedImageError:
-            raise ImageFormatError(f"{name} is not a PNG or JPEG image") from None
-        except (OSError, SyntaxError, ValueError) as e:  # Pillow's decoders: truncated or corrupt data
-            raise ImageFormatError(f"{name} could not be decoded (truncated or corrupt): {e}") from None
+    return decode_grey(file if isinstance(file, bytes) else Path(file).read_bytes(), name)
 
 
 def pixel_groups(images: Images) -> list[np.ndarray]:

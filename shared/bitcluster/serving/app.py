@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable, Sequence
+from typing import AsyncIterator, Callable, Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 
@@ -12,7 +12,7 @@ from bitcluster import __version__
 from bitcluster.core.manifest import ManifestError
 from bitcluster.serving import metrics as metrics_module
 from bitcluster.serving.auth import OPEN_PATHS, APIKeyMiddleware
-from bitcluster.serving.direct_routes import serve_directly
+from bitcluster.serving.direct_routes import DirectEndpoint, serve_directly
 from bitcluster.serving.deps import ServedModel
 from bitcluster.serving.docs import ContractPatch, install_openapi, install_swagger_ui
 from bitcluster.serving.errors import install_error_handlers
@@ -26,12 +26,14 @@ log = logging.getLogger("uvicorn.error.bitcluster")  # shown by uvicorn's handle
 
 def create_service_app(*, service: str, title: str, description: str, settings: ServiceSettings,
                        load_model: Callable[[ServiceSettings], ServedModel], routers: Sequence[APIRouter],
-                       contract: ContractPatch | None = None, direct_paths: Sequence[str] = ()) -> FastAPI:
+                       contract: ContractPatch | None = None,
+                       direct: Mapping[str, DirectEndpoint] | None = None) -> FastAPI:
     """A FastAPI app whose lifespan loads ``load_model(settings)`` into ``app.state.model``.
 
     ``load_model`` returns the service's model object (see :class:`~bitcluster.serving.deps.ServedModel`);
     ``contract`` adds to the OpenAPI document what the loaded model says (:mod:`bitcluster.serving.docs`);
-    ``direct_paths`` are routes whose requests skip FastAPI's routing (:mod:`bitcluster.serving.direct_routes`).
+    ``direct`` maps a route's path to an endpoint that answers it ahead of FastAPI's routing
+    (:mod:`bitcluster.serving.direct_routes`).
 
     A model that fails verification stops the startup (uvicorn then exits non-zero); it is never
     served half-checked.
@@ -61,7 +63,7 @@ def create_service_app(*, service: str, title: str, description: str, settings: 
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    serve_directly(app, routers, direct_paths)
+    serve_directly(app, routers, direct or {})
     app.include_router(metrics_module.router)
     install_swagger_ui(app)
     install_openapi(app, key_required=settings.api_key is not None, open_paths=OPEN_PATHS, contract=contract)

@@ -1,4 +1,4 @@
-"""Dependencies every route may take: the settings and the served model, both from ``app.state``."""
+"""What every service's dependencies share: the served model from ``app.state``, 503 until it is loaded."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ from fastapi import Request
 
 from bitcluster.core.onnx_model import OnnxModel
 from bitcluster.serving.errors import ServiceError
-from bitcluster.serving.settings import ServiceSettings
 
 
 class ServedModel(Protocol):
     """What a service serves (the vendor's Encoder, the consumer's Classifier): a loaded ONNX half."""
 
     model: OnnxModel
-
-
-def get_settings(request: Request) -> ServiceSettings:
-    return request.app.state.settings
 
 
 def served_model(request: Request) -> ServedModel:

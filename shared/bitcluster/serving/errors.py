@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from bitcluster.api.images import ImageFileError, ImageTooLargeError
 from bitcluster.core.codes import CodeFormatError
 from bitcluster.core.onnx_model import CodeBitsMismatchError, ModelMismatchError
 from bitcluster.core.preprocessing import ImageFormatError
@@ -49,11 +50,14 @@ class ServiceError(HTTPException):
 
 
 # The model layer's errors and the answer each gets. Looked up along the exception's MRO, so a
-# subclass (CodeBitsMismatchError is a CodeFormatError) may have its own row.
+# subclass (CodeBitsMismatchError is a CodeFormatError) may have its own row. An error that names
+# its ``reason`` (the image errors) is answered with that code instead of the row's.
 DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     ModelMismatchError: (409, "model_mismatch"),
     CodeBitsMismatchError: (422, "bits_mismatch"),
     CodeFormatError: (422, "invalid_codes"),
+    ImageFileError: (422, "invalid_image"),
+    ImageTooLargeError: (413, "image_too_large"),
     ImageFormatError: (422, "invalid_pixels"),
 }
 
@@ -62,7 +66,8 @@ def domain_error_status(exc: Exception) -> tuple[int, str] | None:
     """``(status, code)`` of a domain error, or None for an exception that is not one."""
     for cls in type(exc).__mro__:
         if cls in DOMAIN_ERRORS:
-            return DOMAIN_ERRORS[cls]
+            status, code = DOMAIN_ERRORS[cls]
+            return status, getattr(exc, "reason", code)
     return None
 
 
@@ -85,12 +90,15 @@ def describe_validation_errors(errors: Iterable[dict[str, Any]], limit: int = 5)
     if any(e.get("type") == "json_invalid" for e in errors):
         first = next(e for e in errors if e.get("type") == "json_invalid")
         return "invalid_json", f"the request body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})"
+    # A header is text the document declares a pattern for: its errors have their own code.
+    code = "invalid_header" if errors and all(tuple(e.get("loc", ()))[:1] == ("header",) for e in errors) \
+        else "invalid_request"
     parts = []
     for e in errors[:limit]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
         parts.append(f"{loc}: {e['msg']}")
     more = f" (and {len(errors) - limit} more)" if len(errors) > limit else ""
-    return "invalid_request", "; ".join(parts) + more
+    return code, "; ".join(parts) + more
 
 
 # For ``responses=`` of routes, so the OpenAPI page documents the error shape.

@@ -7,9 +7,16 @@ raises domain errors for the model's own checks; :mod:`bitcluster.serving.errors
 The answer is JSON, or with ``Accept: application/octet-stream`` the clusters as little-endian
 int32. Asked for (query or body), the JSON answer also holds ``posteriors``, ``log_likelihood``
 (``log p(z)`` in nats) and ``novel`` (the log-likelihood below the training codes' ``rate`` quantile,
-:mod:`bitcluster.core.novelty`); flagged codes are counted in ``bitcluster_novel_codes_total``. The request path is kept short, since a batch of one code costs the model microseconds:
-small batches run on the event loop rather than in a worker thread, and the answer is written as
-bytes without a second validation of what the route built itself.
+:mod:`bitcluster.core.novelty`); flagged codes are counted in ``bitcluster_novel_codes_total``.
+
+A small batch costs the model less than a thread hop, so small batches run on the event loop rather
+than in a worker thread (:data:`INLINE_WORK`), and the answer is written as bytes without a second
+validation of what the route built itself.
+
+The one route of either service served ahead of FastAPI's routing (:func:`classify_directly`):
+solving its dependencies and parameters costs more than the posterior of a small batch and
+the rest of the request together (``bench/classify_routing.py``, ``bench/results/classify_routing.md``).
+The endpoint is declared as any other, and the OpenAPI document comes from its declarations.
 """
 
 from __future__ import annotations
@@ -21,18 +28,19 @@ import re
 import struct
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from bitcluster.core.codes import CodeFormatError, codes_from_bytes
 from bitcluster.core.entropy_coding import HEADER, decode_codes
 from bitcluster.core.manifest import ModelManifest
-from bitcluster.core.novelty import DEFAULT_RATE, check_rate
-from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MAX_HEADER_DIGITS, \
-    MODEL_ID_HEADER, OCTET_STREAM
+from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, \
+    OCTET_STREAM
 from bitcluster.serving.docs.patterns import base64_code_pattern
 from bitcluster.serving.errors import ServiceError, describe_validation_errors
 from bitcluster.serving.limits import check_batch_size
@@ -41,9 +49,10 @@ from bitcluster.serving.runtime import run_with_deadline
 
 from bitcluster_consumer.classifier import Classifier
 from bitcluster_consumer.config import Settings
-from bitcluster_consumer.deps import classifier_of, settings_of
-from bitcluster_consumer.openapi import CLUSTERS_DTYPE, PARAMETERS, REQUEST_BODY, RESPONSES, ROUTE
-from bitcluster_consumer.schemas import ClassifyRequest, ClassifyResponse
+from bitcluster_consumer.deps import ClassifierDep, SettingsDep, get_classifier, get_settings
+from bitcluster_consumer.openapi import CLUSTERS_DTYPE, REQUEST_BODY, RESPONSES, ROUTE
+from bitcluster_consumer.schemas import CODE_HEADER_NAMES, ClassifyQuery, ClassifyRequest, ClassifyResponse, \
+    CodeHeaders
 
 # Multiply-adds (codes x bits x clusters) up to which the posterior runs on the event loop: about a
 # millisecond at most, less than the thread hop and deadline machinery it saves for small batches.
@@ -51,7 +60,6 @@ INLINE_WORK = 1 << 22
 # JSON bodies up to this size are parsed on the event loop (a batch of one code is ~100 bytes);
 # larger ones in a worker thread, so that a 32 MiB body does not stall every other request.
 INLINE_JSON_BYTES = 64 * 1024
-_INTEGER = re.compile(rb"[0-9]{1,%d}" % MAX_HEADER_DIGITS)
 
 router = APIRouter(tags=["classify"])
 
@@ -63,7 +71,7 @@ class Asked:
     posteriors: bool = False
     log_likelihood: bool = False
     novel: bool = False
-    rate: float | None = None  # the novelty rate, when sent
+    rate: float | None = None  # the novelty rate; None in a body that sends none
 
     @property
     def extra(self) -> tuple[str, ...]:
@@ -87,58 +95,15 @@ class Asked:
                                                            "codes' scores (consumer/novelty.json); re-export it")
 
 
-NOTHING_ASKED = Asked()
-
-
-def asked_in_query(request: Request) -> Asked:
-    """The outputs asked for in the query string (posteriors, log_likelihood, novel, rate)."""
-    if not request.query_params:
-        return NOTHING_ASKED
-    text = request.query_params.get("rate")
-    return Asked(query_flag(request, "posteriors"), query_flag(request, "log_likelihood"),
-                 query_flag(request, "novel"), None if text is None else parse_rate(text))
-
-
-def parse_rate(value: float | str) -> float:
-    try:
-        return check_rate(value)
-    except ValueError as e:
-        raise ServiceError(422, "invalid_request", str(e)) from None
-
-
-def query_flag(request: Request, name: str) -> bool:
-    """A boolean query parameter: ``true`` or ``false`` (absent: false)."""
-    value = request.query_params.get(name)
-    if value is None or value == "false":
-        return False
-    if value == "true":
-        return True
-    raise ServiceError(422, "invalid_request", f"query parameter {name} must be 'true' or 'false'")
-
-
-def header_int(request: Request, name: str) -> int | None:
-    """An integer header (digits only, as the OpenAPI document says), or None when absent."""
-    value = request.headers.get(name)
-    if value is None:
-        return None
-    if not _INTEGER.fullmatch(value.encode()):
-        raise ServiceError(422, "invalid_header", f"{name} must be a non-negative integer of at most "
-                                                  f"{MAX_HEADER_DIGITS} digits")
-    return int(value)
-
-
-def check_code_headers(request: Request, classifier: Classifier) -> tuple[bool, int | None]:
-    """Check the code headers sent, with any body: whether both origin headers came, and X-Count.
+def check_code_headers(classifier: Classifier, model_id: str | None, bits: int | None) -> bool:
+    """Check the origin headers sent, with any body; whether both came (a binary body needs them).
 
     A JSON body names its model in itself, but headers that are sent are still checked: the
     OpenAPI document declares them for the operation, not for one media type.
     """
-    model_id = request.headers.get(MODEL_ID_HEADER)
-    bits = header_int(request, CODE_BITS_HEADER)
-    declared = header_int(request, COUNT_HEADER)
     if model_id is not None or bits is not None:
         classifier.check_codes_origin(classifier.model.manifest.model_id if model_id is None else model_id, bits)
-    return model_id is not None and bits is not None, declared
+    return model_id is not None and bits is not None
 
 
 async def read_binary(request: Request, classifier: Classifier, settings: Settings, entropy_coded: bool,
@@ -196,8 +161,7 @@ def read_json(body: bytes, classifier: Classifier, settings: Settings) -> tuple[
             raise ServiceError(422, "invalid_codes", f"codes[{i}] has bits set past the {manifest.bits} bits of "
                                                      "a code (or is not canonical base64)")
         raw.append(code)
-    asked = Asked(request.posteriors, request.log_likelihood, request.novel,
-                  None if request.rate is None else parse_rate(request.rate))
+    asked = Asked(request.posteriors, request.log_likelihood, request.novel, request.rate)
     return np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), manifest.code_bytes), asked
 
 
@@ -233,17 +197,16 @@ def json_answer(model_id: str, outputs: dict[str, np.ndarray], asked: Asked) -> 
 @router.post(
     ROUTE, response_model=ClassifyResponse, response_model_exclude_none=True,
     summary="Assign packed binary codes to clusters", responses=RESPONSES,
-    openapi_extra={"requestBody": REQUEST_BODY, "parameters": PARAMETERS},
+    openapi_extra={"requestBody": REQUEST_BODY},
 )
-async def classify(request: Request) -> Response:
+async def classify(request: Request, classifier: ClassifierDep, settings: SettingsDep,
+                   query: Annotated[ClassifyQuery, Query()], headers: Annotated[CodeHeaders, Header()]) -> Response:
     """Send JSON ``{"model_id", "codes": [base64...], "posteriors": false}``, or the codes as one
     ``application/octet-stream`` body with the headers ``X-Model-Id`` and ``X-Code-Bits``."""
-    # No FastAPI dependencies or query parameters: solving them costs more than a small batch's
-    # posterior. The query parameters are declared in PARAMETERS and parsed as strictly as they say.
-    classifier, settings = classifier_of(request), settings_of(request)
-    asked = asked_in_query(request)
+    # The body is read by hand: it is JSON (ClassifyRequest) or one of two binary formats.
+    asked = Asked(query.posteriors, query.log_likelihood, query.novel, query.rate)
     manifest = classifier.model.manifest
-    has_origin, declared = check_code_headers(request, classifier)
+    has_origin = check_code_headers(classifier, headers.model_id, headers.code_bits)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(OCTET_STREAM):
         packed = await read_binary(request, classifier, settings, False, has_origin)
@@ -263,18 +226,35 @@ async def classify(request: Request) -> Response:
         raise ServiceError(415, "unsupported_media_type",
                            f"send {JSON} ({{'model_id', 'codes': [base64...]}}) or {OCTET_STREAM} with "
                            f"{MODEL_ID_HEADER} and {CODE_BITS_HEADER} headers")
-    if declared is not None and declared != len(packed):
-        raise ServiceError(422, "count_mismatch", f"{COUNT_HEADER} says {declared} codes, the body holds {len(packed)}")
-    if asked is not NOTHING_ASKED:
+    if headers.count is not None and headers.count != len(packed):
+        raise ServiceError(422, "count_mismatch",
+                           f"{COUNT_HEADER} says {headers.count} codes, the body holds {len(packed)}")
+    if asked.extra:
         asked.check(classifier)
     answer_type = negotiate(request.headers.get("accept"), [JSON] if asked.extra else [JSON, OCTET_STREAM])
     outputs = await run_classifier(classifier, packed, asked.extra, settings)
     clusters = outputs["clusters"]
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     if asked.novel:
-        outputs["novel"] = classifier.novelty.is_novel(outputs["log_likelihood"], asked.rate or DEFAULT_RATE)
+        outputs["novel"] = classifier.novelty.is_novel(outputs["log_likelihood"], asked.rate)
         request.app.state.metrics.observe_novel(ROUTE, int(outputs["novel"].sum()))
     if answer_type == OCTET_STREAM:
         return Response(clusters.astype(CLUSTERS_DTYPE).tobytes(), media_type=OCTET_STREAM,
                         headers={MODEL_ID_HEADER: manifest.model_id, COUNT_HEADER: str(len(clusters))})
     return json_answer(manifest.model_id, outputs, asked)
+
+
+async def classify_directly(request: Request) -> Response:
+    """:func:`classify` ahead of FastAPI's routing: the same endpoint, its dependencies looked up and
+    its parameters validated by the same models here, errors located as FastAPI locates them."""
+    query = _validated(ClassifyQuery, dict(request.query_params), "query")
+    headers = _validated(CodeHeaders, {name: value for name in CODE_HEADER_NAMES
+                                       if (value := request.headers.get(name)) is not None}, "header")
+    return await classify(request, await get_classifier(request), await get_settings(request), query, headers)
+
+
+def _validated(model: type[BaseModel], values: dict[str, str], where: str) -> BaseModel:
+    try:
+        return model.model_validate(values)
+    except ValidationError as e:
+        raise RequestValidationError([{**error, "loc": (where, *error["loc"])} for error in e.errors()]) from None
