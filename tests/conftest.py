@@ -1,3 +1,13 @@
+"""Fixtures every test file can use, and the test tiers.
+
+Two tiers: ``make test-fast`` runs ``pytest -m "not slow"`` (the edit loop, under two minutes on
+two cores); ``make test`` and CI run everything. A test is ``slow`` when it says so
+(``@pytest.mark.slow`` or a module's ``pytestmark``: it starts processes or trains for real) or
+when it uses one of :data:`SLOW_FIXTURES`, which train; :func:`pytest_collection_modifyitems`
+adds the mark for those, so the tier follows the fixtures a test asks for.
+"""
+
+import json
 import os
 import sys
 from pathlib import Path
@@ -5,16 +15,46 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Fixtures that train a model (or build a teacher): every test that uses one is marked slow.
+SLOW_FIXTURES = frozenset({"digits_teacher"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def session_cache_dir(tmp_path_factory) -> Path:
+    """The cache (data, teachers) of this test session: ``$BITCLUSTER_CACHE_DIR`` when the caller
+    set one, else one folder per session."""
+    return Path(os.environ.get("BITCLUSTER_CACHE_DIR") or tmp_path_factory.getbasetemp() / "cache")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Point the cache (data, teachers) at one folder per test session unless the caller set one.
+def _isolated_cache(session_cache_dir, monkeypatch):
+    """Point every test's cache at the session's, so a teacher one test built is reused by the next."""
+    monkeypatch.setenv("BITCLUSTER_CACHE_DIR", str(session_cache_dir))
 
-    Shared by the session's tests, so a teacher one test built is reused by the next.
+
+@pytest.fixture(scope="session")
+def digits_teacher(session_cache_dir) -> dict:
+    """The default teacher of digits (K = 10, seed 0), built once per session into its cache.
+
+    It is the teacher of every default run on digits at 10 clusters and seed 0 (``vab``, and the
+    methods that start from the shared autoencoder at its default size): a test that asks for it
+    reads it from the cache instead of building its own. Built by the real command, with every
+    setting at its default; returns the summary it prints.
     """
-    if "BITCLUSTER_CACHE_DIR" not in os.environ:
-        monkeypatch.setenv("BITCLUSTER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    from typer.testing import CliRunner
+
+    from bitcluster import cli
+
+    result = CliRunner().invoke(cli.app, ["teacher", "digits", "--clusters", "10", "--seed", "0", "--quiet",
+                                          "--cache-dir", str(session_cache_dir)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
 
 
 @pytest.fixture

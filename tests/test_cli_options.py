@@ -3,13 +3,11 @@
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from bitcluster import cli
-from bitcluster.data import load_dataset
 from bitcluster.training import pipeline
 from bitcluster.training.loop import epoch_checkpoint, seeded_generator, train_epochs
 from bitcluster.training.methods import METHODS, make_config
@@ -20,15 +18,6 @@ from bitcluster.training.weights import CHECKPOINT_HISTORY, CHECKPOINT_WEIGHTS, 
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def small_npz(tmp_path_factory):
-    """300 digits as a user file: 240 training images, 60 test images."""
-    digits = load_dataset("digits")
-    path = tmp_path_factory.mktemp("data") / "small.npz"
-    np.savez(path, x=(digits.x_train[:300].reshape(-1, 8, 8) * 255).astype(np.uint8), y=digits.y_train[:300])
-    return path
 
 
 def test_an_option_the_method_does_not_take_names_the_options_it_takes(tmp_path):
@@ -64,9 +53,9 @@ def test_cli_passes_only_the_options_given(monkeypatch, tmp_path):
     assert seen == [{}, {"epochs": 3, "seed": 2}]
 
 
-def test_cli_train_without_epochs_or_bits_uses_the_methods_own_defaults(small_npz, tmp_path):
+def test_cli_train_without_epochs_or_bits_uses_the_methods_own_defaults(digits_teacher, tmp_path):
     run = tmp_path / "run"
-    result = runner.invoke(cli.app, ["train", "--method", "ae-kmeans", "--data", str(small_npz), "--out", str(run),
+    result = runner.invoke(cli.app, ["train", "--method", "ae-kmeans", "--data", "digits", "--out", str(run),
                                      "--quiet"])
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())

@@ -60,7 +60,7 @@ def exported(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def latent_exports(tmp_path_factory):
+def latent_exports(tmp_path_factory, digits_teacher):
     """method -> (run directory, model directory), each trained and exported on first use."""
     root, done = tmp_path_factory.mktemp("latent_export"), {}
 

@@ -4,8 +4,8 @@ from bitcluster.data import load_dataset
 from bitcluster.training.sweep import run_sweep
 
 
-def test_sweep_trains_each_setting_once_and_draws_both_plots(tmp_path):
-    data = load_dataset("digits").subset(300, 100)
+def test_sweep_trains_each_setting_once_and_draws_both_plots(tmp_path, digits_teacher):
+    data = load_dataset("digits")
     runs = run_sweep(["vab"], [4, 8], [0], data, tmp_path, epochs=2, progress=False)
     assert [(r["bits"], r["seed"]) for r in runs] == [(4, 0), (8, 0)]
     for png in ("acc_vs_bpp.png", "psnr_vs_bpp.png"):
@@ -35,11 +35,11 @@ def test_vade_is_trained_once_and_scored_at_every_rate(tmp_path):
     assert all(0.0 < r["acc"] <= 1.0 for r in runs)
 
 
-def test_a_setting_claimed_by_a_live_worker_is_skipped_and_a_dead_claim_taken_over(tmp_path):
+def test_a_setting_claimed_by_a_live_worker_is_skipped_and_a_dead_claim_taken_over(tmp_path, digits_teacher):
     import subprocess
     import sys
 
-    data = load_dataset("digits").subset(300, 100)
+    data = load_dataset("digits")
     claim = tmp_path / ".vab-b4-s0.claim"
     holder = ("import fcntl, sys, time; f = open(sys.argv[1], 'a+b'); fcntl.flock(f, fcntl.LOCK_EX); "
               "print('held', flush=True); time.sleep(60)")
