@@ -1,6 +1,9 @@
 # Two entry points on a fresh machine: `make demo` (the main job) and `make test`.
-# Both create .venv on first use and install requirements/all.txt, every package pinned with its hashes
-# (torch the CPU build of constraints.txt), then the project itself. `make lock` regenerates the locks.
+# Both create .venv on first use. `make test` (and `make install`) installs requirements/all.txt, every package
+# pinned with its hashes (torch the CPU build of constraints.txt); `make demo` only requirements/demo.txt (both
+# services, scikit-learn and SciPy for the digits: no torch), or uses the full install when it is there. Each
+# install has its own stamp in .venv, so `make test` after `make demo` still installs everything. Then the
+# project itself. `make lock` regenerates the locks.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -9,16 +12,19 @@ TORCH_INDEX ?=
 
 .PHONY: demo test install clean default-model bench-smoke lock lock-check
 
-# Only what the lock names (every extra), each file checked against its hash, with the venv's own pip (no
-# unpinned upgrade); then the project with --no-deps and the lock's setuptools (no unpinned build env).
-$(BIN)/bitcluster: requirements/all.txt
+FULL_STAMP := $(VENV)/.installed-all
+DEMO_STAMP := $(VENV)/.installed-demo
+
+# Only what the lock names, each file checked against its hash, with the venv's own pip (no unpinned
+# upgrade); then the project with --no-deps and the lock's setuptools (no unpinned build env).
+$(VENV)/.installed-%: requirements/%.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --require-hashes $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
-		-r requirements/all.txt
+	$(BIN)/python -m pip install -q --require-hashes $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r $<
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-install: $(BIN)/bitcluster
+.PRECIOUS: $(FULL_STAMP) $(DEMO_STAMP)
+install: $(FULL_STAMP)
 
 # requirements/{all,vendor,consumer}.txt from pyproject.toml + constraints.txt (uv pip compile --generate-hashes,
 # against the indexes pip is configured with). Run it after any change to a dependency; commit requirements/.
@@ -28,8 +34,8 @@ lock: install
 lock-check:  ## fails when requirements/ is stale against pyproject.toml or constraints.txt (offline, instant)
 	$(PYTHON) deploy/requirements.py check
 
-demo: install  ## the main job: vendor and consumer services, a real encode -> classify round trip
-	$(BIN)/bitcluster demo
+demo: $(if $(wildcard $(FULL_STAMP)),$(FULL_STAMP),$(DEMO_STAMP))  ## the main job: both services, a real round trip
+	$(BIN)/bitcluster demo --keep-running
 
 test: install  ## the whole test suite (exit code 5, "no tests ran", fails too)
 	$(BIN)/python -m pytest -q

@@ -1,11 +1,13 @@
 """The project's requirements: pyproject.toml's lists, and the hash-pinned lock files made from them.
 
-Three lock files in ``requirements/``, each every package pinned with its sha256 hashes by
+Four lock files in ``requirements/``, each every package pinned with its sha256 hashes by
 ``uv pip compile --generate-hashes`` (CPython 3.11, Linux x86_64, torch the CPU build of constraints.txt):
 
 * ``all.txt``: the base install, every extra and the build backend: what ``make install`` installs;
 * ``vendor.txt`` and ``consumer.txt``: what each image (and the consumer-only CI venv) installs, at the
-  versions of ``all.txt``.
+  versions of ``all.txt``;
+* ``demo.txt``: what ``make demo`` installs, at the versions of ``all.txt``: both services' extras and,
+  of the train extra, only what ``bitcluster demo`` imports (the digits, their scoring); no torch.
 
 Each lock starts with a digest of the tables it was made from (pyproject's dependencies, extras and
 build requirements, and constraints.txt), so that staleness is found offline in milliseconds.
@@ -13,7 +15,7 @@ build requirements, and constraints.txt), so that staleness is found offline in 
 Usage (standard library and pip only; ``lock`` also needs uv)::
 
     python deploy/requirements.py PYPROJECT EXTRA...   # print the base list + EXTRAs + build backend
-    python deploy/requirements.py lock [--uv UV]       # regenerate requirements/*.txt (what `make lock` runs)
+    python deploy/requirements.py lock [--uv UV] [--only NAME...]  # regenerate requirements/*.txt (`make lock`)
     python deploy/requirements.py check                # exit 1 when a lock is stale against pyproject.toml
 """
 
@@ -23,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -37,8 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 CONSTRAINTS = ROOT / "constraints.txt"
 LOCK_DIR = ROOT / "requirements"
-# Lock name -> the extras it installs (None: every extra). all.txt first: the others are held to its versions.
-LOCKS: dict[str, list[str] | None] = {"all": None, "vendor": ["vendor"], "consumer": ["consumer"]}
+# Lock name -> the extras it installs (None: every extra); "extra:a,b" takes only packages a and b of an
+# extra. all.txt first: the others are held to its versions.
+LOCKS: dict[str, list[str] | None] = {"all": None, "vendor": ["vendor"], "consumer": ["consumer"],
+                                      "demo": ["vendor", "consumer", "train:scikit-learn,scipy"]}
 DIGEST_PREFIX = "# pyproject digest: "
 REGENERATE = "make lock"
 
@@ -49,14 +54,23 @@ def _load(pyproject_path: str | Path) -> dict:
 
 
 def requirements(pyproject_path: str | Path, extras: list[str] | None) -> list[str]:
-    """Sorted, de-duplicated requirement strings for the base install, ``extras`` (None: all) and the build backend."""
+    """Sorted, de-duplicated requirement strings for the base install, ``extras`` (None: all) and the build backend.
+
+    An extra written ``name:a,b`` contributes only its requirements on packages ``a`` and ``b``.
+    """
     pyproject = _load(pyproject_path)
     project = pyproject["project"]
     optional = project.get("optional-dependencies", {})
     wanted = {*project["dependencies"], *pyproject["build-system"]["requires"]}
     for extra in optional if extras is None else extras:
-        wanted.update(optional[extra])
+        extra, _, picked = extra.partition(":")
+        wanted.update(r for r in optional[extra] if not picked or _package(r) in picked.split(","))
     return sorted(wanted)
+
+
+def _package(requirement: str) -> str:
+    """The package a requirement string names: ``scipy>=1.11`` -> ``scipy``."""
+    return re.split(r"[\[<>=!~;@ ]", requirement, maxsplit=1)[0].strip()
 
 
 def digest() -> str:
@@ -96,12 +110,14 @@ def pip_index_options() -> list[str]:
     return options + ["--index-strategy", "unsafe-best-match"]
 
 
-def lock(uv: str) -> None:
-    """Regenerate every lock file from pyproject.toml and constraints.txt."""
+def lock(uv: str, only: list[str] | None = None) -> None:
+    """Regenerate every lock file (or those named in ``only``) from pyproject.toml and constraints.txt."""
     LOCK_DIR.mkdir(exist_ok=True)
     index = pip_index_options()
     stamp = digest()
     for name, extras in LOCKS.items():
+        if only and name not in only:
+            continue
         out = LOCK_DIR / f"{name}.txt"
         held = [] if name == "all" else ["-c", str((LOCK_DIR / "all.txt").relative_to(ROOT))]
         subprocess.run([uv, "pip", "compile", "-", "--quiet", "--generate-hashes", "--python-version", "3.11",
@@ -132,9 +148,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="deploy/requirements.py")
     parser.add_argument("command", choices=["lock", "check"])
     parser.add_argument("--uv", default="uv", help="the uv executable (make lock passes the venv's)")
+    parser.add_argument("--only", nargs="+", choices=list(LOCKS), help="lock: regenerate only these locks")
     args = parser.parse_args(argv)
     if args.command == "lock":
-        lock(args.uv)
+        lock(args.uv, args.only)
         return 0
     stale = stale_locks()
     if stale:

@@ -235,7 +235,8 @@ def _user_dataset(path: Path, name: str, split: tuple, preprocessing: Preprocess
         dataset = Dataset(name, p.apply(x_tr), y_tr, p.apply(x_te), y_te, p)
     except ImageFormatError as e:
         raise DatasetError(f"{path}: {e}") from e
-    warning = polarity_warning(str(path), *(x.reshape(-1, p.height, p.width) for x in (dataset.x_train, dataset.x_test)))
+    as_images = (x.reshape(-1, p.height, p.width) for x in (dataset.x_train, dataset.x_test))
+    warning = polarity_warning(str(path), *as_images)
     if warning:
         log.warning(warning)
     return dataset

@@ -126,6 +126,8 @@ def cluster(
 def demo(
     model_dir: Optional[Path] = typer.Option(None, help="Exported model to serve (default: the embedded model)."),
     batch_size: int = typer.Option(1024, min=1, help="Images per request."),
+    keep_running: bool = typer.Option(False, help="Leave both services up after the report, for their /docs "
+                                                  "pages, until Ctrl-C (what `make demo` does)."),
 ) -> None:
     """Start both services, send the digits test images through vendor -> consumer, report, stop."""
     from bitcluster.core.manifest import ManifestError
@@ -138,9 +140,9 @@ def demo(
         fail(f"the demo needs the vendor and consumer extras ({e}): pip install 'bitcluster[vendor,consumer]'")
 
     try:
-        run_demo(model_dir or DEFAULT_MODEL_DIR, echo=typer.echo, batch_size=batch_size)
+        run_demo(model_dir or DEFAULT_MODEL_DIR, echo=typer.echo, batch_size=batch_size, keep_running=keep_running)
     except (ManifestError, ServiceStartError) as e:
         fail(str(e))
     except ImportError as e:
         fail(f"the demo loads the digits data and runs both services ({e}): "
-              "pip install 'bitcluster[train,vendor,consumer]'")
+              "pip install --require-hashes -r requirements/demo.txt (what `make demo` installs; no torch)")

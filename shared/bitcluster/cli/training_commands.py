@@ -175,8 +175,8 @@ def teacher(
 
         torch.set_num_threads(threads)
     try:
-        built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed, cache_dir=cache_dir, use_cache=not no_cache,
-                              progress=not quiet)
+        built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed, cache_dir=cache_dir,
+                              use_cache=not no_cache, progress=not quiet)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(built.summary(), indent=2, sort_keys=True))

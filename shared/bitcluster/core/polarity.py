@@ -35,7 +35,10 @@ def light_background(images: np.ndarray) -> np.ndarray:
 
 
 def polarity_warning(name: str, *batches: np.ndarray) -> str | None:
-    """A warning naming ``name`` when most images of ``batches`` ((N, H, W) in [0, 1] each) are dark on light, else None."""
+    """A warning naming ``name`` when most images of ``batches`` ((N, H, W) in [0, 1] each) are dark on light.
+
+    Returns None when they are not.
+    """
     light = sum(int(light_background(x).sum()) for x in batches)
     total = sum(len(x) for x in batches)
     if light * 2 <= total:
