@@ -145,6 +145,30 @@ def test_refusals_are_not_retried_and_say_why():
             Codes(np.zeros((1, 2), np.uint8), 12, "m"))
 
 
+def test_a_refused_model_over_http_is_the_same_error_as_in_process():
+    """One name, one meaning: ``except bc.ModelMismatchError`` catches the client's 409 too."""
+    import bitcluster as bc
+    from bitcluster.core import onnx_model
+
+    assert onnx_model.ModelMismatchError is bc.ModelMismatchError  # what the model layer raises
+    transport, _ = mock([httpx.Response(409, json={"error": {"code": "model_mismatch", "message": "other"}})])
+    with pytest.raises(bc.ModelMismatchError) as e:
+        BitclusterClient(None, "http://consumer", transport=transport).classify(
+            Codes(np.zeros((1, 2), np.uint8), 12, "m"))
+    assert isinstance(e.value, BitclusterError) and isinstance(e.value, ModelMismatchError) and e.value.status == 409
+
+
+def test_the_http_client_imports_no_onnxruntime():
+    """The client shares the model layer's error without loading the model layer's runtime."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bitcluster as bc; from bitcluster.client.http_client import BitclusterClient; "
+            "bc.ModelMismatchError; print(sorted(m for m in ('onnxruntime', 'torch') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "[]"
+
+
 def test_the_api_key_is_sent_as_a_bearer_token():
     transport, calls = mock([classified(1)])
     BitclusterClient(None, "http://consumer", api_key="k", transport=transport).classify(

@@ -19,7 +19,6 @@ from bitcluster.api.codes import Codes
 from bitcluster.client.errors import BitclusterError
 from bitcluster.core.codes import CodeFormatError
 from bitcluster.core.manifest import ManifestError
-from bitcluster.core.onnx_model import ModelMismatchError
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing, resize_images
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
@@ -94,7 +93,7 @@ def test_classify_takes_codes_packed_arrays_and_bytes(default_model, digits):
 def test_codes_of_another_model_are_refused(default_model, model_a, digits):
     other = bc.load_model(model_a.dir, threads=1)
     codes = other.encode(digits)
-    with pytest.raises(ModelMismatchError) as e:
+    with pytest.raises(bc.ModelMismatchError) as e:
         default_model.classify(codes)
     assert model_a.manifest.model_id in str(e.value) and default_model.model_id in str(e.value)
     with pytest.raises(CodeFormatError):  # a Codes object checks its own shape against its bits

@@ -2,7 +2,7 @@
 
 No HTTP here: codes of the wrong shape or padding raise
 :class:`~bitcluster.core.codes.CodeFormatError`, codes of another model
-:class:`~bitcluster.core.onnx_model.ModelMismatchError`; the serving layer answers them.
+:class:`~bitcluster.core.model_mismatch.ModelMismatchError`; the serving layer answers them.
 """
 
 from __future__ import annotations

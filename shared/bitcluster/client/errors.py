@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bitcluster.core import model_mismatch
+
 
 class BitclusterError(RuntimeError):
     """A service refused a request; ``code`` is the service's error code (e.g. ``batch_too_large``).
@@ -15,8 +17,12 @@ class BitclusterError(RuntimeError):
         self.retry_after_s = retry_after_s
 
 
-class ModelMismatchError(BitclusterError):
-    """The vendor and the consumer serve different models: their codes cannot be compared."""
+class ModelMismatchError(BitclusterError, model_mismatch.ModelMismatchError):
+    """A service refused codes of another model (409), or the vendor switched models mid-request.
+
+    The HTTP face of :class:`bitcluster.core.model_mismatch.ModelMismatchError` (``bc.ModelMismatchError``),
+    so one ``except`` catches the refusal in process and over HTTP.
+    """
 
 
 class BatchJobError(RuntimeError):

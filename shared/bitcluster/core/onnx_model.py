@@ -18,16 +18,13 @@ from bitcluster.core.codes import CodeFormatError
 from bitcluster.core.cpu_limit import cpu_limit
 from bitcluster.core.manifest import (CLUSTERS_ONLY_FILE, HALVES, ManifestError, ModelManifest, VerifiedHalf,
                                       read_half)
+from bitcluster.core.model_mismatch import ModelMismatchError
 from bitcluster.core.wire import ENTROPY_CODED, OCTET_STREAM
 
 log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-
-
-class ModelMismatchError(ValueError):
-    """Codes made by another model than the one loaded: comparing them would be meaningless."""
 
 
 class CodeBitsMismatchError(CodeFormatError):

@@ -23,7 +23,8 @@ from starlette.exceptions import HTTPException
 
 from bitcluster.api.images import ImageFileError, ImageTooLargeError
 from bitcluster.core.codes import CodeFormatError
-from bitcluster.core.onnx_model import CodeBitsMismatchError, ModelMismatchError
+from bitcluster.core.model_mismatch import ModelMismatchError
+from bitcluster.core.onnx_model import CodeBitsMismatchError
 from bitcluster.core.preprocessing import ImageFormatError
 
 log = logging.getLogger("uvicorn.error.bitcluster")  # shown by uvicorn's handlers
