@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 
 from bitcluster.core.codes import CodeFormatError, check_packed_codes, pack_codes, unpack_codes
-from bitcluster.core.onnx_model import CodeBitsMismatchError, ModelMismatchError
+from bitcluster.core.model_mismatch import ModelMismatchError
+from bitcluster.core.onnx_model import CodeBitsMismatchError
 from bitcluster.core.preprocessing import ImageFormatError
 from bitcluster.serving.errors import DOMAIN_ERRORS, domain_error_status, install_error_handlers
 
@@ -23,7 +24,10 @@ pytest_plugins = ["service_fixtures"]
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_LAYER = [ROOT / "shared/bitcluster/core/onnx_model.py",
                ROOT / "services/vendor/bitcluster_vendor/encoder.py",
-               ROOT / "services/consumer/bitcluster_consumer/classifier.py"]
+               ROOT / "services/consumer/bitcluster_consumer/classifier.py",
+               ROOT / "services/vendor/bitcluster_vendor/images.py",
+               ROOT / "shared/bitcluster/api/images.py",
+               ROOT / "shared/bitcluster/core/cancellation.py"]
 HTTP_PACKAGES = ("fastapi", "starlette", "pydantic", "httpx", "bitcluster.serving")
 
 

@@ -14,9 +14,10 @@ import anyio
 import httpx
 import pytest
 
+from bitcluster.core.cancellation import raise_if_cancelled
 from bitcluster.serving.errors import ServiceError
 from bitcluster.serving.process import ServiceProcess
-from bitcluster.serving.runtime import WorkSlots, raise_if_cancelled, run_with_deadline
+from bitcluster.serving.runtime import WorkSlots, run_with_deadline
 
 pytest.register_assert_rewrite("service_fixtures")
 pytest_plugins = ["service_fixtures"]

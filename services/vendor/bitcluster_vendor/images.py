@@ -22,8 +22,8 @@ import numpy as np
 import onnxruntime as ort
 
 from bitcluster.api.images import ImageFileError, ImageTooLargeError, check_image_size, decode_grey, open_image
+from bitcluster.core.cancellation import raise_if_cancelled
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
-from bitcluster.serving.runtime import raise_if_cancelled
 
 # An image as the request carries it: its name and base64 text (JSON) or file bytes (multipart).
 ImageSource = tuple[str, Union[str, bytes]]

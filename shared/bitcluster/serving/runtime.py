@@ -3,9 +3,9 @@
 The work of a request gets one ``onnxruntime.RunOptions``; its ``terminate`` flag is the
 request's cancel flag. At the deadline the request is answered 504 at once and the flag is set:
 ONNX Runtime abandons the run, and work that loops in Python (the vendor decodes images one at a
-time) calls :func:`raise_if_cancelled` between steps. A :class:`WorkSlots` slot is given back
-when the worker thread has really ended, not when its request gave up, so abandoned work still
-counts against the limit.
+time) calls :func:`bitcluster.core.cancellation.raise_if_cancelled` between steps. A
+:class:`WorkSlots` slot is given back when the worker thread has really ended, not when its
+request gave up, so abandoned work still counts against the limit.
 """
 
 from __future__ import annotations
@@ -19,19 +19,10 @@ import anyio.from_thread
 import anyio.lowlevel
 import onnxruntime as ort
 
+from bitcluster.core.cancellation import WorkCancelled
 from bitcluster.serving.errors import ServiceError
 
 T = TypeVar("T")
-
-
-class WorkCancelled(Exception):
-    """The request's deadline passed; the work stops where it is (nobody reads its result)."""
-
-
-def raise_if_cancelled(run_options: ort.RunOptions) -> None:
-    """Call between the steps of a long piece of work: stops it once its request has been answered 504."""
-    if run_options.terminate:
-        raise WorkCancelled()
 
 
 class WorkSlots:
@@ -106,7 +97,8 @@ async def run_with_deadline(work: Callable[[ort.RunOptions], T], timeout_s: floa
     """Run ``work(run_options)`` in a worker thread, in one of ``slots`` if given; 504 after ``timeout_s``.
 
     On timeout the request is answered at once and ``run_options.terminate`` asks the work to stop
-    (ONNX Runtime checks it between nodes, :func:`raise_if_cancelled` between Python steps). The
+    (ONNX Runtime checks it between nodes, :func:`~bitcluster.core.cancellation.raise_if_cancelled` between
+    Python steps). The
     time spent waiting for a slot counts against the deadline; no slot within it is a 503.
     """
     run_options = ort.RunOptions()
