@@ -16,7 +16,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Fixtures that train a model (or build a teacher): every test that uses one is marked slow.
-SLOW_FIXTURES = frozenset({"digits_teacher"})
+# ``runs``: test_baselines.py's every baseline trained on digits (a minute).
+SLOW_FIXTURES = frozenset({"digits_teacher", "runs"})
 
 
 def pytest_collection_modifyitems(items):

@@ -69,6 +69,7 @@ def test_the_local_engine_writes_the_in_process_model_rows(digits_inputs, tmp_pa
     assert len(set(clusters)) > 3  # real digits spread over the clusters
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_the_ray_engine_writes_the_same_rows_as_the_local_engine(digits_inputs, tmp_path):
     import ray
 

@@ -19,7 +19,7 @@ def test_sweep_trains_each_setting_once_and_draws_both_plots(tmp_path, digits_te
     assert (tmp_path / "vab-b4-s0" / "model.safetensors").stat().st_mtime_ns == before
 
 
-def test_vade_is_trained_once_and_scored_at_every_rate(tmp_path):
+def test_vade_is_trained_once_and_scored_at_every_rate(tmp_path, digits_teacher):
     data = load_dataset("digits")
     runs = run_sweep(["vade"], [4, 10, 80], [0], data, tmp_path, epochs=15, progress=False)
     # one model, three records: the latent sent in exactly the budget of each rate

@@ -73,6 +73,7 @@ def test_elbo_terms_have_the_right_signs():
     assert t["A4"] <= 1e-6      # -KL(q(c|z) || p(c)) <= 0
 
 
+@pytest.mark.slow  # three CLI processes
 def test_cli_trains_and_evaluates_a_user_npz(tmp_path):
     """The CLI end to end on a user file: train, evaluate, export."""
     import subprocess
