@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 # Another index for torch, e.g. PyTorch's CPU wheels: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: demo test install clean default-model bench-smoke lock lock-check
+.PHONY: demo test test-fast install clean default-model bench-smoke lock lock-check
 
 FULL_STAMP := $(VENV)/.installed-all
 DEMO_STAMP := $(VENV)/.installed-demo
@@ -37,8 +37,14 @@ lock-check:  ## fails when requirements/ is stale against pyproject.toml or cons
 demo: $(if $(wildcard $(FULL_STAMP)),$(FULL_STAMP),$(DEMO_STAMP))  ## the main job: both services, a real round trip
 	$(BIN)/bitcluster demo --keep-running
 
-test: install  ## the whole test suite (exit code 5, "no tests ran", fails too)
+# Two tiers (tests/conftest.py says which test is slow). `make test` runs everything, as CI does (.ci/run);
+# `make test-fast` leaves out the tests marked slow (they train for real, or start service processes), for the
+# edit loop: under two minutes on two cores, every module's fast behaviour. Exit code 5 ("no tests ran") fails too.
+test: install  ## the whole test suite, every tier (CI)
 	$(BIN)/python -m pytest -q
+
+test-fast: install  ## the fast tier: pytest -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Every benchmark at tiny sizes (each under a minute; results in temporary directories, never
 # bench/results): they run, so they cannot rot between releases. Their numbers mean nothing.
