@@ -82,6 +82,8 @@ def test_an_unreadable_file_is_listed_and_skipped_and_none_readable_is_an_error(
     (junk / "b.jpg").write_bytes(b"")
     with pytest.raises(DatasetError, match="none of its 2 image files could be read"):
         load_dataset(str(junk))
+    with pytest.raises(DatasetError, match="no such data file or folder"):
+        load_dataset(str(tmp_path / "not-there"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="holds no .png"):
         load_dataset(str(tmp_path / "empty"))

@@ -283,5 +283,7 @@ def load_dataset(source: str, *, labels: str = "none", resize: bool = False) -> 
         return load_folder(name, labels=labels, resize=resize)
     if name.endswith(".npz") or os.path.exists(name):
         return load_npz(name)
+    if os.sep in name:
+        raise DatasetError(f"no such data file or folder: {name}")
     raise DatasetError(f"unknown dataset {name!r}: use one of {BUILTIN_DATASETS}, the path of a .npz file or "
                        "of a folder of PNG/JPEG images")
