@@ -74,7 +74,7 @@ def _package(requirement: str) -> str:
 
 
 def digest() -> str:
-    """sha256 of what the locks are made from: pyproject's dependency tables and the constraint lines.
+    """sha256 of what the locks are made from: pyproject's dependency tables, the constraint lines and LOCKS.
 
     Comments, formatting and the rest of pyproject.toml do not count; a changed, added or removed
     requirement or extra does.
@@ -85,7 +85,7 @@ def digest() -> str:
     tables = {"dependencies": sorted(project["dependencies"]),
               "optional-dependencies": {k: sorted(v) for k, v in project.get("optional-dependencies", {}).items()},
               "build-system": sorted(pyproject["build-system"]["requires"]),
-              "constraints": sorted(filter(None, constraints))}
+              "constraints": sorted(filter(None, constraints)), "locks": LOCKS}
     return hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()
 
 

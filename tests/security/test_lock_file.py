@@ -73,13 +73,13 @@ def test_a_changed_dependency_makes_every_lock_stale(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text(changed)
     monkeypatch.setattr(requirements, "PYPROJECT", tmp_path / "pyproject.toml")
     assert requirements.stale_locks() == ["requirements/all.txt", "requirements/vendor.txt",
-                                          "requirements/consumer.txt"]
+                                          "requirements/consumer.txt", "requirements/demo.txt"]
     # A comment or a reformatted line does not count: only the requirements do.
     (tmp_path / "pyproject.toml").write_text(pyproject.replace("[project]", "# a comment\n[project]", 1))
     assert requirements.stale_locks() == []
     (tmp_path / "constraints.txt").write_text("torch==2.12.0\n")
     monkeypatch.setattr(requirements, "CONSTRAINTS", tmp_path / "constraints.txt")
-    assert len(requirements.stale_locks()) == 3
+    assert len(requirements.stale_locks()) == 4
 
 
 def test_the_image_locks_hold_their_extras_at_the_versions_of_the_full_lock_without_torch():
@@ -103,7 +103,10 @@ def test_torch_is_the_cpu_build_that_constraints_txt_names():
 
 def test_make_install_the_ci_venv_and_both_images_install_from_the_locks():
     makefile = (ROOT / "Makefile").read_text()
-    assert "--require-hashes" in makefile and "-r requirements/all.txt" in makefile
+    # every install goes through one pattern rule: the lock named by the stamp, with its hashes
+    assert "$(VENV)/.installed-%: requirements/%.txt" in makefile and "--require-hashes" in makefile
+    assert "-r $<" in makefile and "FULL_STAMP := $(VENV)/.installed-all" in makefile
+    assert "install: $(FULL_STAMP)" in makefile and "test: install" in makefile
     assert "--no-deps --no-build-isolation -e ." in makefile and "deploy/requirements.py lock" in makefile
     ci = (ROOT / ".ci/consumer_only.sh").read_text()
     assert "--require-hashes -r requirements/consumer.txt" in ci and "--no-deps" in ci
