@@ -24,7 +24,8 @@ import torch
 
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
+from bitcluster.training.latent_mixtures import fit_latent_mixture, load_latent_head, save_latent_head
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator
 from bitcluster.training.methods.scoring import evaluate_latent_clustering, metrics_at_rate
@@ -32,6 +33,7 @@ from bitcluster.training.methods.shared_pretraining import check_pretraining, sh
 from bitcluster.training.nets.autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder,
                                                    DenseAutoencoder, pretrain_autoencoder)
 from bitcluster.training.runs import HISTORY, read_config
+from bitcluster.training.teacher import TeacherSource
 from bitcluster.training.weights import load_weights, save_weights
 
 VARIANTS = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm")
@@ -123,15 +125,16 @@ def architecture(cfg: AEClusteringConfig, data: Dataset) -> dict:
             "hidden": cfg.hidden, "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
 
 
-def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True) -> tuple[AutoencoderClustering, list[dict]]:
-    """Pre-train the autoencoder (or take the shared one, or reuse another run's), then fit the mixture on its latents."""
+def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True,
+          teachers: TeacherSource | None = None) -> tuple[AutoencoderClustering, list[dict]]:
+    """Pre-train the autoencoder (or take the teacher's, or reuse another run's), then fit the mixture on its latents."""
     check_pretraining(cfg.pretraining)
     if cfg.pretraining == "shared" and cfg.architecture != "dense":
         raise ValueError(f"{cfg.method} trains its own convolutional autoencoder: use pretraining='own'")
     model = architecture(cfg, data)
     shared = None
     if cfg.pretraining == "shared" and not cfg.autoencoder_from:
-        shared = shared_autoencoder(data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
+        shared = shared_autoencoder(teachers or TeacherSource(), data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
     gen = seeded_generator(cfg.seed)
     if cfg.autoencoder_from:
         ae, history = reuse_autoencoder(Path(cfg.autoencoder_from), model, cfg)

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.latent_mixtures import fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
 from bitcluster.training.methods.scoring import evaluate_by_reconstruction, with_cluster_sizes
@@ -37,6 +37,7 @@ from bitcluster.training.methods.shared_pretraining import shared_autoencoder_if
 from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, DenseAutoencoder, pretrain_autoencoder,
                                                    reconstruction_loss)
 from bitcluster.training.runs import read_config
+from bitcluster.training.teacher import TeacherSource
 from bitcluster.training.weights import load_weights, save_weights
 
 
@@ -91,10 +92,12 @@ def architecture(cfg: KDAEConfig, data: Dataset) -> dict:
     return {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
 
 
-def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoencoders, list[dict]]:
+def train(data: Dataset, cfg: KDAEConfig, progress: bool = True,
+          teachers: TeacherSource | None = None) -> tuple[KAutoencoders, list[dict]]:
     """The three phases of the module docstring; labels are never read."""
     # before seeding: a cache hit and a build leave the same random state
-    shared = shared_autoencoder_if_asked(cfg.pretraining, data, cfg.clusters, cfg.seed, cfg.latent, cfg.global_hidden, progress)
+    shared = shared_autoencoder_if_asked(cfg.pretraining, teachers or TeacherSource(), data, cfg.clusters, cfg.seed,
+                                         cfg.latent, cfg.global_hidden, progress)
     gen = seeded_generator(cfg.seed)
     x = torch.from_numpy(data.x_train).to(current_device())
     batch_size = batch_size_for(len(x), cfg.batch_size)

@@ -39,11 +39,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for
+from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
 from bitcluster.training.device import current_device, noise_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, train_epochs
-from bitcluster.training.methods.prior_latent import (PriorLatentState, evaluate_at_rate,  # noqa: F401 (interface)
-                                                     prior_latent_architecture, prior_latent_loader, save_prior_latent)
+from bitcluster.training.methods.mixture_prior_vaes import (PriorLatentState, evaluate_prior_latent_at_rate,
+                                                           prior_latent_architecture, prior_latent_loader,
+                                                           save_prior_latent)
 from bitcluster.training.methods.scoring import evaluate_latent_clustering
 from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, reconstruction_loss
 from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
@@ -166,6 +167,7 @@ def elbo_terms(x: torch.Tensor, out: dict[str, torch.Tensor], prior: GaussianMix
 
 
 architecture = prior_latent_architecture
+evaluate_at_rate = evaluate_prior_latent_at_rate
 
 
 def train(data: Dataset, cfg: VCConfig, progress: bool = True) -> tuple[PriorLatentState, list[dict]]:

@@ -20,7 +20,7 @@ def predict_clusters(method: str, state, x: np.ndarray) -> np.ndarray:
     from bitcluster.training.loop import in_chunks
 
     if method in ("vab", "vab-paper"):
-        from bitcluster.training.evaluation import vab_outputs
+        from bitcluster.training.methods.scoring import vab_outputs
 
         return vab_outputs(state, x)["clusters"]
     if method in ("kmeans", "gmm"):
