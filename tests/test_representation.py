@@ -236,3 +236,15 @@ def test_a_run_passes_its_teacher_config_and_cache_down_to_the_method(tmp_path, 
     (used,) = metrics["teachers"]
     assert used["source"] == "built" and used["path"].startswith(str(tmp_path / "cache"))
     assert used["config"] == TINY.as_dict()  # the method fixed latent and hidden; the rest is the run's
+
+
+def test_a_build_removes_what_a_killed_builder_of_the_same_entry_left(digits, tmp_path):
+    key = cache_key(data_hash(digits.x_train), 10, 0, TINY)
+    leftover = tmp_path / "teachers" / f".{key}.k1ll3d"  # write_entry's temporary, never renamed
+    leftover.mkdir(parents=True)
+    (leftover / "arrays.npz").write_bytes(b"half")
+    other = tmp_path / "teachers" / ".another-key.k1ll3d"
+    other.mkdir()
+    teacher = build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
+    assert teacher.source == "built" and not leftover.exists()
+    assert other.exists()  # another key's temporary may be a live build: its own builder cleans it

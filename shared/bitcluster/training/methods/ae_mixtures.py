@@ -5,7 +5,7 @@ Bhattarai's recipe: pre-train the autoencoder ("until we get a good representati
 for 100 iterations for the GMM, full covariances here). The test images are clustered by the
 fitted mixture.
 
-The dense variants start, by default (``pretraining="shared"``), from the representation stage's
+The dense variants start, by default (``pretraining="shared"``), from the teacher's
 ``P-500-500-2000-10`` autoencoder (:mod:`~bitcluster.training.methods.shared_pretraining`):
 Bhattarai's network, trained until its loss flattens rather than for a fixed 50 epochs, on the
 Bernoulli loss rather than the squared error (both stated in ``protocol_notes``).
@@ -48,7 +48,7 @@ class AEClusteringConfig:
     clusterer: ClassVar[str] = "kmeans"
     bits: int = 32                 # budget of the exported quantised latent: bits // latent per dimension
     clusters: int = 10
-    pretraining: str = "shared"    # "shared": the representation stage's autoencoder; "own": trained here
+    pretraining: str = "shared"    # "shared": the teacher's autoencoder; "own": trained here
     epochs: int = 50               # pretraining="own": autoencoder epochs (Bhattarai: 50)
     seed: int = 0
     latent: int = 10
@@ -75,8 +75,8 @@ class AEGMMConfig(AEClusteringConfig):
     restarts: int = 1              # GMM n_init; the highest likelihood wins
 
 
-# MSE through the output sigmoid froze the conv autoencoder on MNIST at an all-black image from
-# the first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
+# MSE through the output sigmoid can freeze the conv autoencoder at an all-black image from the
+# first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
 # logits keeps a gradient of sigmoid - x.
 @dataclass
 class _ConvRecipe:

@@ -5,7 +5,7 @@ paper's comparison) and an image belongs to the cluster whose autoencoder recons
 ``y(x) = argmin_i ||x - f_i(x)||^2``. Training, in three phases:
 
 1. pre-train one global autoencoder on all images: by default (``pretraining="shared"``) the
-   representation stage's ``P-500-500-2000-10`` (:mod:`~bitcluster.training.methods.shared_pretraining`,
+   teacher's ``P-500-500-2000-10`` (:mod:`~bitcluster.training.methods.shared_pretraining`,
    the network of the other methods in the k-DVAE paper's comparison), taken from its cache;
    with ``pretraining="own"`` one of the ``f_i``'s shape, trained in the run;
 2. K-means on its latent gives the initial clusters; every ``f_i`` starts as a copy of the global
@@ -48,7 +48,7 @@ class KDAEConfig:
     seed: int = 0
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: [500, 100])
-    pretraining: str = "shared"        # "shared": the representation stage's autoencoder; "own": trained here
+    pretraining: str = "shared"        # "shared": the teacher's autoencoder; "own": trained here
     global_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))  # the shared autoencoder's
     phase_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])  # the first is "own"'s
     lr: float = 1e-3

@@ -47,7 +47,7 @@ class KDVAEConfig:
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: [500, 100])
     vade_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
-    pretraining: str = "shared"        # VaDE's: "shared" (the representation stage's autoencoder) or "own"
+    pretraining: str = "shared"        # VaDE's: "shared" (the teacher's autoencoder) or "own"
     phase_fractions: list[float] = field(default_factory=lambda: [0.5, 0.2, 0.3])
     lr: float = 1e-3
     batch_size: int | None = None

@@ -6,7 +6,7 @@ the paper and its code: the networks P-500-500-2000-10 are pre-trained as a plai
 (latent = the encoder's mean), a diagonal GMM fitted on the pre-trained latent initialises the
 prior, then the ELBO is maximised over everything with Adam (lr 0.002, x0.9 every 10 epochs, not
 below 0.0002; batches of 100; 500 epochs on MNIST in the authors' code). The pre-trained
-autoencoder is, by default, the shared representation stage's
+autoencoder is, by default, the teacher's
 (:mod:`~bitcluster.training.methods.shared_pretraining`), the same network trained until its loss
 flattens; ``pretraining="own"`` trains it in the run for ``pretrain_epochs`` epochs.
 A test image goes to ``argmax_c p(c | mu(x))`` (the mean instead of a sample: deterministic, and
@@ -55,7 +55,7 @@ class VaDEConfig:
     seed: int = 0
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
-    pretraining: str = "shared"     # "shared": the representation stage's autoencoder; "own": trained here
+    pretraining: str = "shared"     # "shared": the teacher's autoencoder; "own": trained here
     pretrain_epochs: int = 50       # pretraining="own" only
     pretrain_lr: float = 1e-3
     lr: float = 2e-3                # Jiang et al.: 0.002, decayed x0.9 every 10 epochs ...

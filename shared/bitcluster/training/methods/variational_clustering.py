@@ -15,8 +15,8 @@ The ELBO, with the discrete KL in closed form:
     E log p(x|z) - KL(q(c|x) || pi) - sum_c q(c|x) KL(q(z|x, c) || N(mu_c, sigma_c^2)).
 
 No pre-training (the paper's point). The continuous KL is warmed up from weight 0 to 1 over the
-first 30% of the epochs: without it the continuous latent collapsed onto the prior within a few
-epochs. Two choices keep the clusters alive (all runs on MNIST used to end in 2 of 10):
+first 30% of the epochs: without it the continuous latent can collapse onto the prior within a
+few epochs. Two choices keep the clusters alive (without them, training ends in a few of the K):
 
 * ``p(c)`` is the uniform 1/K (``prior_weights="uniform"``, as in the GMVAE of Dilokthanakul et
   al.). Learned, the weights of the crowded components grow because that lowers

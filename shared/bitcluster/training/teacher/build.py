@@ -122,6 +122,7 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
             if not cache_module.is_complete(entry):  # nobody finished it while we waited for the lock
                 if entry.exists():  # damaged by hand: files missing
                     shutil.rmtree(entry)
+                cache_module.remove_stale_temporaries(entry)
                 teacher = _build(data, clusters, seed, config, x_hash, key, progress)
                 arrays = {"responsibilities": teacher.responsibilities, "embedding": teacher.embedding,
                           "manifold": teacher.manifold}

@@ -87,6 +87,16 @@ def build_lock(cache_dir: Path, key: str) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def remove_stale_temporaries(entry: Path) -> None:
+    """Remove what a killed writer of ``entry`` left (its ``.<key>.*`` temporary directories).
+
+    Call it holding the entry's :func:`build_lock`: only the holder writes such a directory, so
+    any that exists then belongs to a process that died (SIGKILL, SIGTERM) before cleaning up.
+    """
+    for leftover in entry.parent.glob(f".{entry.name}.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def write_entry(entry: Path, metadata: dict, arrays: dict[str, np.ndarray], weights: dict) -> None:
     """Write the three files into a temporary sibling of ``entry`` and rename it into place."""
     from safetensors.torch import save_file

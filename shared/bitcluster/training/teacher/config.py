@@ -1,4 +1,4 @@
-"""The representation stage's settings, and the rules that size them from the data.
+"""The teacher's settings, and the rules that size them from the data.
 
 Defaults follow the DEC / VaDE / N2D family (a ``P-500-500-2000-10`` autoencoder, Adam at 1e-3,
 batches of 256, UMAP with 20 neighbours and ``min_dist=0`` into K dimensions, a full-covariance
