@@ -64,8 +64,8 @@ def kmeans_distance(train: np.ndarray, test: np.ndarray, k: int, seed: int = 0) 
 
 def teacher_embedding(run_dir: Path, x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """The run's teacher autoencoder's embedding of both sets, or None when its cache entry is gone."""
-    from bitcluster.training.representation import load_teacher
-    from bitcluster.training.representation.autoencoder import embed
+    from bitcluster.training.teacher import load_teacher
+    from bitcluster.training.teacher.autoencoder import embed
 
     records = json.loads((run_dir / "metrics.json").read_text()).get("teachers", [])
     for record in records:

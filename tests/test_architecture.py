@@ -140,3 +140,45 @@ def test_the_core_imports_only_itself_numpy_and_onnxruntime():
                 assert top not in top_level, f"{name} imports {top} at module level: import it where it is used"
             else:
                 assert top in stdlib | CORE_THIRD_PARTY, f"{name} imports {imported}: not allowed in the torch-free core"
+
+
+# --- the method contract -----------------------------------------------------------------------
+
+
+def test_every_registered_method_satisfies_the_contract_and_declares_what_it_implements():
+    import dataclasses
+    import inspect
+
+    from bitcluster.training.export.latent_networks import EXPORTABLE
+    from bitcluster.training.methods import CAPABILITIES, METHODS, MethodModule
+
+    for name, method in METHODS.items():
+        module = method.module  # the registry's own check: raises MethodContractError
+        assert isinstance(module, MethodModule), name
+        assert dataclasses.is_dataclass(method.config_class), name
+        for capability, function in CAPABILITIES.items():
+            implemented = callable(getattr(module, function, None))
+            assert getattr(method, capability) == implemented, f"{name}: {capability} declared " \
+                f"{getattr(method, capability)}, but {module.__name__}.{function} exists: {implemented}"
+        takes_teachers = "teachers" in inspect.signature(module.train).parameters
+        assert method.uses_teacher == takes_teachers, f"{name}: uses_teacher does not match train's signature"
+        assert method.exportable == (name in EXPORTABLE or module.__name__.endswith((".vab.with_teacher",
+                                                                                     ".vab.paper"))), name
+
+
+def test_a_method_missing_a_declared_capability_is_refused_when_looked_up():
+    from bitcluster.training.methods import Method, MethodContractError
+
+    overclaiming = Method("x", "pixel K-means claiming a rate sweep", "pixel_mixtures", "KMeansConfig",
+                          rate_set_after_training=True)
+    with pytest.raises(MethodContractError, match="evaluate_at_rate"):
+        overclaiming.module
+    not_a_method = Method("y", "a module that is no method", "scoring", "None")
+    with pytest.raises(MethodContractError, match="does not satisfy the method contract"):
+        not_a_method.module
+
+
+def test_no_method_module_keeps_an_import_alive_with_noqa():
+    for name, path in MODULES.items():
+        if name.startswith("bitcluster.training."):
+            assert "noqa: F401" not in path.read_text(), f"{name}: declare re-exports in __all__, not with noqa"

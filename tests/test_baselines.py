@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import stats
 
-from bitcluster.training import latent
+from bitcluster.training import latent_mixtures, quantiser
 from bitcluster.training.methods import kdvae
 from bitcluster.training.loop import in_chunks
 from bitcluster.training.nets.autoencoders import ConvAutoencoder, conv_sizes
@@ -19,7 +19,8 @@ from bitcluster.data import load_dataset
 from bitcluster.core.manifest import load_manifest
 from bitcluster.training.methods import METHODS, get_method, make_config
 from bitcluster.training.pipeline import evaluate_run, train_run
-from bitcluster.training.representation import load_teacher, stage
+from bitcluster.training.teacher import build as teacher_build
+from bitcluster.training.teacher import load_teacher
 
 # The shared pre-trained network, smaller than P-500-500-2000-10 so that its one build (trained
 # until its loss flattens) stays short; every method that pre-trains starts from this one.
@@ -59,7 +60,7 @@ def teacher_builds():
 def runs(tmp_path_factory, digits, teacher_builds):
     """Every baseline trained once, against an empty representation cache: method -> (run directory, metrics)."""
     root = tmp_path_factory.mktemp("baselines")
-    real = stage.train_autoencoder
+    real = teacher_build.train_autoencoder
 
     def counting(*args, **kwargs):
         teacher_builds.append(1)
@@ -67,7 +68,7 @@ def runs(tmp_path_factory, digits, teacher_builds):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BITCLUSTER_CACHE_DIR", str(root / "cache"))
-        mp.setattr(stage, "train_autoencoder", counting)
+        mp.setattr(teacher_build, "train_autoencoder", counting)
         return {m: (root / m, train_run(m, digits, root / m, {**_bits_32(m), "clusters": 10, "seed": 0, **opts},
                                         progress=False))
                 for m, opts in SHORT_RUNS.items()}
@@ -153,7 +154,7 @@ def test_kmeans_mixture_predicts_the_nearest_centroid():
     from sklearn.cluster import KMeans
 
     z = _blobs()
-    params, _ = latent.fit_latent_mixture(z, "kmeans", 3, seed=0)
+    params, _ = latent_mixtures.fit_latent_mixture(z, "kmeans", 3, seed=0)
     km = KMeans(3, n_init=10, random_state=0).fit(z)
     np.testing.assert_array_equal(params.predict(z), km.predict(z))
     np.testing.assert_allclose(params.predict_proba(z).sum(axis=1), 1.0)
@@ -164,7 +165,7 @@ def test_gmm_params_score_like_sklearn(covariance):
     from sklearn.mixture import GaussianMixture
 
     z = _blobs()
-    params, _ = latent.fit_latent_mixture(z, "gmm", 3, seed=0, covariance=covariance)
+    params, _ = latent_mixtures.fit_latent_mixture(z, "gmm", 3, seed=0, covariance=covariance)
     gmm = GaussianMixture(3, covariance_type=covariance, random_state=0).fit(z)
     np.testing.assert_allclose(params.predict_proba(z), gmm.predict_proba(z), atol=1e-8)
     np.testing.assert_allclose(np.logaddexp.reduce(params.log_joint(z), axis=1), gmm.score_samples(z), rtol=1e-10)
@@ -172,25 +173,25 @@ def test_gmm_params_score_like_sklearn(covariance):
 
 def test_with_noise_adds_the_noise_variance_to_every_covariance():
     z = _blobs()
-    params, _ = latent.fit_latent_mixture(z, "gmm", 3, seed=0, covariance="full")
+    params, _ = latent_mixtures.fit_latent_mixture(z, "gmm", 3, seed=0, covariance="full")
     v = np.array([0.1, 0.2, 0.3, 0.4])
     p, q = params.full_precision_cholesky(), params.with_noise(v).full_precision_cholesky()
     for pk, qk in zip(p, q):
         np.testing.assert_allclose(np.linalg.inv(qk @ qk.T), np.linalg.inv(pk @ pk.T) + np.diag(v), atol=1e-10)
-    km, _ = latent.fit_latent_mixture(z, "kmeans", 3, seed=0)
+    km, _ = latent_mixtures.fit_latent_mixture(z, "kmeans", 3, seed=0)
     assert km.with_noise(v) is km  # the nearest centroid stays the decision
 
 
 def test_quantiser_is_within_half_a_step_inside_its_range():
     z = _blobs().astype(np.float32)
-    q = latent.UniformQuantiser.fit(z, tail=0.0)
+    q = quantiser.UniformQuantiser.fit(z, tail=0.0)
     for bits in (1, 3, 8):
         levels = q.levels(z, bits)
         assert levels.dtype == np.uint8 and levels.min() == 0 and levels.max() == 2**bits - 1
         assert np.all(np.abs(q.values(levels, bits) - z) <= q.step(bits) / 2 + 1e-5)
     with pytest.raises(ValueError, match="bits per latent dimension"):
         q.levels(z, 9)
-    assert latent.bits_per_dim_for(32, 10) == 3 and latent.bits_per_dim_for(4, 10) == 1
+    assert quantiser.bits_per_dim_for(32, 10) == 3 and quantiser.bits_per_dim_for(4, 10) == 1
 
 
 # --- VaDE's KL term ----------------------------------------------------------------------------
@@ -309,8 +310,8 @@ def test_exported_halves_are_the_quantised_model(method, bits_per_dim, runs, dig
     bits = unpack_codes(codes, 10 * bits_per_dim).reshape(-1, 10, bits_per_dim)
     np.testing.assert_array_equal((bits * 2 ** np.arange(bits_per_dim - 1, -1, -1)).sum(axis=2), levels)
     # and the consumer applies the quantisation-widened mixture to the dequantised latent
-    mixture, _ = latent.load_latent_head(run_dir)
-    widened = latent.quantised_mixture(mixture, state.quantiser, bits_per_dim)
+    mixture, _ = latent_mixtures.load_latent_head(run_dir)
+    widened = quantiser.quantised_mixture(mixture, state.quantiser, bits_per_dim)
     expected = widened.predict_proba(state.quantiser.values(levels, bits_per_dim))
     np.testing.assert_allclose(posteriors, expected, atol=1e-4)
     assert np.mean(clusters == expected.argmax(axis=1)) > 0.99  # float32 ties aside
@@ -325,26 +326,26 @@ def test_methods_without_a_latent_code_are_not_exported(method, runs, tmp_path):
 
 
 def test_bit_allocation_spends_exactly_the_budget_evenly():
-    assert latent.bit_allocation(32, 10).tolist() == [4, 4, 3, 3, 3, 3, 3, 3, 3, 3]
-    assert latent.bit_allocation(8, 10).tolist() == [1] * 8 + [0, 0]
-    assert latent.bit_allocation(80, 10).tolist() == [8] * 10
-    assert latent.bit_allocation(128, 10, max_bits_per_dim=16).tolist() == [13] * 8 + [12] * 2
+    assert quantiser.bit_allocation(32, 10).tolist() == [4, 4, 3, 3, 3, 3, 3, 3, 3, 3]
+    assert quantiser.bit_allocation(8, 10).tolist() == [1] * 8 + [0, 0]
+    assert quantiser.bit_allocation(80, 10).tolist() == [8] * 10
+    assert quantiser.bit_allocation(128, 10, max_bits_per_dim=16).tolist() == [13] * 8 + [12] * 2
     for bad in (0, 81):
         with pytest.raises(ValueError, match="does not fit"):
-            latent.bit_allocation(bad, 10)
+            quantiser.bit_allocation(bad, 10)
 
 
 def test_allocated_quantiser_matches_the_uniform_one_and_sends_nothing_at_zero_bits():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(500, 4)).astype(np.float32)
-    q = latent.UniformQuantiser.fit(z)
+    q = quantiser.UniformQuantiser.fit(z)
     # with the same bits in every dimension it is the exported quantiser
-    np.testing.assert_allclose(latent.allocated_roundtrip(q, z, [3, 3, 3, 3]), q.roundtrip(z, 3), atol=1e-5)
-    out = latent.allocated_roundtrip(q, z, [2, 0, 1, 0])
+    np.testing.assert_allclose(quantiser.allocated_roundtrip(q, z, [3, 3, 3, 3]), q.roundtrip(z, 3), atol=1e-5)
+    out = quantiser.allocated_roundtrip(q, z, [2, 0, 1, 0])
     np.testing.assert_allclose(out[:, 1], (q.low[1] + q.high[1]) / 2, rtol=1e-6)
     assert len(np.unique(out[:, 0])) == 4 and len(np.unique(out[:, 2])) == 2
     # the error variance of a 0-bit dimension is that of the whole range
-    var = latent.allocated_noise_variance(q, [2, 0, 1, 0])
+    var = quantiser.allocated_noise_variance(q, [2, 0, 1, 0])
     np.testing.assert_allclose(var[1], (q.high[1] - q.low[1]) ** 2 / 12, rtol=1e-6)
     np.testing.assert_allclose(var[0], q.noise_variance(2)[0], rtol=1e-6)
 

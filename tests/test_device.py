@@ -104,7 +104,7 @@ def test_noise_is_drawn_on_the_generators_device_so_a_seed_gives_the_same_noise_
 
 def test_the_vab_set_up_builds_the_model_and_the_data_on_the_training_device():
     from bitcluster.data import load_dataset
-    from bitcluster.training.vab_trainer import set_up
+    from bitcluster.training.methods.vab.training import set_up
 
     data = load_dataset("digits").subset(100, 20)
     with training_on(torch.device("meta")):  # a device without data: only where tensors live is checked

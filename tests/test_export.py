@@ -22,8 +22,9 @@ from bitcluster.training.export import (EXPORTABLE, BmmByteTables, BmmClassifier
                                         LatentEncoderHalf, VabEncoderHalf, encoder_onnx, export_run)
 from bitcluster.training.export.onnx_file import clusters_only_onnx
 from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
-from bitcluster.training.export.latents import latent_network
-from bitcluster.training.latent import load_latent_head, quantised_mixture
+from bitcluster.training.export.latent_networks import latent_network
+from bitcluster.training.quantiser import quantised_mixture
+from bitcluster.training.latent_mixtures import load_latent_head
 from bitcluster.training.methods import get_method
 from bitcluster.training.pipeline import train_run
 

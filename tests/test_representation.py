@@ -1,4 +1,4 @@
-"""The representation stage: stopping rule, pseudo-labels, the on-disk cache and its races, quality on digits."""
+"""The teacher: stopping rule, pseudo-labels, its config, the on-disk cache and its races, quality on digits."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import numpy as np
 import pytest
 
 from bitcluster.data import load_dataset
-from bitcluster.training.representation import TeacherConfig, build_teacher, default_cache_dir, stage
-from bitcluster.training.representation.cache import cache_key, data_hash
-from bitcluster.training.representation.stopping import PlateauRule
+from bitcluster.training.loop import batch_size_for
+from bitcluster.training.teacher import TeacherCache, TeacherConfig, build_teacher, default_cache_dir
+from bitcluster.training.teacher import build as teacher_build
+from bitcluster.training.teacher.cache import cache_key, data_hash
+from bitcluster.training.teacher.stopping import PlateauRule
 
 # A small network and a short cap: these tests check the plumbing, not the teacher's quality.
 TINY = TeacherConfig(hidden=(32, 32, 64), latent=4, plateau_steps=20, max_steps=60, gmm_restarts=2)
+# The same config as the command line's --teacher-option values.
+TINY_OPTIONS = ["hidden=32,32,64", "latent=4", "plateau_steps=20", "max_steps=60", "gmm_restarts=2"]
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +29,13 @@ def digits():
 @pytest.fixture
 def count_trainings(monkeypatch):
     calls = []
-    real = stage.train_autoencoder
+    real = teacher_build.train_autoencoder
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(stage, "train_autoencoder", counting)
+    monkeypatch.setattr(teacher_build, "train_autoencoder", counting)
     return calls
 
 
@@ -60,7 +64,7 @@ def test_stopping_window_counts_steps_so_small_data_gets_more_epochs():
     small, large = config.plateau_rule(1_000), config.plateau_rule(60_000)
     assert small.window > large.window
     # about the same number of Adam steps per judgement either way
-    assert small.window * np.ceil(1_000 / config.batch_size_for(1_000)) >= config.plateau_steps
+    assert small.window * np.ceil(1_000 / batch_size_for(1_000, config.batch_size)) >= config.plateau_steps
     assert large.window * np.ceil(60_000 / 256) >= config.plateau_steps
 
 
@@ -79,8 +83,8 @@ def test_cache_key_changes_with_data_and_every_config_setting():
 
 
 def test_second_build_is_read_from_the_cache(digits, tmp_path, count_trainings):
-    first = build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False)
-    second = build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False)
+    first = build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
+    second = build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
     assert len(count_trainings) == 1
     assert first.path == second.path and second.path.parent == tmp_path / "teachers"
     np.testing.assert_array_equal(first.responsibilities, second.responsibilities)
@@ -99,10 +103,10 @@ def test_second_build_is_read_from_the_cache(digits, tmp_path, count_trainings):
 
 
 def test_other_seed_or_no_cache_builds_again(digits, tmp_path, count_trainings):
-    build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False)
-    build_teacher(digits, 10, 1, config=TINY, cache_dir=tmp_path, progress=False)
+    build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
+    build_teacher(digits, 10, 1, config=TINY, cache=TeacherCache(tmp_path), progress=False)
     assert len(count_trainings) == 2
-    fresh = build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, use_cache=False, progress=False)
+    fresh = build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path, enabled=False), progress=False)
     assert len(count_trainings) == 3 and fresh.path is None
     assert len(list((tmp_path / "teachers").glob("*/metadata.json"))) == 2
 
@@ -112,7 +116,7 @@ def test_racing_builders_leave_one_valid_entry(digits, tmp_path, count_trainings
 
     def build():
         try:
-            results.append(build_teacher(digits, 10, 0, config=TINY, cache_dir=tmp_path, progress=False))
+            results.append(build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False))
         except Exception as e:  # noqa: BLE001 - reported by the assertion below
             errors.append(e)
 
@@ -129,7 +133,7 @@ def test_racing_builders_leave_one_valid_entry(digits, tmp_path, count_trainings
 
 
 def test_responsibilities_are_distributions_over_k(digits, tmp_path):
-    teacher = build_teacher(digits, 7, 0, config=TINY, cache_dir=tmp_path, progress=False)
+    teacher = build_teacher(digits, 7, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
     r = teacher.responsibilities
     assert r.shape == (len(digits.x_train), 7) and np.all(r >= 0)
     np.testing.assert_allclose(r.sum(axis=1), 1.0, atol=1e-6)
@@ -168,12 +172,12 @@ def test_train_caches_its_teacher_where_cache_dir_says_and_nowhere_with_no_cache
     y = np.arange(200) % 3
     x = np.clip(rng.uniform(0, 1, (3, 8, 8))[y] + rng.normal(0, 0.05, (200, 8, 8)), 0, 1).astype(np.float32)
     np.savez(tmp_path / "blobs.npz", x=x, y=y)
-    monkeypatch.setattr(stage, "TeacherConfig", lambda: TINY)  # the plumbing, not the quality
+    teacher_options = [arg for option in TINY_OPTIONS for arg in ("--teacher-option", option)]
 
     def train(out, *options):
         result = CliRunner().invoke(cli.app, ["train", "--method", "vab", "--data", str(tmp_path / "blobs.npz"),
                                               "--clusters", "3", "--bits", "4", "--epochs", "2", "--quiet",
-                                              "--out", str(tmp_path / out), *options])
+                                              "--out", str(tmp_path / out), *teacher_options, *options])
         assert result.exit_code == 0, result.output
 
     in_default = set(default_cache_dir().glob("teachers/*/metadata.json"))
@@ -194,3 +198,54 @@ def test_train_caches_its_teacher_where_cache_dir_says_and_nowhere_with_no_cache
     assert used["cached"][0]["key"] == used["again"][0]["key"] == used["uncached"][0]["key"] == entry.name
     assert used["uncached"][0]["path"] is None
     assert used["again"][0]["train_scores"]["acc"] == used["cached"][0]["train_scores"]["acc"] > 0
+    # the teacher config given on the command line is the one built, and the run records it
+    assert json.loads((entry / "metadata.json").read_text())["config"] == TINY.as_dict()
+    assert json.loads((tmp_path / "cached" / "config.json").read_text())["teacher"] == TINY.as_dict()
+    assert used["cached"][0]["config"] == TINY.as_dict()
+
+
+def test_teacher_options_are_read_by_field_type_and_refused_with_the_names_when_unknown():
+    assert TeacherConfig.from_options(TINY_OPTIONS) == TINY
+    assert TeacherConfig.from_options(["umap_components=none", "umap_min_dist=0.5"]) == \
+        TeacherConfig(umap_components=None, umap_min_dist=0.5)
+    for bad, says in (("umap_neigbors=15", "NAME one of latent, hidden"), ("umap_neighbors", "NAME=VALUE"),
+                      ("umap_neighbors=many", "umap_neighbors takes int"), ("recipe=2", "NAME one of")):
+        with pytest.raises(ValueError, match=says):
+            TeacherConfig.from_options([bad])
+
+
+def test_the_command_line_refuses_a_bad_teacher_option_and_one_for_a_method_without_teacher(tmp_path):
+    from typer.testing import CliRunner
+
+    from bitcluster import cli
+
+    bad = CliRunner().invoke(cli.app, ["teacher", "digits", "--teacher-option", "umap_neigbors=15", "--quiet"])
+    assert bad.exit_code != 0 and "umap_neigbors" in bad.output and "umap_neighbors" in bad.output
+    no_teacher = CliRunner().invoke(cli.app, ["train", "--method", "vab-paper", "--out", str(tmp_path / "run"),
+                                             "--teacher-option", "umap_neighbors=15", "--quiet"])
+    assert no_teacher.exit_code != 0 and "learns from no teacher" in no_teacher.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_passes_its_teacher_config_and_cache_down_to_the_method(tmp_path, count_trainings):
+    from bitcluster.training.pipeline import train_run
+
+    small = load_dataset("digits").subset(n_train=300, n_test=60)
+    metrics = train_run("ae-kmeans", small, tmp_path / "run", {"hidden": [32, 32, 64], "latent": 4, "bits": 8},
+                        progress=False, teacher=TINY, teacher_cache=TeacherCache(tmp_path / "cache"))
+    assert len(count_trainings) == 1
+    (used,) = metrics["teachers"]
+    assert used["source"] == "built" and used["path"].startswith(str(tmp_path / "cache"))
+    assert used["config"] == TINY.as_dict()  # the method fixed latent and hidden; the rest is the run's
+
+
+def test_a_build_removes_what_a_killed_builder_of_the_same_entry_left(digits, tmp_path):
+    key = cache_key(data_hash(digits.x_train), 10, 0, TINY)
+    leftover = tmp_path / "teachers" / f".{key}.k1ll3d"  # write_entry's temporary, never renamed
+    leftover.mkdir(parents=True)
+    (leftover / "arrays.npz").write_bytes(b"half")
+    other = tmp_path / "teachers" / ".another-key.k1ll3d"
+    other.mkdir()
+    teacher = build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
+    assert teacher.source == "built" and not leftover.exists()
+    assert other.exists()  # another key's temporary may be a live build: its own builder cleans it

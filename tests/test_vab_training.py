@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from bitcluster.data import load_dataset
-from bitcluster.training.evaluation import evaluate_vab
+from bitcluster.training.methods.scoring import evaluate_vab
 from bitcluster.training.nets.vab import VAB, VABConfig
 from bitcluster.training.pipeline import evaluate_run, train_run
-from bitcluster.training.vab_loss import elbo_terms
+from bitcluster.training.methods.vab.loss import elbo_terms
 
 REQUIRED = {"method", "dataset", "bits", "bpp", "clusters", "acc", "nmi", "ari", "psnr", "n_test", "seed",
             "train_seconds"}
@@ -100,8 +100,8 @@ def test_cli_trains_and_evaluates_a_user_npz(tmp_path):
 
 
 class _SaturatedVAB(VAB):
-    """A VAB whose code logits start far positive: every bit is 1 for every image, the state the
-    unpenalised pre-training fell into on MNIST at 8 bits (seed 1)."""
+    """A VAB whose code logits start far positive: every bit is 1 for every image, a state the
+    unpenalised pre-training can fall into in its first epoch."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -111,13 +111,13 @@ class _SaturatedVAB(VAB):
 
 @pytest.mark.parametrize("penalty, alive", [(0.0, False), (1e-3, True)])
 def test_logit_penalty_revives_a_saturated_code(digits, monkeypatch, penalty, alive):
-    from bitcluster.training.methods import vab_teacher
+    from bitcluster.training.methods.vab import with_teacher
 
-    monkeypatch.setattr(vab_teacher, "VAB", _SaturatedVAB)
-    monkeypatch.setattr(vab_teacher, "pseudo_labels", lambda f, k, seed: np.full((len(f), k), 1.0 / k))
-    cfg = vab_teacher.VABTeacherConfig(bits=8, epochs=9, pretrain_epochs=8, seed=0, logit_penalty=penalty,
-                                       teacher="own", teacher_rounds=1)
-    model, _ = vab_teacher.train(digits, cfg, progress=False)
+    monkeypatch.setattr(with_teacher, "VAB", _SaturatedVAB)
+    monkeypatch.setattr(with_teacher, "own_feature_pseudo_labels", lambda f, k, seed: np.full((len(f), k), 1.0 / k))
+    cfg = with_teacher.VABTeacherConfig(bits=8, epochs=9, pretrain_epochs=8, seed=0, logit_penalty=penalty,
+                                        teacher="own", teacher_rounds=1)
+    model, _ = with_teacher.train(digits, cfg, progress=False)
     codes = model.encode(torch.from_numpy(digits.x_test)).numpy()
     used = int(((codes.min(axis=0) == 0) & (codes.max(axis=0) == 1)).sum())
     assert used >= 6 if alive else used == 0, used

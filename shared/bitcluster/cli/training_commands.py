@@ -7,12 +7,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from bitcluster.cli.common import fail, method_help
 from bitcluster.cli.data_options import DATA_HELP, LABELS_OPTION, RESIZE_OPTION
+
+TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. umap_neighbors=15, hidden=500,500,2000); "
+                       "NAME is a field of bitcluster.training.teacher.TeacherConfig. Every setting is part of "
+                       "the teacher's cache key.")
+
+
+def _teacher_config(options: list[str] | None):
+    """The :class:`TeacherConfig` of ``--teacher-option`` values; None when none is given."""
+    if not options:
+        return None
+    from bitcluster.training.teacher import TeacherConfig
+
+    return TeacherConfig.from_options(options)
+
+
+def _teacher_cache(cache_dir: Path | None, no_cache: bool):
+    from bitcluster.training.teacher import TeacherCache
+
+    return TeacherCache(cache_dir, enabled=not no_cache)
 
 
 def train(
@@ -31,11 +50,11 @@ def train(
     force: bool = typer.Option(False, help="Replace a non-empty --out (once the new run is complete)."),
     device: str = typer.Option("auto", help="auto (cuda if torch sees a GPU), cpu or cuda; recorded in the run."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Where the representation stage's teacher is cached "
-                                                        "(default: $BITCLUSTER_CACHE_DIR, else the user cache "
-                                                        "directory)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Where the teacher is cached (default: "
+                                                        "$BITCLUSTER_CACHE_DIR, else the user cache directory)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build the teacher without reading or writing the "
                                                             "cache."),
+    teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Train a method, score it on the held-out test split, write the run directory.
@@ -45,7 +64,6 @@ def train(
     """
     from bitcluster.data import DatasetError, data_source
     from bitcluster.training.pipeline import train_run
-    from bitcluster.training.representation.cache import cache_choice
 
     if threads:
         import torch
@@ -53,10 +71,10 @@ def train(
         torch.set_num_threads(threads)
     given = {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed}
     try:
-        with cache_choice(cache_dir, use_cache=not no_cache):
-            metrics = train_run(method, data_source(data, labels=labels, resize=resize), out,
-                                {k: v for k, v in given.items() if v is not None},
-                                progress=not quiet, device=device, force=force)
+        metrics = train_run(method, data_source(data, labels=labels, resize=resize), out,
+                            {k: v for k, v in given.items() if v is not None},
+                            progress=not quiet, device=device, force=force,
+                            teacher=_teacher_config(teacher_option), teacher_cache=_teacher_cache(cache_dir, no_cache))
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
@@ -163,20 +181,22 @@ def teacher(
     cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default: $BITCLUSTER_CACHE_DIR, "
                                                         "else the user cache directory)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build without reading or writing the cache."),
+    teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
-    """Build (or find in the cache) the representation stage's teacher and print its metadata."""
+    """Build (or find in the cache) the teacher and print its metadata."""
     from bitcluster.data import DatasetError, load_dataset
-    from bitcluster.training.representation import build_teacher
+    from bitcluster.training.teacher import build_teacher
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     try:
-        built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed, cache_dir=cache_dir,
-                              use_cache=not no_cache, progress=not quiet)
+        built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed,
+                              config=_teacher_config(teacher_option), cache=_teacher_cache(cache_dir, no_cache),
+                              progress=not quiet)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(built.summary(), indent=2, sort_keys=True))

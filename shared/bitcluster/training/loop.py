@@ -1,8 +1,9 @@
 """The one training loop: seeding, minibatches, Adam over epochs, per-epoch history, progress bar, checkpoints.
 
-Every method trains through :func:`train_epochs`; what differs between methods is the ``step``
-(the loss of one minibatch) and the hooks that run before and after each epoch (a temperature
-schedule, pseudo-labels, an EM refit of a prior).
+Every method, and the teacher's autoencoder, trains through :func:`train_epochs`; what differs
+is the ``step`` (the loss of one minibatch), the hooks that run before and after each epoch (a
+temperature schedule, pseudo-labels, an EM refit of a prior) and when to stop (a fixed number of
+epochs, or a rule on the losses so far).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
                  first_epoch: int = 0, warmup_steps: int = 0,
                  before_epoch: Callable[[int], None] | None = None,
                  after_epoch: Callable[[int, dict], None] | None = None,
-                 checkpoint: Callable[[int, list[dict]], None] | None = None) -> list[dict]:
-    """Adam over shuffled minibatches of ``x`` (N, P) for ``epochs`` epochs; one Adam for all of them.
+                 checkpoint: Callable[[int, list[dict]], None] | None = None,
+                 stop: Callable[[list[dict]], str | None] | None = None) -> list[dict]:
+    """Adam over shuffled minibatches of ``x`` (N, P) for up to ``epochs`` epochs; one Adam for all of them.
 
     Parameters
     ----------
@@ -66,6 +68,8 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
     before_epoch : called with the epoch before its first batch (schedules, pseudo-labels)
     after_epoch : called with the epoch and its history row after the last batch; may add to the row
     checkpoint : called with the epoch and the history so far once the epoch is done
+    stop : called with the history so far after each epoch; a reason (str) ends training there and
+        is kept in that epoch's row as ``stop_reason``
 
     Returns
     -------
@@ -102,6 +106,10 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
         bar.set_postfix(loss=f"{row['loss']:.2f}")
         if checkpoint is not None:
             checkpoint(first_epoch + epoch, rows)
+        reason = stop(rows) if stop is not None else None
+        if reason is not None:
+            row["stop_reason"] = reason
+            break
     return rows
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import platform
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,12 +18,15 @@ from bitcluster.training.methods import get_method, lookup
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 from bitcluster.training.report.predict import predict_clusters
 from bitcluster.training.report.run_report import write_run_report
-from bitcluster.training.representation.usage import recording_teachers
 from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_config, write_json
+
+if TYPE_CHECKING:  # the teacher imports torch; the command line imports this module without it
+    from bitcluster.training.teacher import TeacherCache, TeacherConfig
 
 
 def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True, *,
-              device: str = "auto", force: bool = False) -> dict:
+              device: str = "auto", force: bool = False, teacher: TeacherConfig | None = None,
+              teacher_cache: TeacherCache | None = None) -> dict:
     """Train ``method`` on ``data``, score it on the test split and write the run directory ``out``.
 
     ``options`` set fields of the method's config (``None``: keep the default); an option the
@@ -32,29 +36,41 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
     ``cuda``) this machine does not have. The run is written into a sibling temporary directory
     and renamed to ``out`` once complete: ``out`` never holds half a run. Returns the metrics
     written to ``metrics.json``.
+
+    ``teacher`` (default: :class:`~bitcluster.training.teacher.TeacherConfig`'s defaults) and
+    ``teacher_cache`` (default: the default cache directory) say how the teacher of a method that
+    declares ``uses_teacher`` is built and where it is cached; the config is recorded in
+    ``config.json["teacher"]`` and the teachers used in ``metrics.json["teachers"]``. A teacher
+    config given to a method that uses no teacher is a ``ValueError``.
     """
     from bitcluster.training.device import resolve_device, training_on
 
-    lookup(method).make_config(options)
+    spec = lookup(method)
+    spec.make_config(options)
+    if teacher is not None and not spec.uses_teacher:
+        raise ValueError(f"{method} learns from no teacher: a teacher config does not apply to it")
     refuse_existing(Path(out), force)
     with training_on(resolve_device(device)), replacing_directory(Path(out), force) as run_dir:
-        return _train_into(method, data, run_dir, options, progress)
+        return _train_into(method, data, run_dir, options, progress, teacher, teacher_cache)
 
 
-def _train_into(method: str, data: str | Dataset, out: Path, options: dict, progress: bool) -> dict:
+def _train_into(method: str, data: str | Dataset, out: Path, options: dict, progress: bool,
+                teacher: TeacherConfig | None, teacher_cache: TeacherCache | None) -> dict:
     """:func:`train_run`'s work, writing into the (temporary) directory ``out`` on the current device."""
     import torch
 
     from bitcluster.training.device import device_record
+    from bitcluster.training.teacher import TeacherCache, TeacherConfig, TeacherSource
 
     spec = lookup(method)
     cfg = spec.make_config(options)
     impl = spec.module
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     out = Path(out)
+    teachers = TeacherSource(teacher or TeacherConfig(), teacher_cache or TeacherCache())
     t0 = time.perf_counter()
-    with recording_teachers() as teachers:
-        state, history = impl.train(dataset, cfg, progress=progress)
+    teacher_argument = {"teachers": teachers} if spec.uses_teacher else {}
+    state, history = impl.train(dataset, cfg, progress=progress, **teacher_argument)
     train_seconds = time.perf_counter() - t0
     # Where the data came from, so that `evaluate` finds it again (a user file by its absolute path).
     source = data if isinstance(data, str) else dataset.name
@@ -63,6 +79,8 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
     config = {"method": method, "dataset": dataset.name, "data_source": source,
               "preprocessing": dataset.preprocessing.to_dict(), "bitcluster_version": __version__,
               "train": dataclasses.asdict(cfg), "model": impl.architecture(cfg, dataset), **device_record()}
+    if spec.uses_teacher:
+        config["teacher"] = teachers.config.as_dict()
     write_json(out / CONFIG, config)
     impl.save(state, out)
     write_json(out / HISTORY, history)
@@ -75,9 +93,9 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
                "seconds_per_epoch": train_seconds / epochs if epochs else None,
                "torch_threads": torch.get_num_threads(), "machine": platform.machine(), **device_record(),
                **impl.evaluate(state, dataset)}
-    if teachers:  # the cached representation stage(s) the run learned from or started from
-        metrics["teachers"] = teachers
-    if hasattr(impl, "protocol_notes"):  # where the recipe differs from the method's paper, for the tables
+    if teachers.used:  # the cached teacher(s) the run learned from or started from
+        metrics["teachers"] = teachers.used
+    if spec.protocol_notes:  # where the recipe differs from the method's paper, for the tables
         metrics["protocol_notes"] = impl.protocol_notes(cfg, dataset)
     clusters = predict_clusters(method, state, dataset.x_test)
     metrics["clusters_used"] = int(len(np.unique(clusters)))

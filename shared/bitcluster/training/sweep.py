@@ -4,7 +4,7 @@ Each setting gets its own run directory under the sweep directory; a setting who
 ``metrics.json`` already exists is not trained again, so an interrupted sweep resumes.
 
 A method whose code length is chosen after training (VaDE and the other continuous-latent
-methods, whose module has ``evaluate_at_rate``) is trained once per seed and scored at every bit
+methods, declared ``rate_set_after_training``) is trained once per seed and scored at every bit
 budget: its latent quantised to exactly that many bits per image, so that it is compared with
 VAB at equal rate, as in the paper's Figure 3.
 
@@ -68,7 +68,7 @@ def _claimed(run: Path) -> Iterator[bool]:
 
 
 def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
-                   train: bool = True) -> dict | None:
+                   train: bool = True, teacher_cache=None) -> dict | None:
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
@@ -80,7 +80,8 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
         if (run / METRICS).is_file():  # another worker finished it between the check and the claim
             return json.loads((run / METRICS).read_text())
         # No metrics.json: what the directory holds (an older, interrupted attempt) is unfinished.
-        return train_run(method, dataset, run, options, progress=progress, force=True)
+        return train_run(method, dataset, run, options, progress=progress, force=True,
+                         teacher_cache=teacher_cache)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
@@ -95,10 +96,11 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
               epochs: int | None = None, clusters: int | None = None, progress: bool = True, train: bool = True,
-              reference: list[tuple[str, float, float, str]] = ()) -> list[dict]:
+              reference: list[tuple[str, float, float, str]] = (), teacher_cache=None) -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
     ``epochs`` and ``clusters`` are passed on only when given: each method keeps its own defaults.
+    ``teacher_cache`` (a :class:`~bitcluster.training.teacher.TeacherCache`): where the runs' teachers are cached.
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
     ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
@@ -112,14 +114,16 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
         if rate_set_after_training(method):
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
-                trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress, train)
+                trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress, train,
+                                         teacher_cache)
                 if trained is not None:
                     runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
         for b in bits:
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
-                m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress, train)
+                m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress, train,
+                                   teacher_cache)
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})

@@ -1,7 +1,7 @@
 """A fitted Gaussian mixture as plain arrays, and its log joint: what the latent-clustering
 methods' consumer evaluates.
 
-Fitting stays on the training side (:func:`bitcluster.training.latent.fit_latent_mixture`, with
+Fitting stays on the training side (:func:`bitcluster.training.quantiser.fit_latent_mixture`, with
 scikit-learn); only the evaluation lives here, numpy only, with the shared scoring of
 :class:`~bitcluster.core.mixture._base.MixtureScoring` (``predict``, ``predict_proba``,
 ``score_samples``, ``score``).

@@ -11,25 +11,18 @@ is judged by); :func:`bmm_classifier_half` picks one for a model:
   as a sum of one looked-up row per byte of the code;
 * :class:`BmmClassifierHalf`, for any length: unpacking, the BMM's linear layer and the softmax.
 
-Why the layout of :class:`BmmClassifierHalf` (measured with one ONNX Runtime 1.32 thread, batch
-4096, K = 10): an elementwise op that broadcasts along a short last axis (``(N, K) - (N, 1)``,
-``(N, B, 1) & (8,)``) costs 4-8x the same op broadcasting along a long one, and
-``Softmax`` over rows of 10 costs 5x an ``Exp`` of the same size. So the graph works on the
-transposed ``(K, N)`` log joint, where every broadcast runs along the batch, and builds the
-softmax from ``ArgMax``, ``GatherElements`` (the row maximum at the argmax), ``Exp`` and a
-one-row ``MatMul`` for the sum; one ``Transpose`` gives back ``(N, K)``. That is about 2x the
-speed of the straightforward graph (unpack, ``z @ W + b``, ``ArgMax``, ``Softmax``: 500 µs a
-batch at 32 bits, this one 250 µs). ONNX Runtime's ``Gather`` copies row by row, ~10 ns a row;
-the posterior table needs one such row per code and no softmax: ~110 µs a batch at 16 bits.
+Why :class:`BmmClassifierHalf` works on the transposed ``(K, N)`` log joint: in ONNX Runtime an
+elementwise op that broadcasts along a short last axis (``(N, K) - (N, 1)``, ``(N, B, 1) & (8,)``)
+is several times slower than one that broadcasts along a long axis, and ``Softmax`` over rows of
+K is slower than an ``Exp`` of the same size. So every broadcast runs along the batch, and the
+softmax is built from ``ArgMax``, ``GatherElements`` (the row maximum at the argmax), ``Exp`` and a
+one-row ``MatMul`` for the sum; one ``Transpose`` gives back ``(N, K)``. The tables need no
+softmax at all: one ``Gather`` row per code (or per byte of a code).
 
-Up to 32 bits, per-byte tables, for the caches: measured in a tight loop (batch 4096, 24 and 32
-bits, clusters only), one table per byte, one per 16-bit word (two rows a code instead of four),
-the unpacking graph and numpy's per-byte lookup were within noise of each other (200-440 µs a
-batch). With 8 MiB of other memory touched between calls, as a server's own work does to the
-caches, the 5 MiB of word tables fell out of them and took 610-880 µs, the 40 KiB of byte
-tables 400-470 µs, level with the unpacking graph (410-590 µs). Served side by side by two
-consumer processes, byte tables answered a 32-bit batch of 4096 at a p50 5-20% below word
-tables' and a p90 14-21% below.
+Why per-byte tables rather than per-16-bit-word tables up to 32 bits: ``4 * 256 * K`` floats
+stay in the CPU caches while a server does other work, where word tables (``2 * 65536 * K``)
+fall out of them. The served speed of the exported halves (16 and 32 bits) is measured by
+``bench/serving.py`` (``bench/results/serving.json``).
 """
 
 from __future__ import annotations
@@ -137,8 +130,7 @@ class BmmPosteriorTable(nn.Module):
         log_joint = bmm_log_joint(z, log_pi, means)                                          # (256^B, K) float64
         log_likelihood, log_posteriors = normalise_log_joint(log_joint)
         # The smallest integer type that holds K, cast after the lookup: 64 KiB of uint8 instead of
-        # 512 KiB of int64 (16 bits). Same speed in a tight loop; with 8 MiB of other memory touched
-        # between calls, 206 against 318 µs a batch of 4096.
+        # 512 KiB of int64 (16 bits), a table that stays in the caches between calls.
         table_type = np.uint8 if self.clusters <= 256 else np.int32
         self.register_buffer("cluster_table", torch.from_numpy(log_joint.argmax(axis=1).astype(table_type)))
         self.register_buffer("posterior_table", torch.from_numpy(np.exp(log_posteriors).astype(np.float32)))

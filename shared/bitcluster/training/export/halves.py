@@ -5,7 +5,7 @@
 * :func:`classifier_outputs`: the plain ``(N, K)`` log joint -> argmax, softmax and logsumexp tail.
 
 VAB's consumer half (the BMM posterior) is in :mod:`.bmm_classifier`, the latent baselines'
-halves in :mod:`.latent_halves`.
+halves in :mod:`.quantised_latent_halves`.
 """
 
 from __future__ import annotations

@@ -14,12 +14,13 @@ from bitcluster.core.manifest import ModelManifest
 from bitcluster.core.novelty import NoveltyReference
 from bitcluster.training.export.bmm_classifier import bmm_classifier_half
 from bitcluster.training.export.halves import VabEncoderHalf
-from bitcluster.training.export.latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
-from bitcluster.training.export.latents import check_exportable, latent_network
+from bitcluster.training.export.quantised_latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
+from bitcluster.training.export.latent_networks import check_exportable, latent_network
 from bitcluster.training.export.model_dir import write_model_dir
 from bitcluster.training.export.novelty import novelty_reference, training_codes
 from bitcluster.training.export.onnx_file import classifier_onnx, encoder_onnx
-from bitcluster.training.latent import check_bits_per_dim, load_latent_head, quantised_mixture
+from bitcluster.training.quantiser import check_bits_per_dim, quantised_mixture
+from bitcluster.training.latent_mixtures import load_latent_head
 from bitcluster.training.runs import METRICS, read_config, read_json
 
 log = logging.getLogger(__name__)

@@ -1,18 +1,21 @@
-"""Every clustering method behind one interface, looked up by name.
+"""Every clustering method behind one declared interface, looked up by name.
 
-A method's module provides
+A method is a module that satisfies :class:`MethodModule` (``train``, ``architecture``, ``save``,
+``load``, ``evaluate``) and a config dataclass whose defaults are the method's own. What only
+some methods can do is declared in their :class:`Method` entry, never discovered:
 
-* a config dataclass (named in :data:`METHODS`) whose defaults are the method's own;
-* ``train(data, config, progress) -> (state, history)``: labels are never read;
-* ``architecture(config, data) -> dict``: the shapes ``load`` rebuilds the network from
-  (``config.json["model"]``);
-* ``save(state, run_dir)``, ``load(run_dir) -> state`` and ``evaluate(state, data) -> metrics``;
-* ``evaluate_at_rate(state, data, bits) -> metrics`` where the code length is chosen after
-  training (the continuous-latent methods): the sweep scores one model at every rate.
+* ``rate_set_after_training``: the module has ``evaluate_at_rate(state, data, bits)``, so one
+  trained model is scored at any code length (the continuous-latent methods; the sweep uses it);
+* ``protocol_notes``: the module has ``protocol_notes(config, data) -> list[str]``, where the
+  recipe differs from the method's paper;
+* ``uses_teacher``: ``train`` takes ``teachers`` (a :class:`~bitcluster.training.teacher.TeacherSource`)
+  and learns from, or starts from, the cached teacher;
+* ``exportable``: ``bitcluster export`` can split a run into vendor and consumer halves.
 
-Variants of one recipe (``kmeans`` and ``gmm``, the four autoencoder + mixture baselines) share a
-module and differ by their config class. This registry imports no method until one is asked for,
-so that the command line starts without torch.
+:func:`lookup` checks the module against the contract and the declared capabilities the first
+time the module is asked for. Variants of one recipe (``kmeans`` and ``gmm``, the four
+autoencoder + mixture baselines) share a module and differ by their config class. This registry
+imports no method until one is asked for, so that the command line starts without torch.
 """
 
 from __future__ import annotations
@@ -20,24 +23,64 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 _PACKAGE = "bitcluster.training.methods"
 
 
+@runtime_checkable
+class MethodModule(Protocol):
+    """What every method's module provides. Labels are never read by ``train``."""
+
+    def train(self, data: Any, config: Any, progress: bool = True) -> tuple[Any, list[dict]]:
+        """Train on ``data.x_train``: the state (what ``save`` writes) and one history row per epoch."""
+
+    def architecture(self, config: Any, data: Any) -> dict:
+        """The shapes ``load`` rebuilds the network from (``config.json["model"]``)."""
+
+    def save(self, state: Any, run_dir: Path) -> None:
+        """Write the trained state into ``run_dir``."""
+
+    def load(self, run_dir: Path) -> Any:
+        """The state ``save`` wrote."""
+
+    def evaluate(self, state: Any, data: Any) -> dict:
+        """Test-split metrics."""
+
+
+# Each declared capability and the function of the module that provides it.
+CAPABILITIES = {"rate_set_after_training": "evaluate_at_rate", "protocol_notes": "protocol_notes"}
+
+
+class MethodContractError(TypeError):
+    """A registered method's module does not provide what the contract or its entry declares."""
+
+
 @dataclass(frozen=True)
 class Method:
-    """A registered method: its ``name``, one line of ``help``, and where its code and config live."""
+    """A registered method: its ``name``, one line of ``help``, where its code and config live, what it can do."""
 
     name: str
     help: str
     module_name: str
     config_name: str
+    rate_set_after_training: bool = False
+    protocol_notes: bool = False
+    uses_teacher: bool = False
+    exportable: bool = True
 
     @property
     def module(self) -> ModuleType:
-        return importlib.import_module(f"{_PACKAGE}.{self.module_name}")
+        """The method's module, checked against :class:`MethodModule` and the declared capabilities."""
+        module = importlib.import_module(f"{_PACKAGE}.{self.module_name}")
+        missing = [f"{capability} (declared): {function}" for capability, function in CAPABILITIES.items()
+                   if getattr(self, capability) and not callable(getattr(module, function, None))]
+        if not isinstance(module, MethodModule) or missing:
+            raise MethodContractError(f"method {self.name!r}: {module.__name__} does not satisfy the method "
+                                      f"contract{'; missing ' + ', '.join(missing) if missing else ''}")
+        return module
 
     @property
     def config_class(self) -> type:
@@ -62,36 +105,33 @@ class Method:
                              f"its options are: {', '.join(known)}")
         return self.config_class(**given)
 
-    @property
-    def rate_set_after_training(self) -> bool:
-        """True when one trained model is scored at any bit budget (``evaluate_at_rate``)."""
-        return hasattr(self.module, "evaluate_at_rate")
 
+_LATENT = {"rate_set_after_training": True, "protocol_notes": True}
 
-def _method(name: str, help: str, module_name: str, config_name: str) -> tuple[str, Method]:
-    return name, Method(name, help, module_name, config_name)
-
-
-METHODS: dict[str, Method] = dict([
-    _method("vab", "VAB with pre-training and unsupervised pseudo-labels (ours, the default)",
-            "vab_teacher", "VABTeacherConfig"),
-    _method("vab-paper", "VAB exactly as the paper trains it (ELBO + per-epoch EM refit)",
-            "vab_paper", "VABPaperConfig"),
-    _method("kmeans", "K-means on raw pixels (baseline)", "pixel_mixtures", "KMeansConfig"),
-    _method("gmm", "Gaussian mixture (diagonal covariances) on raw pixels (baseline)", "pixel_mixtures", "GMMConfig"),
-    _method("ae-kmeans", "dense autoencoder P-500-500-2000-10, then K-means on its latent",
-            "ae_mixtures", "AEKMeansConfig"),
-    _method("ae-gmm", "dense autoencoder P-500-500-2000-10, then a GMM on its latent", "ae_mixtures", "AEGMMConfig"),
-    _method("convae-kmeans", "convolutional autoencoder, then K-means on its latent",
-            "ae_mixtures", "ConvAEKMeansConfig"),
-    _method("convae-gmm", "convolutional autoencoder, then a GMM on its latent", "ae_mixtures", "ConvAEGMMConfig"),
-    _method("vade", "VaDE: VAE with a learnable Gaussian-mixture prior (Jiang et al. 2017)", "vade", "VaDEConfig"),
-    _method("kdae", "k-DAE: one autoencoder per cluster (needs the raw image: not exportable)", "kdae", "KDAEConfig"),
-    _method("kdvae", "k-DVAE: one VAE per cluster, VaDE-initialised (needs the raw image: not exportable)",
-            "kdvae", "KDVAEConfig"),
-    _method("vc", "variational clustering: Gumbel-Softmax + GMM-prior VAE, trained from scratch",
-            "variational_clustering", "VCConfig"),
-])
+METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("vab", "VAB with pre-training and unsupervised pseudo-labels (ours, the default)",
+           "vab.with_teacher", "VABTeacherConfig", uses_teacher=True),
+    Method("vab-paper", "VAB exactly as the paper trains it (ELBO + per-epoch EM refit)", "vab.paper", "VABPaperConfig"),
+    Method("kmeans", "K-means on raw pixels (baseline)", "pixel_mixtures", "KMeansConfig", exportable=False),
+    Method("gmm", "Gaussian mixture (diagonal covariances) on raw pixels (baseline)", "pixel_mixtures", "GMMConfig",
+           exportable=False),
+    Method("ae-kmeans", "dense autoencoder P-500-500-2000-10, then K-means on its latent",
+           "ae_mixtures", "AEKMeansConfig", uses_teacher=True, **_LATENT),
+    Method("ae-gmm", "dense autoencoder P-500-500-2000-10, then a GMM on its latent", "ae_mixtures", "AEGMMConfig",
+           uses_teacher=True, **_LATENT),
+    Method("convae-kmeans", "convolutional autoencoder, then K-means on its latent",
+           "ae_mixtures", "ConvAEKMeansConfig", uses_teacher=True, **_LATENT),
+    Method("convae-gmm", "convolutional autoencoder, then a GMM on its latent", "ae_mixtures", "ConvAEGMMConfig",
+           uses_teacher=True, **_LATENT),
+    Method("vade", "VaDE: VAE with a learnable Gaussian-mixture prior (Jiang et al. 2017)", "vade", "VaDEConfig",
+           uses_teacher=True, **_LATENT),
+    Method("kdae", "k-DAE: one autoencoder per cluster (needs the raw image: not exportable)", "kdae", "KDAEConfig",
+           protocol_notes=True, uses_teacher=True, exportable=False),
+    Method("kdvae", "k-DVAE: one VAE per cluster, VaDE-initialised (needs the raw image: not exportable)",
+           "kdvae", "KDVAEConfig", protocol_notes=True, uses_teacher=True, exportable=False),
+    Method("vc", "variational clustering: Gumbel-Softmax + GMM-prior VAE, trained from scratch",
+           "variational_clustering", "VCConfig", **_LATENT),
+]}
 
 
 def lookup(name: str) -> Method:

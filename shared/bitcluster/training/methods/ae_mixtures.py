@@ -5,7 +5,7 @@ Bhattarai's recipe: pre-train the autoencoder ("until we get a good representati
 for 100 iterations for the GMM, full covariances here). The test images are clustered by the
 fitted mixture.
 
-The dense variants start, by default (``pretraining="shared"``), from the representation stage's
+The dense variants start, by default (``pretraining="shared"``), from the teacher's
 ``P-500-500-2000-10`` autoencoder (:mod:`~bitcluster.training.methods.shared_pretraining`):
 Bhattarai's network, trained until its loss flattens rather than for a fixed 50 epochs, on the
 Bernoulli loss rather than the squared error (both stated in ``protocol_notes``).
@@ -24,7 +24,8 @@ import torch
 
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
+from bitcluster.training.latent_mixtures import fit_latent_mixture, load_latent_head, save_latent_head
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator
 from bitcluster.training.methods.scoring import evaluate_latent_clustering, metrics_at_rate
@@ -32,6 +33,7 @@ from bitcluster.training.methods.shared_pretraining import check_pretraining, sh
 from bitcluster.training.nets.autoencoders import (CONV_CHANNELS, DENSE_HIDDEN, Autoencoder, ConvAutoencoder,
                                                    DenseAutoencoder, pretrain_autoencoder)
 from bitcluster.training.runs import HISTORY, read_config
+from bitcluster.training.teacher import TeacherSource
 from bitcluster.training.weights import load_weights, save_weights
 
 VARIANTS = ("ae-kmeans", "ae-gmm", "convae-kmeans", "convae-gmm")
@@ -46,7 +48,7 @@ class AEClusteringConfig:
     clusterer: ClassVar[str] = "kmeans"
     bits: int = 32                 # budget of the exported quantised latent: bits // latent per dimension
     clusters: int = 10
-    pretraining: str = "shared"    # "shared": the representation stage's autoencoder; "own": trained here
+    pretraining: str = "shared"    # "shared": the teacher's autoencoder; "own": trained here
     epochs: int = 50               # pretraining="own": autoencoder epochs (Bhattarai: 50)
     seed: int = 0
     latent: int = 10
@@ -73,8 +75,8 @@ class AEGMMConfig(AEClusteringConfig):
     restarts: int = 1              # GMM n_init; the highest likelihood wins
 
 
-# MSE through the output sigmoid froze the conv autoencoder on MNIST at an all-black image from
-# the first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
+# MSE through the output sigmoid can freeze the conv autoencoder at an all-black image from the
+# first epoch (loss stuck at sum(x^2), the sigmoid saturated, no gradient); BCE on the same
 # logits keeps a gradient of sigmoid - x.
 @dataclass
 class _ConvRecipe:
@@ -123,15 +125,16 @@ def architecture(cfg: AEClusteringConfig, data: Dataset) -> dict:
             "hidden": cfg.hidden, "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
 
 
-def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True) -> tuple[AutoencoderClustering, list[dict]]:
-    """Pre-train the autoencoder (or take the shared one, or reuse another run's), then fit the mixture on its latents."""
+def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True,
+          teachers: TeacherSource | None = None) -> tuple[AutoencoderClustering, list[dict]]:
+    """Pre-train the autoencoder (or take the teacher's, or reuse another run's), then fit the mixture on its latents."""
     check_pretraining(cfg.pretraining)
     if cfg.pretraining == "shared" and cfg.architecture != "dense":
         raise ValueError(f"{cfg.method} trains its own convolutional autoencoder: use pretraining='own'")
     model = architecture(cfg, data)
     shared = None
     if cfg.pretraining == "shared" and not cfg.autoencoder_from:
-        shared = shared_autoencoder(data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
+        shared = shared_autoencoder(teachers or TeacherSource(), data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
     gen = seeded_generator(cfg.seed)
     if cfg.autoencoder_from:
         ae, history = reuse_autoencoder(Path(cfg.autoencoder_from), model, cfg)

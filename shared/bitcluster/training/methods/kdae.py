@@ -5,7 +5,7 @@ paper's comparison) and an image belongs to the cluster whose autoencoder recons
 ``y(x) = argmin_i ||x - f_i(x)||^2``. Training, in three phases:
 
 1. pre-train one global autoencoder on all images: by default (``pretraining="shared"``) the
-   representation stage's ``P-500-500-2000-10`` (:mod:`~bitcluster.training.methods.shared_pretraining`,
+   teacher's ``P-500-500-2000-10`` (:mod:`~bitcluster.training.methods.shared_pretraining`,
    the network of the other methods in the k-DVAE paper's comparison), taken from its cache;
    with ``pretraining="own"`` one of the ``f_i``'s shape, trained in the run;
 2. K-means on its latent gives the initial clusters; every ``f_i`` starts as a copy of the global
@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.latent_mixtures import fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
 from bitcluster.training.methods.scoring import evaluate_by_reconstruction, with_cluster_sizes
@@ -37,6 +37,7 @@ from bitcluster.training.methods.shared_pretraining import shared_autoencoder_if
 from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, DenseAutoencoder, pretrain_autoencoder,
                                                    reconstruction_loss)
 from bitcluster.training.runs import read_config
+from bitcluster.training.teacher import TeacherSource
 from bitcluster.training.weights import load_weights, save_weights
 
 
@@ -47,7 +48,7 @@ class KDAEConfig:
     seed: int = 0
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: [500, 100])
-    pretraining: str = "shared"        # "shared": the representation stage's autoencoder; "own": trained here
+    pretraining: str = "shared"        # "shared": the teacher's autoencoder; "own": trained here
     global_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))  # the shared autoencoder's
     phase_fractions: list[float] = field(default_factory=lambda: [0.3, 0.3, 0.4])  # the first is "own"'s
     lr: float = 1e-3
@@ -91,10 +92,12 @@ def architecture(cfg: KDAEConfig, data: Dataset) -> dict:
     return {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
 
 
-def train(data: Dataset, cfg: KDAEConfig, progress: bool = True) -> tuple[KAutoencoders, list[dict]]:
+def train(data: Dataset, cfg: KDAEConfig, progress: bool = True,
+          teachers: TeacherSource | None = None) -> tuple[KAutoencoders, list[dict]]:
     """The three phases of the module docstring; labels are never read."""
     # before seeding: a cache hit and a build leave the same random state
-    shared = shared_autoencoder_if_asked(cfg.pretraining, data, cfg.clusters, cfg.seed, cfg.latent, cfg.global_hidden, progress)
+    shared = shared_autoencoder_if_asked(cfg.pretraining, teachers or TeacherSource(), data, cfg.clusters, cfg.seed,
+                                         cfg.latent, cfg.global_hidden, progress)
     gen = seeded_generator(cfg.seed)
     x = torch.from_numpy(data.x_train).to(current_device())
     batch_size = batch_size_for(len(x), cfg.batch_size)

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import fit_latent_mixture
+from bitcluster.training.latent_mixtures import fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, split_epochs, train_epochs
 from bitcluster.training.methods.scoring import evaluate_by_reconstruction, with_cluster_sizes
@@ -35,6 +35,7 @@ from bitcluster.training.methods.vade import protocol_notes as vade_protocol_not
 from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, GaussianEncoder, kl_to_standard_normal, reparameterise
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.runs import read_config
+from bitcluster.training.teacher import TeacherSource
 from bitcluster.training.weights import load_weights, save_weights
 
 
@@ -46,7 +47,7 @@ class KDVAEConfig:
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: [500, 100])
     vade_hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
-    pretraining: str = "shared"        # VaDE's: "shared" (the representation stage's autoencoder) or "own"
+    pretraining: str = "shared"        # VaDE's: "shared" (the teacher's autoencoder) or "own"
     phase_fractions: list[float] = field(default_factory=lambda: [0.5, 0.2, 0.3])
     lr: float = 1e-3
     batch_size: int | None = None
@@ -125,12 +126,13 @@ class KVAEs(nn.Module):
         return torch.sigmoid(logits[best, torch.arange(len(x), device=x.device)])
 
 
-def initial_clusters(data: Dataset, cfg: KDVAEConfig, epochs: int, progress: bool) -> tuple[np.ndarray, list[dict]]:
+def initial_clusters(data: Dataset, cfg: KDVAEConfig, epochs: int, progress: bool,
+                     teachers: TeacherSource) -> tuple[np.ndarray, list[dict]]:
     """Train VaDE (its recipe, ``epochs`` ELBO epochs) and run K-means on its latent: (N,) cluster of each image."""
     vade_cfg = VaDEConfig(clusters=cfg.clusters, epochs=epochs, seed=cfg.seed, latent=cfg.latent,
                           hidden=list(cfg.vade_hidden), pretraining=cfg.pretraining,
                           **({"batch_size": cfg.batch_size} if cfg.batch_size else {}))
-    vade, history = train_vade(data, vade_cfg, progress)
+    vade, history = train_vade(data, vade_cfg, progress, teachers)
     z = in_chunks(vade.encode, data.x_train)
     return fit_latent_mixture(z, "kmeans", cfg.clusters, cfg.seed)[0].predict(z), history
 
@@ -139,10 +141,11 @@ def architecture(cfg: KDVAEConfig, data: Dataset) -> dict:
     return {"n_pixels": data.n_pixels, "clusters": cfg.clusters, "latent": cfg.latent, "hidden": list(cfg.hidden)}
 
 
-def train(data: Dataset, cfg: KDVAEConfig, progress: bool = True) -> tuple[KVAEs, list[dict]]:
+def train(data: Dataset, cfg: KDVAEConfig, progress: bool = True,
+          teachers: TeacherSource | None = None) -> tuple[KVAEs, list[dict]]:
     """VaDE + K-means for the initial clusters, each VAE on its own cluster, then eq. 6 jointly."""
     n_vade, n_init, n_joint = split_epochs(cfg.epochs, cfg.phase_fractions)
-    initial, history = initial_clusters(data, cfg, n_vade, progress)
+    initial, history = initial_clusters(data, cfg, n_vade, progress, teachers or TeacherSource())
     initial = torch.from_numpy(initial).to(current_device())
     for row in history:
         row["phase"] = "kdvae init: " + row["phase"]

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
-from bitcluster.training.latent import fit_latent_mixture, load_latent_head, save_latent_head
+from bitcluster.training.latent_mixtures import fit_latent_mixture, load_latent_head, save_latent_head
 from bitcluster.training.methods.scoring import label_metrics
 from bitcluster.training.runs import read_config
 

@@ -6,7 +6,7 @@ the paper and its code: the networks P-500-500-2000-10 are pre-trained as a plai
 (latent = the encoder's mean), a diagonal GMM fitted on the pre-trained latent initialises the
 prior, then the ELBO is maximised over everything with Adam (lr 0.002, x0.9 every 10 epochs, not
 below 0.0002; batches of 100; 500 epochs on MNIST in the authors' code). The pre-trained
-autoencoder is, by default, the shared representation stage's
+autoencoder is, by default, the teacher's
 (:mod:`~bitcluster.training.methods.shared_pretraining`), the same network trained until its loss
 flattens; ``pretraining="own"`` trains it in the run for ``pretrain_epochs`` epochs.
 A test image goes to ``argmax_c p(c | mu(x))`` (the mean instead of a sample: deterministic, and
@@ -30,11 +30,13 @@ import torch
 from torch import nn
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, fit_latent_mixture
+from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
+from bitcluster.training.latent_mixtures import fit_latent_mixture
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, train_epochs
-from bitcluster.training.methods.prior_latent import (PriorLatentState, evaluate_at_rate,  # noqa: F401 (interface)
-                                                     prior_latent_architecture, prior_latent_loader, save_prior_latent)
+from bitcluster.training.methods.mixture_prior_vaes import (PriorLatentState, evaluate_prior_latent_at_rate,
+                                                           prior_latent_architecture, prior_latent_loader,
+                                                           save_prior_latent)
 from bitcluster.training.methods.scoring import evaluate_latent_clustering
 from bitcluster.training.methods.shared_pretraining import shared_autoencoder_if_asked
 from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, GaussianEncoder, load_dense_autoencoder,
@@ -42,6 +44,7 @@ from bitcluster.training.nets.autoencoders import (DENSE_HIDDEN, GaussianEncoder
 from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, mixture_prior_kl
 from bitcluster.training.nets.vab import mlp
 from bitcluster.training.schedule import paper_learning_rate
+from bitcluster.training.teacher import TeacherSource
 
 
 @dataclass
@@ -52,7 +55,7 @@ class VaDEConfig:
     seed: int = 0
     latent: int = 10
     hidden: list[int] = field(default_factory=lambda: list(DENSE_HIDDEN))
-    pretraining: str = "shared"     # "shared": the representation stage's autoencoder; "own": trained here
+    pretraining: str = "shared"     # "shared": the teacher's autoencoder; "own": trained here
     pretrain_epochs: int = 50       # pretraining="own" only
     pretrain_lr: float = 1e-3
     lr: float = 2e-3                # Jiang et al.: 0.002, decayed x0.9 every 10 epochs ...
@@ -129,10 +132,10 @@ def init_prior(model: VaDE, x: np.ndarray, cfg: VaDEConfig) -> dict:
     return info
 
 
-def train_vade(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[VaDE, list[dict]]:
+def train_vade(data: Dataset, cfg: VaDEConfig, progress: bool, teachers: TeacherSource) -> tuple[VaDE, list[dict]]:
     """Pre-train (or take the shared autoencoder), initialise the prior, maximise the ELBO. Labels are never read."""
     # before seeding: a cache hit and a build leave the same random state
-    shared = shared_autoencoder_if_asked(cfg.pretraining, data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
+    shared = shared_autoencoder_if_asked(cfg.pretraining, teachers, data, cfg.clusters, cfg.seed, cfg.latent, cfg.hidden, progress)
     gen = seeded_generator(cfg.seed)
     model = VaDE(data.n_pixels, cfg.latent, cfg.clusters, list(cfg.hidden))
     if shared is not None:
@@ -175,11 +178,13 @@ def protocol_notes(cfg: VaDEConfig, data: Dataset) -> list[str]:
 
 
 architecture = prior_latent_architecture
+evaluate_at_rate = evaluate_prior_latent_at_rate
 
 
-def train(data: Dataset, cfg: VaDEConfig, progress: bool = True) -> tuple[PriorLatentState, list[dict]]:
+def train(data: Dataset, cfg: VaDEConfig, progress: bool = True,
+          teachers: TeacherSource | None = None) -> tuple[PriorLatentState, list[dict]]:
     """:func:`train_vade`, and the quantiser's range from the training latents."""
-    model, history = train_vade(data, cfg, progress)
+    model, history = train_vade(data, cfg, progress, teachers or TeacherSource())
     quantiser = UniformQuantiser.fit(in_chunks(model.encode, data.x_train), cfg.quantiser_tail)
     return PriorLatentState(model, quantiser, bits_per_dim_for(cfg.bits, cfg.latent)), history
 

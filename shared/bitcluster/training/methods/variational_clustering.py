@@ -15,8 +15,8 @@ The ELBO, with the discrete KL in closed form:
     E log p(x|z) - KL(q(c|x) || pi) - sum_c q(c|x) KL(q(z|x, c) || N(mu_c, sigma_c^2)).
 
 No pre-training (the paper's point). The continuous KL is warmed up from weight 0 to 1 over the
-first 30% of the epochs: without it the continuous latent collapsed onto the prior within a few
-epochs. Two choices keep the clusters alive (all runs on MNIST used to end in 2 of 10):
+first 30% of the epochs: without it the continuous latent can collapse onto the prior within a
+few epochs. Two choices keep the clusters alive (without them, training ends in a few of the K):
 
 * ``p(c)`` is the uniform 1/K (``prior_weights="uniform"``, as in the GMVAE of Dilokthanakul et
   al.). Learned, the weights of the crowded components grow because that lowers
@@ -39,11 +39,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for
+from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
 from bitcluster.training.device import current_device, noise_device
 from bitcluster.training.loop import batch_size_for, in_chunks, seeded_generator, train_epochs
-from bitcluster.training.methods.prior_latent import (PriorLatentState, evaluate_at_rate,  # noqa: F401 (interface)
-                                                     prior_latent_architecture, prior_latent_loader, save_prior_latent)
+from bitcluster.training.methods.mixture_prior_vaes import (PriorLatentState, evaluate_prior_latent_at_rate,
+                                                           prior_latent_architecture, prior_latent_loader,
+                                                           save_prior_latent)
 from bitcluster.training.methods.scoring import evaluate_latent_clustering
 from bitcluster.training.nets.autoencoders import DENSE_HIDDEN, reconstruction_loss
 from bitcluster.training.nets.gaussian_mixture_prior import GaussianMixturePrior, gaussian_kl
@@ -166,6 +167,7 @@ def elbo_terms(x: torch.Tensor, out: dict[str, torch.Tensor], prior: GaussianMix
 
 
 architecture = prior_latent_architecture
+evaluate_at_rate = evaluate_prior_latent_at_rate
 
 
 def train(data: Dataset, cfg: VCConfig, progress: bool = True) -> tuple[PriorLatentState, list[dict]]:

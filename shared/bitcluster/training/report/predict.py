@@ -1,7 +1,6 @@
 """The test clusters of a saved run, to draw its pictures after training.
 
-A method module may offer ``predict(state, x) -> clusters``; until every method does, the
-decisions their ``evaluate`` functions make are repeated here, one line per family.
+The decision each method's ``evaluate`` makes, one line per family of methods.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ def predict_clusters(method: str, state, x: np.ndarray) -> np.ndarray:
     from bitcluster.training.loop import in_chunks
 
     if method in ("vab", "vab-paper"):
-        from bitcluster.training.evaluation import vab_outputs
+        from bitcluster.training.methods.scoring import vab_outputs
 
         return vab_outputs(state, x)["clusters"]
     if method in ("kmeans", "gmm"):
@@ -33,7 +32,7 @@ def predict_clusters(method: str, state, x: np.ndarray) -> np.ndarray:
         return in_chunks(state.model.classify, in_chunks(state.model.encode, x))
     if method == "vc":
         return in_chunks(state.model.classify, x)
-    raise ValueError(f"cannot cluster images with a {method!r} run: its method module has no predict(state, x)")
+    raise ValueError(f"cannot cluster images with a {method!r} run: predict_clusters knows no such method")
 
 
 def predict_test_clusters(run_dir: Path, dataset: Dataset) -> np.ndarray:
@@ -44,8 +43,5 @@ def predict_test_clusters(run_dir: Path, dataset: Dataset) -> np.ndarray:
     (N_test,) int64 cluster of each test image
     """
     method = read_config(run_dir)["method"]
-    impl = get_method(method)
-    state = impl.load(Path(run_dir))
-    predict = getattr(impl, "predict", None)
-    clusters = predict(state, dataset.x_test) if predict else predict_clusters(method, state, dataset.x_test)
-    return np.asarray(clusters, dtype=np.int64).ravel()
+    state = get_method(method).load(Path(run_dir))
+    return np.asarray(predict_clusters(method, state, dataset.x_test), dtype=np.int64).ravel()

@@ -1,18 +1,23 @@
-"""Pre-train the stage's dense autoencoder on reconstruction until its loss flattens."""
+"""Pre-train the teacher's dense autoencoder on reconstruction until its loss flattens.
+
+It trains through the one training loop (:func:`bitcluster.training.loop.train_epochs`), which
+stops it when :class:`~.stopping.PlateauRule` says the loss has flattened (or at the rule's cap).
+"""
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from bitcluster.training.device import current_device, module_device
+from bitcluster.training.loop import batch_size_for, seeded_generator, train_epochs
 from bitcluster.training.nets.autoencoders import DenseAutoencoder
-from bitcluster.training.representation.config import TeacherConfig
-from bitcluster.training.representation.stopping import PlateauRule
+from bitcluster.training.teacher.config import TeacherConfig
+from bitcluster.training.teacher.stopping import PlateauRule
 
 
 def build_autoencoder(n_pixels: int, config: TeacherConfig) -> DenseAutoencoder:
@@ -34,36 +39,25 @@ def train_autoencoder(x: np.ndarray, config: TeacherConfig, seed: int, *, progre
     the trained autoencoder (eval mode) and a record: ``losses`` (per epoch, mean per image),
     ``epochs``, ``steps``, ``batch_size``, ``stop_reason``, ``seconds``
     """
-    torch.manual_seed(seed)  # weight initialisation
-    gen = torch.Generator().manual_seed(seed)  # batch order
+    gen = seeded_generator(seed)  # weight initialisation, then batch order
     rule = rule or config.plateau_rule(len(x))
-    batch_size = config.batch_size_for(len(x))
+    batch_size = batch_size_for(len(x), config.batch_size)
     model = build_autoencoder(x.shape[1], config).to(current_device())
-    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(current_device())
-    losses: list[float] = []
-    steps, reason, t0 = 0, None, time.perf_counter()
+
+    def step(xb: torch.Tensor, _idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": F.binary_cross_entropy_with_logits(model(xb)["x_logits"], xb, reduction="sum") / len(xb)}
+
+    t0 = time.perf_counter()
     model.train()
-    with tqdm(total=rule.max_epochs, desc="autoencoder", unit="epoch", disable=not progress) as bar:
-        while reason is None:
-            total = 0.0
-            for idx in torch.randperm(len(xt), generator=gen).split(batch_size):
-                xb = xt[idx.to(xt.device)]  # the order drawn on the CPU generator
-                loss = F.binary_cross_entropy_with_logits(model(xb)["x_logits"], xb, reduction="sum") / len(xb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(xb)
-                steps += 1
-            losses.append(total / len(xt))
-            reason = rule.stop_reason(losses)
-            gain = rule.relative_gain(losses)
-            bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.2f}", gain="-" if gain is None else f"{gain:.2%}")
+    rows = train_epochs(step, model.parameters(), xt, rule.max_epochs, gen=gen, batch_size=batch_size,
+                        lr=config.learning_rate, phase="autoencoder", progress=progress,
+                        stop=lambda history: rule.stop_reason([row["loss"] for row in history]))
     model.eval()
-    return model, {"losses": losses, "epochs": len(losses), "steps": steps, "batch_size": batch_size,
-                   "stop_reason": reason, "window_epochs": rule.window, "max_epochs": rule.max_epochs,
-                   "seconds": time.perf_counter() - t0}
+    return model, {"losses": [row["loss"] for row in rows], "epochs": len(rows),
+                   "steps": len(rows) * math.ceil(len(xt) / batch_size), "batch_size": batch_size,
+                   "stop_reason": rows[-1]["stop_reason"], "window_epochs": rule.window,
+                   "max_epochs": rule.max_epochs, "seconds": time.perf_counter() - t0}
 
 
 @torch.no_grad()

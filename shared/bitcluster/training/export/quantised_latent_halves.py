@@ -4,7 +4,7 @@ The vendor's encoder ends in a uniform quantiser instead of VAB's binary code, s
 still receives a short bit string:
 
 * :class:`LatentEncoderHalf`: ``images`` (N, P) -> the method's latent ``z`` (N, d) -> levels
-  ``clip(round((z - low) * scale), 0, 2^b - 1)`` (:class:`~bitcluster.training.latent.UniformQuantiser`,
+  ``clip(round((z - low) * scale), 0, 2^b - 1)`` (:class:`~bitcluster.training.quantiser.UniformQuantiser`,
   same float32 order) -> each level's ``b`` bits, most significant first, dimension after
   dimension (code bit ``i b + j`` is bit ``b - 1 - j`` of dimension ``i``'s level) -> packed
   ``codes`` (N, ceil(d b / 8)) uint8;
@@ -12,7 +12,7 @@ still receives a short bit string:
   -> ``log pi_k + log N(z_hat; mu_k, Sigma_k)`` -> ``clusters`` (N,) int64, ``posteriors`` (N, K),
   ``log_likelihood`` (N,): the mixture's log density at ``z_hat``.
   The mixture is given already widened by the quantisation noise
-  (:func:`~bitcluster.training.latent.quantised_mixture`), exactly as ``evaluate`` scores ``acc_quantised``.
+  (:func:`~bitcluster.training.quantiser.quantised_mixture`), exactly as ``evaluate`` scores ``acc_quantised``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bitcluster.core.codes import msb_first_place_values
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.training.export.bit_packing import PackBits, PlaceValuedBits, place_valued_weights
 from bitcluster.training.export.halves import classifier_outputs
-from bitcluster.training.latent import UniformQuantiser, check_bits_per_dim
+from bitcluster.training.quantiser import UniformQuantiser, check_bits_per_dim
 
 
 def _f32(array: np.ndarray) -> torch.Tensor:

@@ -8,12 +8,13 @@ Labels are never involved.
 
 from __future__ import annotations
 
+import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from bitcluster.training.representation.config import TeacherConfig
+from bitcluster.training.teacher.config import TeacherConfig
 
 
 @dataclass
@@ -25,11 +26,13 @@ class MixtureFit:
     manifold : (N, C) float32 UMAP embedding the mixture was fitted on
     responsibilities : (N, K) float64, rows sum to 1
     log_likelihood : mean log-likelihood per point of the kept restart
+    seconds : wall time of each step, ``umap`` and ``gmm``
     """
 
     manifold: np.ndarray
     responsibilities: np.ndarray
     log_likelihood: float
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def umap_embedding(features: np.ndarray, clusters: int, seed: int, config: TeacherConfig) -> np.ndarray:
@@ -58,7 +61,15 @@ def fit_mixture(manifold: np.ndarray, clusters: int, seed: int, config: TeacherC
     return MixtureFit(manifold, gmm.predict_proba(manifold), float(gmm.score(manifold)))
 
 
-def pseudo_labels(features: np.ndarray, clusters: int, seed: int, config: TeacherConfig | None = None) -> MixtureFit:
-    """Soft pseudo-labels of ``features`` (N, F): UMAP, then the GMM of highest likelihood."""
-    config = config or TeacherConfig()
-    return fit_mixture(umap_embedding(features, clusters, seed, config), clusters, seed, config)
+def pseudo_labels(features: np.ndarray, clusters: int, seed: int, config: TeacherConfig) -> MixtureFit:
+    """Soft pseudo-labels of ``features`` (N, F): UMAP, then the GMM of highest likelihood.
+
+    The one pseudo-label function: the teacher applies it to its autoencoder's embedding, the
+    ``own`` recipe (:mod:`.own_features`) to a run's own features.
+    """
+    t0 = time.perf_counter()
+    manifold = umap_embedding(features, clusters, seed, config)
+    t1 = time.perf_counter()
+    fit = fit_mixture(manifold, clusters, seed, config)
+    fit.seconds = {"umap": t1 - t0, "gmm": time.perf_counter() - t1}
+    return fit

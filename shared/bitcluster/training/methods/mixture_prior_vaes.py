@@ -14,7 +14,8 @@ from typing import Callable
 from torch import nn
 
 from bitcluster.data import Dataset
-from bitcluster.training.latent import UniformQuantiser, bits_per_dim_for, load_latent_head, save_latent_head
+from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
+from bitcluster.training.latent_mixtures import load_latent_head, save_latent_head
 from bitcluster.training.methods.scoring import prior_model_metrics_at_rate
 from bitcluster.training.runs import read_config
 from bitcluster.training.weights import load_weights, save_weights
@@ -41,7 +42,7 @@ def save_prior_latent(state: PriorLatentState, run_dir: Path) -> None:
 
 
 def prior_latent_loader(network: type[nn.Module]) -> Callable[[Path], PriorLatentState]:
-    """The method interface's ``load(run_dir)`` for runs of ``network(n_pixels, latent, clusters, hidden)``."""
+    """The method contract's ``load(run_dir)`` for runs of ``network(n_pixels, latent, clusters, hidden)``."""
 
     def load(run_dir: Path) -> PriorLatentState:
         m = read_config(run_dir)["model"]
@@ -51,6 +52,6 @@ def prior_latent_loader(network: type[nn.Module]) -> Callable[[Path], PriorLaten
     return load
 
 
-def evaluate_at_rate(state: PriorLatentState, data: Dataset, bits: int) -> dict:
+def evaluate_prior_latent_at_rate(state: PriorLatentState, data: Dataset, bits: int) -> dict:
     """Test metrics with the latent sent in exactly ``bits`` bits per image (the sweep's equal-rate point)."""
     return prior_model_metrics_at_rate(state.model, state.quantiser, data, bits)

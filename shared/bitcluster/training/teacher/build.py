@@ -1,4 +1,4 @@
-"""The representation stage: autoencoder -> embedding -> UMAP + GMM pseudo-labels, built once per
+"""The teacher: autoencoder -> embedding -> UMAP + GMM pseudo-labels, built once per
 (data, K, seed, config) and cached.
 
 Labels, when the data has them, score the finished teacher (train ACC / NMI in its metadata) and
@@ -21,16 +21,16 @@ import bitcluster
 from bitcluster.core.metrics import cluster_accuracy
 from bitcluster.data import Dataset
 from bitcluster.training.nets.autoencoders import DenseAutoencoder
-from bitcluster.training.representation import cache
-from bitcluster.training.representation.autoencoder import build_autoencoder, embed, train_autoencoder
-from bitcluster.training.representation.config import TeacherConfig
-from bitcluster.training.representation.pseudo_labels import fit_mixture, umap_embedding
-from bitcluster.training.representation.usage import record_teacher
+from bitcluster.training.teacher import cache as cache_module
+from bitcluster.training.teacher.autoencoder import build_autoencoder, embed, train_autoencoder
+from bitcluster.training.teacher.cache import TeacherCache
+from bitcluster.training.teacher.config import TeacherConfig
+from bitcluster.training.teacher.pseudo_labels import pseudo_labels
 
 
 @dataclass
 class Teacher:
-    """A finished representation stage for one training set.
+    """A finished teacher for one training set.
 
     Attributes
     ----------
@@ -40,6 +40,7 @@ class Teacher:
     metadata : what ``metadata.json`` holds (config, timings, stopping, scores)
     weights : the autoencoder's state dict
     path : the cache entry it was read from or written to; None when built without the cache
+    source : "cache" (read back), "built" (and cached) or "built, not cached"
     """
 
     responsibilities: np.ndarray
@@ -48,6 +49,7 @@ class Teacher:
     metadata: dict
     weights: dict[str, torch.Tensor] = field(repr=False)
     path: Path | None = None
+    source: str = "built, not cached"
 
     @property
     def labels(self) -> np.ndarray:
@@ -65,6 +67,20 @@ class Teacher:
         out["path"] = None if self.path is None else str(self.path)
         return out
 
+    def usage(self) -> dict:
+        """What a run records of the teacher it learned from (its ``metrics.json["teachers"]``).
+
+        The cache key, where it came from and the teacher's own train scores, so that two runs
+        can be compared knowing whether they shared it.
+        """
+        meta = self.metadata
+        return {"key": meta["key"], "source": self.source, "path": None if self.path is None else str(self.path),
+                "data_hash": meta.get("data_hash"), "clusters": meta.get("clusters"), "seed": meta.get("seed"),
+                "created": meta.get("created"), "config": meta.get("config"),
+                "autoencoder_epochs": meta.get("autoencoder", {}).get("epochs"),
+                "build_seconds": meta.get("seconds", {}).get("total"),
+                "gmm_log_likelihood": meta.get("gmm_log_likelihood"), "train_scores": meta.get("train_scores")}
+
     def autoencoder(self) -> DenseAutoencoder:
         """A fresh copy of the trained autoencoder (eval mode): ``g_a`` encodes, ``g_s`` decodes."""
         model = build_autoencoder(self.metadata["n_pixels"], self.config)
@@ -76,53 +92,44 @@ def load_teacher(entry: Path) -> Teacher:
     """Read a complete cache entry."""
     from safetensors.torch import load_file
 
-    metadata, arrays = cache.read_entry(entry)
+    metadata, arrays = cache_module.read_entry(entry)
     return Teacher(arrays["responsibilities"], arrays["embedding"], arrays["manifold"], metadata,
-                   load_file(str(entry / cache.WEIGHTS)), Path(entry))
+                   load_file(str(entry / cache_module.WEIGHTS)), Path(entry), "cache")
 
 
 def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherConfig | None = None,
-                  cache_dir: Path | str | None = None, use_cache: bool | None = None, progress: bool = True) -> Teacher:
+                  cache: TeacherCache = TeacherCache(), progress: bool = True) -> Teacher:
     """The teacher of ``data.x_train``: from the cache when it is there, else built (and cached).
 
     Parameters
     ----------
     data : its ``x_train`` (N, P) is used; ``y_train``, if any, only to score the result
     clusters : K
-    cache_dir : default: the one :func:`cache.cache_choice` set, else :func:`cache.default_cache_dir`
-        (``$BITCLUSTER_CACHE_DIR`` honoured)
-    use_cache : False: neither read nor write the cache, always build; default: as :func:`cache.cache_choice`
-        set it, else True
+    config : how to build it (default :class:`TeacherConfig`); every field is in the cache key
+    cache : where to look for it and keep it (default: the default cache directory)
     """
     config = config or TeacherConfig()
-    chosen_dir, chosen_use = cache.current_choice()
-    cache_dir = chosen_dir if cache_dir is None else cache_dir
-    use_cache = chosen_use if use_cache is None else use_cache
     if clusters < 2:
         raise ValueError(f"a teacher needs at least 2 clusters, got {clusters}")
-    x_hash = cache.data_hash(data.x_train)
-    key = cache.cache_key(x_hash, clusters, seed, config)
-    if not use_cache:
-        teacher = _build(data, clusters, seed, config, x_hash, key, progress)
-        record_teacher(teacher.metadata, None, "built, not cached")
-        return teacher
-    root = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
-    entry = cache.entry_dir(root, key)
-    if not cache.is_complete(entry):
-        with cache.build_lock(root, key):
-            if not cache.is_complete(entry):  # nobody finished it while we waited for the lock
+    x_hash = cache_module.data_hash(data.x_train)
+    key = cache_module.cache_key(x_hash, clusters, seed, config)
+    if not cache.enabled:
+        return _build(data, clusters, seed, config, x_hash, key, progress)
+    root = cache.root()
+    entry = cache_module.entry_dir(root, key)
+    if not cache_module.is_complete(entry):
+        with cache_module.build_lock(root, key):
+            if not cache_module.is_complete(entry):  # nobody finished it while we waited for the lock
                 if entry.exists():  # damaged by hand: files missing
                     shutil.rmtree(entry)
+                cache_module.remove_stale_temporaries(entry)
                 teacher = _build(data, clusters, seed, config, x_hash, key, progress)
                 arrays = {"responsibilities": teacher.responsibilities, "embedding": teacher.embedding,
                           "manifold": teacher.manifold}
-                cache.write_entry(entry, teacher.metadata, arrays, teacher.weights)
-                teacher.path = entry
-                record_teacher(teacher.metadata, entry, "built")
+                cache_module.write_entry(entry, teacher.metadata, arrays, teacher.weights)
+                teacher.path, teacher.source = entry, "built"
                 return teacher
-    teacher = load_teacher(entry)
-    record_teacher(teacher.metadata, entry, "cache")
-    return teacher
+    return load_teacher(entry)
 
 
 def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_hash: str, key: str,
@@ -134,26 +141,23 @@ def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_has
     t0 = time.perf_counter()
     embedding = embed(model, data.x_train)
     t1 = time.perf_counter()
-    manifold = umap_embedding(embedding, clusters, seed, config)
-    t2 = time.perf_counter()
-    say(f"umap: {t2 - t1:.0f} s")
-    fit = fit_mixture(manifold, clusters, seed, config)
-    t3 = time.perf_counter()
-    say(f"gmm: {t3 - t2:.0f} s, {config.gmm_restarts} restarts, log-likelihood {fit.log_likelihood:.3f}")
+    fit = pseudo_labels(embedding, clusters, seed, config)
+    say(f"umap: {fit.seconds['umap']:.0f} s, gmm: {fit.seconds['gmm']:.0f} s, {config.gmm_restarts} restarts, "
+        f"log-likelihood {fit.log_likelihood:.3f}")
     metadata = {
         "key": key, "data_hash": x_hash, "data_name": data.name, "n_train": len(data.x_train),
         "n_pixels": int(data.x_train.shape[1]), "clusters": clusters, "seed": seed, "config": config.as_dict(),
         "bitcluster_version": bitcluster.__version__, "torch_threads": torch.get_num_threads(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "seconds": {"autoencoder": record["seconds"], "embed": t1 - t0, "umap": t2 - t1, "gmm": t3 - t2,
-                    "total": t3 - t_start},
+        "seconds": {"autoencoder": record["seconds"], "embed": t1 - t0, **fit.seconds,
+                    "total": time.perf_counter() - t_start},
         "autoencoder": {k: record[k] for k in ("epochs", "steps", "batch_size", "stop_reason", "window_epochs",
                                                "max_epochs", "losses")},
         "gmm_log_likelihood": fit.log_likelihood,
         "train_scores": _scores(data.y_train, fit.responsibilities.argmax(axis=1)),
     }
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return Teacher(fit.responsibilities, embedding, manifold, metadata, weights)
+    return Teacher(fit.responsibilities, embedding, fit.manifold, metadata, weights)
 
 
 def _scores(labels: np.ndarray | None, clusters: np.ndarray) -> dict[str, float] | None:

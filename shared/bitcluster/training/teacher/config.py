@@ -1,4 +1,4 @@
-"""The representation stage's settings, and the rules that size them from the data.
+"""The teacher's settings, and the rules that size them from the data.
 
 Defaults follow the DEC / VaDE / N2D family (a ``P-500-500-2000-10`` autoencoder, Adam at 1e-3,
 batches of 256, UMAP with 20 neighbours and ``min_dist=0`` into K dimensions, a full-covariance
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from bitcluster.training.loop import batch_size_for
-from bitcluster.training.representation.stopping import PlateauRule
+from bitcluster.training.teacher.stopping import PlateauRule
 
 # Bump when the stage's computation changes: cached teachers of an older recipe are not reused.
 RECIPE_VERSION = 1
@@ -67,13 +67,39 @@ class TeacherConfig:
             kept["hidden"] = tuple(kept["hidden"])
         return cls(**kept)
 
-    def batch_size_for(self, n: int) -> int:
-        """256, or smaller for small data so that an epoch has at least 20 steps."""
-        return batch_size_for(n, self.batch_size)
+    @classmethod
+    def from_options(cls, options: list[str]) -> "TeacherConfig":
+        """The config with ``name=value`` options set (the command line's ``--teacher-option``).
+
+        Values are read by the field's type: ``hidden=500,500,2000``, ``umap_components=none``.
+        An unknown name, ``recipe`` (the code's, not a choice) or a value of the wrong type is a
+        ``ValueError`` that says what is accepted.
+        """
+        fields = {f.name: f.type for f in dataclasses.fields(cls) if f.name != "recipe"}
+        given = {}
+        for option in options:
+            name, sep, value = option.partition("=")
+            name = name.strip()
+            if not sep or name not in fields:
+                raise ValueError(f"teacher option {option!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
+            try:
+                given[name] = _parse(fields[name], value.strip())
+            except ValueError:
+                raise ValueError(f"teacher option {option!r}: {name} takes {fields[name]}") from None
+        return cls(**given)
 
     def plateau_rule(self, n: int) -> PlateauRule:
         """The stopping rule for ``n`` training images, with its window and cap in epochs."""
-        steps_per_epoch = math.ceil(n / self.batch_size_for(n))
+        steps_per_epoch = math.ceil(n / batch_size_for(n, self.batch_size))
         window = max(2, math.ceil(self.plateau_steps / steps_per_epoch))
         max_epochs = max(window + 1, math.ceil(self.max_steps / steps_per_epoch))
         return PlateauRule(window=window, tolerance=self.plateau_tolerance, max_epochs=max_epochs)
+
+
+def _parse(type_name: str, value: str):
+    """``value`` read as the field type ``type_name`` (as written in :class:`TeacherConfig`)."""
+    if type_name == "tuple[int, ...]":
+        return tuple(int(part) for part in value.split(","))
+    if type_name.endswith("| None") and value.lower() == "none":
+        return None
+    return {"int": int, "float": float}[type_name.split("|")[0].strip()](value)

@@ -1,9 +1,9 @@
-"""What the two VAB recipes share: the model, the loss of a minibatch, the BMM (re)fits.
+"""What the two VAB recipes' training shares: the set-up, the loss of a minibatch, codes, the BMM (re)fits.
 
-The recipes themselves are :mod:`bitcluster.training.methods.vab_teacher` (``vab``, ours) and
-:mod:`bitcluster.training.methods.vab_paper` (``vab-paper``, the paper as written); both train
-through :func:`bitcluster.training.loop.train_epochs` with Adam at the paper's learning-rate
-schedule and the Gumbel-Softmax temperature annealed per epoch (:mod:`.schedule`).
+The recipes themselves are :mod:`.with_teacher` (``vab``, ours) and :mod:`.paper` (``vab-paper``,
+the paper as written); both train through :func:`bitcluster.training.loop.train_epochs` with Adam
+at the paper's learning-rate schedule and the Gumbel-Softmax temperature annealed per epoch
+(:mod:`bitcluster.training.schedule`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bitcluster.data import Dataset
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, seeded_generator
 from bitcluster.training.nets.vab import VAB, VABConfig
-from bitcluster.training.vab_loss import elbo_terms
+from bitcluster.training.methods.vab.loss import elbo_terms
 
 
 @dataclass
@@ -41,11 +41,6 @@ def set_up(data: Dataset, bits: int, clusters: int, hidden: list[int], seed: int
     model = model_class(VABConfig(data.n_pixels, bits, clusters, list(hidden))).to(current_device())
     x = torch.from_numpy(data.x_train).to(current_device())
     return VABSetup(model, x, gen, batch_size_for(len(x), batch_size))
-
-
-def vab_architecture(data: Dataset, bits: int, clusters: int, hidden: list[int]) -> dict:
-    """``config.json["model"]`` of a VAB run: the :class:`VABConfig`."""
-    return VABConfig(data.n_pixels, bits, clusters, list(hidden)).to_dict()
 
 
 def reconstruction_terms(model: VAB, xb: torch.Tensor, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

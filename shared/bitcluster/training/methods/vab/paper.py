@@ -14,11 +14,14 @@ import torch
 
 from bitcluster.data import Dataset
 from bitcluster.training.loop import train_epochs
-from bitcluster.training.methods.vab import evaluate, load, save  # noqa: F401  (the method interface)
+from bitcluster.training.methods.vab.state import architecture, evaluate, load, save
+from bitcluster.training.methods.vab.training import elbo_loss_terms, refit_bmm_by_em, sampled_codes, set_up
 from bitcluster.training.nets.vab import VAB
 from bitcluster.training.schedule import paper_learning_rate, temperature
-from bitcluster.training.vab_trainer import (elbo_loss_terms, refit_bmm_by_em, sampled_codes, set_up,
-                                             vab_architecture)
+
+# The method interface (:class:`bitcluster.training.methods.MethodModule`); a run's state is
+# the same for both recipes, so architecture, save, load and evaluate are :mod:`.state`'s.
+__all__ = ["VABPaperConfig", "architecture", "evaluate", "load", "save", "train"]
 
 
 @dataclass
@@ -30,10 +33,6 @@ class VABPaperConfig:
     batch_size: int | None = None   # default: 256, smaller for small data (>= 20 steps an epoch)
     hidden: list[int] = field(default_factory=lambda: [512, 256])
     em_iterations: int = 10         # EM steps of the per-epoch BMM refit
-
-
-def architecture(cfg: VABPaperConfig, data: Dataset) -> dict:
-    return vab_architecture(data, cfg.bits, cfg.clusters, cfg.hidden)
 
 
 def train(data: Dataset, cfg: VABPaperConfig, progress: bool = True) -> tuple[VAB, list[dict]]:

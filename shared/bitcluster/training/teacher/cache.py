@@ -10,46 +10,41 @@ entry and reuses it. The lock dies with its process, so a crashed build leaves n
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from bitcluster.data import CACHE_ENV, cache_dir  # noqa: F401  (CACHE_ENV: the variable's name, for callers)
-from bitcluster.training.representation.config import TeacherConfig
+from bitcluster.data import cache_dir
+from bitcluster.training.teacher.config import TeacherConfig
 
 METADATA = "metadata.json"
 ARRAYS = "arrays.npz"
 WEIGHTS = "autoencoder.safetensors"
 
 
-# What a build_teacher call without cache arguments of its own uses: (cache directory or None for
-# the default, whether to use the cache at all). Set by the CLI's --cache-dir and --no-cache for
-# everything a run builds, however deep the method asks for its teacher.
-_CHOICE: contextvars.ContextVar[tuple[Path | None, bool]] = contextvars.ContextVar("bitcluster_teacher_cache",
-                                                                                  default=(None, True))
+@dataclass(frozen=True)
+class TeacherCache:
+    """Where finished teachers are kept, passed to :func:`~bitcluster.training.teacher.build_teacher`.
 
+    Attributes
+    ----------
+    directory : the cache root; None: :func:`default_cache_dir` (``$BITCLUSTER_CACHE_DIR`` honoured)
+    enabled : False: neither read nor write the cache, always build
+    """
 
-@contextlib.contextmanager
-def cache_choice(cache_dir: Path | str | None = None, use_cache: bool = True) -> Iterator[None]:
-    """Inside the block, teachers are cached in ``cache_dir`` (None: the default), or not at all."""
-    token = _CHOICE.set((Path(cache_dir) if cache_dir is not None else None, use_cache))
-    try:
-        yield
-    finally:
-        _CHOICE.reset(token)
+    directory: Path | None = None
+    enabled: bool = True
 
-
-def current_choice() -> tuple[Path | None, bool]:
-    """``(cache_dir or None, use_cache)`` as :func:`cache_choice` set them (the defaults outside any block)."""
-    return _CHOICE.get()
+    def root(self) -> Path:
+        return Path(self.directory) if self.directory is not None else default_cache_dir()
 
 
 def default_cache_dir() -> Path:
@@ -90,6 +85,16 @@ def build_lock(cache_dir: Path, key: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_temporaries(entry: Path) -> None:
+    """Remove what a killed writer of ``entry`` left (its ``.<key>.*`` temporary directories).
+
+    Call it holding the entry's :func:`build_lock`: only the holder writes such a directory, so
+    any that exists then belongs to a process that died (SIGKILL, SIGTERM) before cleaning up.
+    """
+    for leftover in entry.parent.glob(f".{entry.name}.*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_entry(entry: Path, metadata: dict, arrays: dict[str, np.ndarray], weights: dict) -> None:
