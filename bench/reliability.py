@@ -19,7 +19,7 @@ Two phases, each against real ``bitcluster serve`` processes on 127.0.0.1:
 
 Writes every measurement to ``bench/results/reliability.json`` (``runs``) and a table to
 ``reliability.md``. The load generator shares the machine with the services, so on a small
-machine the request rates are a floor. ``tests/test_load.py`` and ``tests/test_batch_job.py`` run
+machine the request rates are a floor. ``tests/services/test_load.py`` and ``tests/api/test_batch_job.py`` run
 the same phases, short, and assert on them.
 """
 

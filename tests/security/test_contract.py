@@ -2,7 +2,7 @@
 
 What schemathesis (``--checks all``, seed 1) found, each as a fixed request: a request the
 served document calls valid is accepted, and one it calls invalid is refused with a 4xx.
-``tests/test_fuzz_openapi.py`` runs schemathesis itself.
+``tests/services/test_fuzz_openapi.py`` runs schemathesis itself.
 """
 
 from __future__ import annotations

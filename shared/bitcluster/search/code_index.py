@@ -18,7 +18,7 @@ With cluster labels stored at build time (``clusters=``, or ``model=`` to classi
 Ties. Many codes share a distance (at 32 bits, a million codes hold a few hundred within 5 bits
 of a query). Each result row is ordered by distance, then by the order the codes were added.
 The exact index returns, of the codes tied at the k-th distance, those added first (faiss's
-scan keeps the first it meets; ``tests/test_code_index.py`` checks it against a stable sort).
+scan keeps the first it meets; ``tests/api/test_code_index.py`` checks it against a stable sort).
 The approximate index ranks the candidates it reached the same way, but which of several tied
 codes it reaches depends on its buckets.
 

@@ -118,7 +118,7 @@ def train(data: Dataset, cfg: VABTeacherConfig, progress: bool = True,
         if cfg.logit_penalty:
             # A saturated logit passes no gradient through the concrete sample: once every
             # image's logits sit far on one side the code is constant and stays so (pre-training
-            # can get there in its first epoch; tests/test_vab_training.py builds that state).
+            # can get there in its first epoch; tests/training/test_vab_training.py builds that state).
             # This small pull towards 0 is what moves them back; Adam scales it up when it is
             # the only gradient left.
             terms["logit_l2"] = out["logits"].pow(2).sum(dim=1).mean()

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/test_fuzz_openapi.py (loaded with SCHEMATHESIS_HOOKS=fuzz_hooks).
+"""Schemathesis hooks for tests/services/test_fuzz_openapi.py (loaded with SCHEMATHESIS_HOOKS=fuzz_hooks).
 
 The services' OpenAPI documents say in JSON Schema all they can; a few facts only their
 descriptions can say, and these hooks generate data that follows them, so that schema-valid

@@ -11,7 +11,7 @@ import pytest
 
 from bitcluster import demo
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location("deploy_requirements", ROOT / "deploy" / "requirements.py")
 deploy_requirements = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(deploy_requirements)

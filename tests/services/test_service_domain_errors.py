@@ -21,7 +21,7 @@ pytest.register_assert_rewrite("service_fixtures")  # before the import, so its 
 from service_fixtures import assert_error, in_process_client, random_images  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_LAYER = [ROOT / "shared/bitcluster/core/onnx_model.py",
                ROOT / "services/vendor/bitcluster_vendor/encoder.py",
                ROOT / "services/consumer/bitcluster_consumer/classifier.py",

@@ -11,7 +11,7 @@ from bitcluster.core.metrics import cluster_accuracy
 from bitcluster.core.mixture import (BernoulliMixture, GaussianMixtureParams, NotFittedError, bmm_log_posterior,
                                      estimate_bernoulli_parameters)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def planted_codes(n=600, bits=40, k=3, flip=0.05, seed=3):

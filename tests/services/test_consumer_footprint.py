@@ -19,7 +19,7 @@ pytest.register_assert_rewrite("service_fixtures")  # before the import, so its 
 from service_fixtures import QUIET  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # What only the `train` extra installs; the consumer image has none of it.
 TRAINING_STACK = ("torch", "sklearn", "scipy", "onnx", "PIL", "matplotlib", "umap", "safetensors", "numba")
 # Starlette imports python-multipart when it is there; the consumer extra does not install it.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_SCRIPTS = sorted((ROOT / "deploy/compose").glob("*.sh"))
 DOCKERFILES = [ROOT / "deploy/vendor.Dockerfile", ROOT / "deploy/consumer.Dockerfile"]
 GPU_OVERRIDE = ROOT / "deploy/compose.gpu.yml"

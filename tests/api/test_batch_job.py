@@ -25,7 +25,7 @@ pytest.register_assert_rewrite("service_fixtures")  # before the import, so its 
 
 from service_fixtures import png_bytes, random_images  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from reliability import count_lines, fault_phase  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]

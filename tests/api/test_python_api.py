@@ -26,7 +26,7 @@ pytest.register_assert_rewrite("service_fixtures")  # before the import, so its 
 from service_fixtures import png_bytes, random_images  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ def test_cli_trains_and_evaluates_a_user_npz(tmp_path):
     np.savez(tmp_path / "mine.npz", x=x, y=digits.y_train[:300])
     cli = [sys.executable, "-m", "bitcluster.cli"]
     # vab-paper: the wiring of a user file through train and evaluate, without building a teacher of
-    # these 240 images (minutes at its default size; the default teacher's path is test_representation's)
+    # these 240 images (minutes at its default size; the default teacher's path is test_teacher's)
     run = subprocess.run(cli + ["train", "--method", "vab-paper", "--data", str(tmp_path / "mine.npz"),
                                 "--bits", "8", "--epochs", "2",
                                 "--out", str(tmp_path / "run"), "--quiet", "--threads", "1"],

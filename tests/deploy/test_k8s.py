@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy/k8s"
 # The oldest version we support (the preStop sleep action is on by default from 1.30) and the newest
 # schema kubernetes-validate 1.37 ships.
