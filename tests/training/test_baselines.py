@@ -128,6 +128,7 @@ def test_run_directory_reloads_to_the_same_metrics(method, runs):
             assert again[key] == pytest.approx(metrics[key]), key
 
 
+@pytest.mark.slow  # trains each method twice
 @pytest.mark.parametrize("method", ["vade", "kdae", "vc"])
 def test_same_seed_same_model(method, digits, tmp_path, monkeypatch):
     # the first run builds the shared network, the second reads it from the cache: same model

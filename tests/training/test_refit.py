@@ -63,6 +63,7 @@ def test_screened_fit_finds_planted_clusters_from_every_seed():
     assert min(screened) > 0.96 and min(screened) >= max(single) - 1e-9
 
 
+@pytest.mark.slow  # fits a mixture for every K of the range
 def test_choose_clusters_finds_the_planted_number():
     z, _ = planted_codes(3000, 32, 6, 0.15, seed=5)
     k, record = choose_clusters(z, random_state=0)
