@@ -176,7 +176,8 @@ def plot_rate_curves(runs: list[dict], out: Path, reference: list[tuple[str, flo
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # a method with no value of this field draws nothing
+            ax.legend()
         fig.tight_layout()
         path = Path(out) / name
         fig.savefig(path)
