@@ -30,6 +30,10 @@ from bitcluster.training.teacher.config import TeacherConfig
 from bitcluster.training.teacher.pseudo_labels import pseudo_labels
 
 
+WHAT_A_TEACHER_IS = ("teacher: this run learns from a teacher (autoencoder + UMAP + GMM pseudo-labels), built once "
+                     "per data set, K, seed and teacher config and cached.")
+
+
 @dataclass
 class Teacher:
     """A finished teacher for one training set.
@@ -142,10 +146,6 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
         f"{meta.get('autoencoder', {}).get('epochs')} autoencoder epochs, "
         f"{meta.get('seconds', {}).get('total', 0):.0f} s to build)")
     return teacher
-
-
-WHAT_A_TEACHER_IS = ("teacher: this run learns from a teacher (autoencoder + UMAP + GMM pseudo-labels), built once "
-                     "per data set, K, seed and teacher config and cached.")
 
 
 def _announcer(progress: bool) -> Callable[[str], None]:
