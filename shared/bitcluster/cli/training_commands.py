@@ -13,10 +13,16 @@ import typer
 
 from bitcluster.cli.common import fail, method_help
 from bitcluster.cli.data_options import DATA_HELP, LABELS_OPTION, RESIZE_OPTION
+from bitcluster.cli.signals import cleans_up_on_sigterm
 
 TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. umap_neighbors=15, hidden=500,500,2000); "
                        "NAME is a field of bitcluster.training.teacher.TeacherConfig. Every setting is part of "
                        "the teacher's cache key.")
+CACHE_DIR_HELP = "Where the teacher is cached (default: $BITCLUSTER_CACHE_DIR, else the user cache directory)."
+NO_CACHE_HELP = "Build the teacher without reading or writing the cache."
+EPOCHS_HELP = ("the method's own training epochs (pre-training included); they do not bound the teacher's "
+               "autoencoder, which stops on its plateau rule (--teacher-option plateau_steps=..., max_steps=...) "
+               "and is built once per data set, K, seed and teacher config, then read from the cache")
 
 
 def _teacher_config(options: list[str] | None):
@@ -34,6 +40,7 @@ def _teacher_cache(cache_dir: Path | None, no_cache: bool):
     return TeacherCache(cache_dir, enabled=not no_cache)
 
 
+@cleans_up_on_sigterm
 def train(
     method: str = typer.Option("vab", help="Method to train. " + method_help()),
     bits: Optional[int] = typer.Option(None, min=1, max=4096, help="Code length D in bits per image "
@@ -42,22 +49,23 @@ def train(
     data: str = typer.Option("digits", help=DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
-    epochs: Optional[int] = typer.Option(None, min=1, help="Training epochs in all, pre-training included "
-                                                           "(default: the method's own)."),
+    epochs: Optional[int] = typer.Option(None, min=1, help=f"Epochs: {EPOCHS_HELP} (default: the method's own)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default: the method's own, 0); the same seed gives "
                                                   "the same model on the same machine."),
     out: Path = typer.Option(..., help="Run directory to write (config.json, weights, metrics.json)."),
     force: bool = typer.Option(False, help="Replace a non-empty --out (once the new run is complete)."),
     device: str = typer.Option("auto", help="auto (cuda if torch sees a GPU), cpu or cuda; recorded in the run."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Where the teacher is cached (default: "
-                                                        "$BITCLUSTER_CACHE_DIR, else the user cache directory)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Build the teacher without reading or writing the "
-                                                            "cache."),
+    cache_dir: Optional[Path] = typer.Option(None, help=CACHE_DIR_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = typer.Option(False, help="No progress bar and no messages on stderr."),
 ) -> None:
     """Train a method, score it on the held-out test split, write the run directory.
+
+    vab (and the methods that start from the shared autoencoder) first needs a teacher, built once
+    per data set, K, seed and teacher config and cached: the first run on new data spends most of
+    its time there, and says so on stderr.
 
     Only the options given are passed on: every other setting is the method's own default.
     An option the method does not take (e.g. --bits for kdae) is an error.
@@ -112,6 +120,7 @@ def export(
 
     kdae and kdvae decide by reconstructing the raw image and cannot be split.
     """
+    from bitcluster.training.collapse import export_warning
     from bitcluster.training.export import export_run
     from bitcluster.training.runs import RunDirError
 
@@ -121,8 +130,12 @@ def export(
         fail(str(e))
     typer.echo(json.dumps({"model_id": manifest.model_id, "out": str(out), "bits": manifest.bits,
                            "clusters": manifest.clusters, "files": manifest.files}, indent=2))
+    warning = export_warning(manifest.metrics)
+    if warning:
+        typer.secho(f"warning: {warning}", fg=typer.colors.YELLOW, err=True)
 
 
+@cleans_up_on_sigterm
 def sweep(
     method: str = typer.Option("vab", help="Comma-separated methods, e.g. vab,vab-paper."),
     bits: str = typer.Option("8,16,24,32,48,64,128", help="Comma-separated code lengths."),
@@ -130,8 +143,13 @@ def sweep(
     data: str = typer.Option("digits", help=DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
-    epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per run (default: each method's own)."),
+    epochs: Optional[int] = typer.Option(None, min=1, help=f"Epochs per run: {EPOCHS_HELP} (default: each "
+                                                           "method's own)."),
     clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: each method's own)."),
+    cache_dir: Optional[Path] = typer.Option(None, help=CACHE_DIR_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
+    teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
+    quiet: bool = typer.Option(False, help="No progress bar and no messages on stderr."),
     out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
 ) -> None:
     """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
@@ -141,7 +159,8 @@ def sweep(
     try:
         runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
                          list(range(seeds)), data_source(data, labels=labels, resize=resize), out, epochs=epochs,
-                         clusters=clusters)
+                         clusters=clusters, progress=not quiet, teacher_cache=_teacher_cache(cache_dir, no_cache),
+                         teacher=_teacher_config(teacher_option))
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps({"runs": len(runs), "out": str(out),
@@ -172,18 +191,18 @@ def report(
         typer.echo(f"picture:        {path}")
 
 
+@cleans_up_on_sigterm
 def teacher(
     data: str = typer.Argument(..., help=DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
     clusters: int = typer.Option(10, min=2, help="Number of clusters K."),
     seed: int = typer.Option(0, help="Random seed."),
-    cache_dir: Optional[Path] = typer.Option(None, help="Cache directory (default: $BITCLUSTER_CACHE_DIR, "
-                                                        "else the user cache directory)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Build without reading or writing the cache."),
+    cache_dir: Optional[Path] = typer.Option(None, help=CACHE_DIR_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
-    quiet: bool = typer.Option(False, help="No progress bar."),
+    quiet: bool = typer.Option(False, help="No progress bar and no messages on stderr."),
 ) -> None:
     """Build (or find in the cache) the teacher and print its metadata."""
     from bitcluster.data import DatasetError, load_dataset

@@ -40,3 +40,15 @@ def collapse_report(*, clusters: int, clusters_used: int, bits: int | None = Non
                         "Try more epochs (--epochs), fewer clusters (--clusters) if the data has fewer "
                         "groups, or another seed.")
     return {"collapsed": bool(warnings), "warnings": warnings}
+
+
+def export_warning(metrics: dict) -> str | None:
+    """What ``bitcluster export`` says of a run whose ``metrics`` record a collapse; None for a healthy run.
+
+    The exported manifest keeps those metrics (``collapsed``, ``warnings``), so a served model's
+    collapse stays on record too.
+    """
+    if not metrics.get("collapsed"):
+        return None
+    return ("this run collapsed, and the exported model will sort images into few clusters "
+            "(recorded in the manifest's metrics): " + " ".join(metrics.get("warnings", [])))

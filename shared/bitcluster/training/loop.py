@@ -80,7 +80,10 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
     opt = torch.optim.Adam(params, lr=rate(0))
     rows: list[dict] = []
     n_steps = 0
-    bar = tqdm(range(epochs), desc=phase, disable=not progress, unit="epoch")
+    # With a stop rule, ``epochs`` is only a cap that the rule usually ends far sooner: an ETA to it would lie.
+    bar = tqdm(range(epochs), desc=phase, disable=not progress, unit="epoch",
+               bar_format=None if stop is None else "{desc}: {n_fmt} epochs (at most {total_fmt}) "
+                                                     "[{elapsed}, {rate_fmt}{postfix}]")
     for epoch in bar:
         t0 = time.perf_counter()
         if before_epoch is not None:

@@ -36,9 +36,12 @@ def rate_set_after_training(method: str) -> bool:
     return lookup(method).rate_set_after_training
 
 
-def check_sweepable(method: str, options: dict) -> None:
-    """Fail before anything trains: a method with no code length to sweep, or an option it does not take."""
+def check_sweepable(method: str, options: dict, teacher=None) -> None:
+    """Fail before anything trains: a method with no code length to sweep, an option it does not take,
+    or a teacher config (``teacher``, not None) for a method that learns from no teacher."""
     spec = lookup(method)
+    if teacher is not None and not spec.uses_teacher:
+        raise ValueError(f"{method} learns from no teacher: a teacher config does not apply to it")
     if not spec.rate_set_after_training and "bits" not in spec.options():
         raise ValueError(f"{method} has no code length to sweep: it takes no 'bits' and is not scored at a bit "
                          f"budget; its options are: {', '.join(spec.options())}")
@@ -67,9 +70,13 @@ def _claimed(run: Path) -> Iterator[bool]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
-                   train: bool = True, teacher_cache=None) -> dict | None:
-    """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
+def _train_or_read(method: str, data: str | Dataset, run: Path, options: dict, progress: bool,
+                   train: bool = True, teacher_cache=None, teacher=None) -> dict | None:
+    """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``).
+
+    ``data``: the source string when the sweep was given one, so that the run records it
+    (``config.json["data_source"]``) and ``evaluate`` finds a folder or an ``.npz`` again.
+    """
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
     if not train:
@@ -80,8 +87,8 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
         if (run / METRICS).is_file():  # another worker finished it between the check and the claim
             return json.loads((run / METRICS).read_text())
         # No metrics.json: what the directory holds (an older, interrupted attempt) is unfinished.
-        return train_run(method, dataset, run, options, progress=progress, force=True,
-                         teacher_cache=teacher_cache)
+        return train_run(method, data, run, options, progress=progress, force=True,
+                         teacher=teacher, teacher_cache=teacher_cache)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
@@ -96,34 +103,39 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
               epochs: int | None = None, clusters: int | None = None, progress: bool = True, train: bool = True,
-              reference: list[tuple[str, float, float, str]] = (), teacher_cache=None) -> list[dict]:
+              reference: list[tuple[str, float, float, str]] = (), teacher_cache=None,
+              teacher=None) -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
     ``epochs`` and ``clusters`` are passed on only when given: each method keeps its own defaults.
-    ``teacher_cache`` (a :class:`~bitcluster.training.teacher.TeacherCache`): where the runs' teachers are cached.
+    ``teacher_cache`` (a :class:`~bitcluster.training.teacher.TeacherCache`): where the runs' teachers are cached;
+    ``teacher`` (a :class:`~bitcluster.training.teacher.TeacherConfig`, None: the default): how they are built.
+    A source string ``data`` is what every run records, so that ``evaluate`` reads the same data
+    again (each run loads it; a :class:`Dataset` is recorded by its name only).
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
     ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
     options = {k: v for k, v in {"clusters": clusters, "epochs": epochs}.items() if v is not None}
     for method in methods:
-        check_sweepable(method, options)
+        check_sweepable(method, options, teacher)
     out = Path(out)
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    source = dataset if isinstance(data, Dataset) else str(data)
     runs = []
     for method in methods:
         if rate_set_after_training(method):
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
-                trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress, train,
-                                         teacher_cache)
+                trained = _train_or_read(method, source, run, {**options, "seed": seed}, progress, train,
+                                         teacher_cache, teacher)
                 if trained is not None:
                     runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
         for b in bits:
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
-                m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress, train,
-                                   teacher_cache)
+                m = _train_or_read(method, source, run, {**options, "bits": b, "seed": seed}, progress, train,
+                                   teacher_cache, teacher)
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})
@@ -164,7 +176,8 @@ def plot_rate_curves(runs: list[dict], out: Path, reference: list[tuple[str, flo
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # a method with no value of this field draws nothing
+            ax.legend()
         fig.tight_layout()
         path = Path(out) / name
         fig.savefig(path)

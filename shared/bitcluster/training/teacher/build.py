@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,6 +28,10 @@ from bitcluster.training.teacher.autoencoder import build_autoencoder, embed, tr
 from bitcluster.training.teacher.cache import TeacherCache
 from bitcluster.training.teacher.config import TeacherConfig
 from bitcluster.training.teacher.pseudo_labels import pseudo_labels
+
+
+WHAT_A_TEACHER_IS = ("teacher: this run learns from a teacher (autoencoder + UMAP + GMM pseudo-labels), built once "
+                     "per data set, K, seed and teacher config and cached.")
 
 
 @dataclass
@@ -111,15 +117,20 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
     config = config or TeacherConfig()
     if clusters < 2:
         raise ValueError(f"a teacher needs at least 2 clusters, got {clusters}")
+    say = _announcer(progress)
     x_hash = cache_module.data_hash(data.x_train)
     key = cache_module.cache_key(x_hash, clusters, seed, config)
     if not cache.enabled:
+        say(f"{WHAT_A_TEACHER_IS} Not cached (--no-cache): building it now.")
         return _build(data, clusters, seed, config, x_hash, key, progress)
     root = cache.root()
     entry = cache_module.entry_dir(root, key)
     if not cache_module.is_complete(entry):
-        with cache_module.build_lock(root, key):
+        waiting = lambda lock: say(f"teacher: another process is building this teacher (it holds {lock}); "  # noqa: E731
+                                   "waiting to reuse it")
+        with cache_module.build_lock(root, key, on_wait=waiting):
             if not cache_module.is_complete(entry):  # nobody finished it while we waited for the lock
+                say(f"{WHAT_A_TEACHER_IS} Not in the cache: building it now, to be cached at {entry}.")
                 if entry.exists():  # damaged by hand: files missing
                     shutil.rmtree(entry)
                 cache_module.remove_stale_temporaries(entry)
@@ -129,18 +140,47 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
                 cache_module.write_entry(entry, teacher.metadata, arrays, teacher.weights)
                 teacher.path, teacher.source = entry, "built"
                 return teacher
-    return load_teacher(entry)
+    teacher = load_teacher(entry)
+    meta = teacher.metadata
+    say(f"teacher: found in the cache at {entry} (built {meta.get('created')}, "
+        f"{meta.get('autoencoder', {}).get('epochs')} autoencoder epochs, "
+        f"{meta.get('seconds', {}).get('total', 0):.0f} s to build)")
+    return teacher
+
+
+def _announcer(progress: bool) -> Callable[[str], None]:
+    """Where the build says what it does: stderr through tqdm (bars stay intact); nothing when quiet."""
+    if not progress:
+        return lambda _message: None
+    return lambda message: tqdm.write(message, file=sys.stderr)
+
+
+def autoencoder_plan(n: int, config: TeacherConfig) -> str:
+    """What stops the teacher's autoencoder on ``n`` images, in words: the plateau rule and its cap.
+
+    It is the honest forecast: the rule needs a full window before it can stop, the cap is a
+    bound that the rule usually ends far sooner; the bar counts epochs against that cap.
+    """
+    rule = config.plateau_rule(n)
+    return (f"autoencoder: stops once its best loss improved by at most {rule.tolerance:.0%} over "
+            f"{rule.window} epochs (about plateau_steps={config.plateau_steps} Adam steps), so after at least "
+            f"{rule.window + 1} epochs; at most {rule.max_epochs} epochs (max_steps={config.max_steps}); "
+            "change either with --teacher-option. --epochs bounds the method's own training, not this "
+            "autoencoder.")
 
 
 def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_hash: str, key: str,
            progress: bool) -> Teacher:
-    say = tqdm.write if progress else (lambda _message: None)
+    say = _announcer(progress)
+    say(autoencoder_plan(len(data.x_train), config))
     t_start = time.perf_counter()
     model, record = train_autoencoder(data.x_train, config, seed, progress=progress)
     say(f"autoencoder: {record['epochs']} epochs, {record['seconds']:.0f} s, stopped on {record['stop_reason']}")
     t0 = time.perf_counter()
     embedding = embed(model, data.x_train)
     t1 = time.perf_counter()
+    say(f"umap + gmm: {len(embedding)} images, {config.umap_neighbors} neighbours, {config.gmm_restarts} GMM "
+        "restarts (no progress bar)")
     fit = pseudo_labels(embedding, clusters, seed, config)
     say(f"umap: {fit.seconds['umap']:.0f} s, gmm: {fit.seconds['gmm']:.0f} s, {config.gmm_restarts} restarts, "
         f"log-likelihood {fit.log_likelihood:.3f}")

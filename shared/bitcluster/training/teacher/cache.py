@@ -4,7 +4,9 @@ An entry is a directory ``<cache>/teachers/<key>/`` holding ``metadata.json``,
 ``arrays.npz`` and ``autoencoder.safetensors`` (no pickle anywhere). It is written in a private
 temporary directory and renamed into place, so an entry that exists is complete. Builders of the
 same key take an exclusive ``flock`` on ``<key>.lock`` first: the second one waits, then finds the
-entry and reuses it. The lock dies with its process, so a crashed build leaves no stale lock.
+entry and reuses it. The lock dies with its process, so a crashed build never blocks the next one;
+the holder removes the lock file on the way out (see :func:`build_lock`), and one left by a
+killed process is removed by the next build of that key.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -74,17 +76,48 @@ def is_complete(entry: Path) -> bool:
     return all((entry / name).is_file() for name in (METADATA, ARRAYS, WEIGHTS))
 
 
+def lock_path(cache_dir: Path, key: str) -> Path:
+    return entry_dir(cache_dir, key).with_suffix(".lock")
+
+
 @contextlib.contextmanager
-def build_lock(cache_dir: Path, key: str) -> Iterator[None]:
-    """Hold the exclusive lock of ``key`` (blocks while another process or thread holds it)."""
-    path = entry_dir(cache_dir, key).with_suffix(".lock")
+def build_lock(cache_dir: Path, key: str, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
+    """Hold the exclusive lock of ``key`` (blocks while another process or thread holds it).
+
+    ``on_wait(lock file)`` is called once before blocking, when another builder holds the lock.
+    The holder unlinks the lock file before it lets go, so that no ``.lock`` outlives a build.
+    Unlinking is safe only because every taker checks, once it holds the lock, that the file it
+    locked is still the one at the path: a waiter that locked a file unlinked meanwhile starts
+    again on the new one, so two builders never hold the same key. A SIGKILLed holder cannot
+    unlink: its file stays, unlocked (the kernel dropped the lock), until the next build of the key.
+    """
+    path = lock_path(cache_dir, key)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as f:  # one open file per holder: flock then excludes threads too
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+    while True:
+        f = open(path, "a+b")  # one open file per holder: flock then excludes threads too
         try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait(path)
+                on_wait = None
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        if _same_file(f, path):
+            break
+        f.close()  # the previous holder removed it while we waited: lock the file now at the path
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while holding it: see the docstring
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()
+
+
+def _same_file(f, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def remove_stale_temporaries(entry: Path) -> None:
