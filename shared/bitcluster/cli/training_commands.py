@@ -17,6 +17,9 @@ from bitcluster.cli.data_options import DATA_HELP, LABELS_OPTION, RESIZE_OPTION
 TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. umap_neighbors=15, hidden=500,500,2000); "
                        "NAME is a field of bitcluster.training.teacher.TeacherConfig. Every setting is part of "
                        "the teacher's cache key.")
+PRECISION_HELP = ("auto (bf16 where the hardware multiplies it natively: a CPU with AVX512-BF16 or AMX, a CUDA GPU "
+                  "with bf16; else fp32), fp32 or bf16: what the forward passes train in (losses, EM and parameters "
+                  "stay fp32); recorded in the run and part of the teacher's cache key.")
 
 
 def _teacher_config(options: list[str] | None):
@@ -49,6 +52,7 @@ def train(
     out: Path = typer.Option(..., help="Run directory to write (config.json, weights, metrics.json)."),
     force: bool = typer.Option(False, help="Replace a non-empty --out (once the new run is complete)."),
     device: str = typer.Option("auto", help="auto (cuda if torch sees a GPU), cpu or cuda; recorded in the run."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
     cache_dir: Optional[Path] = typer.Option(None, help="Where the teacher is cached (default: "
                                                         "$BITCLUSTER_CACHE_DIR, else the user cache directory)."),
@@ -73,7 +77,7 @@ def train(
     try:
         metrics = train_run(method, data_source(data, labels=labels, resize=resize), out,
                             {k: v for k, v in given.items() if v is not None},
-                            progress=not quiet, device=device, force=force,
+                            progress=not quiet, device=device, precision=precision, force=force,
                             teacher=_teacher_config(teacher_option), teacher_cache=_teacher_cache(cache_dir, no_cache))
     except (DatasetError, ValueError) as e:
         fail(str(e))
@@ -133,6 +137,7 @@ def sweep(
     epochs: Optional[int] = typer.Option(None, min=1, help="Epochs per run (default: each method's own)."),
     clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: each method's own)."),
     out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
     from bitcluster.data import DatasetError, data_source
@@ -141,7 +146,7 @@ def sweep(
     try:
         runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
                          list(range(seeds)), data_source(data, labels=labels, resize=resize), out, epochs=epochs,
-                         clusters=clusters)
+                         clusters=clusters, precision=precision)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps({"runs": len(runs), "out": str(out),
@@ -182,21 +187,22 @@ def teacher(
                                                         "else the user cache directory)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build without reading or writing the cache."),
     teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
+    precision: str = typer.Option("auto", help=PRECISION_HELP + " The teacher is built on the CPU."),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bar."),
 ) -> None:
     """Build (or find in the cache) the teacher and print its metadata."""
     from bitcluster.data import DatasetError, load_dataset
-    from bitcluster.training.teacher import build_teacher
+    from bitcluster.training.teacher import TeacherConfig, build_teacher
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     try:
+        config = (_teacher_config(teacher_option) or TeacherConfig()).at_precision(precision)
         built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed,
-                              config=_teacher_config(teacher_option), cache=_teacher_cache(cache_dir, no_cache),
-                              progress=not quiet)
+                              config=config, cache=_teacher_cache(cache_dir, no_cache), progress=not quiet)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(built.summary(), indent=2, sort_keys=True))

@@ -68,7 +68,7 @@ def _claimed(run: Path) -> Iterator[bool]:
 
 
 def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, progress: bool,
-                   train: bool = True, teacher_cache=None) -> dict | None:
+                   train: bool = True, teacher_cache=None, precision: str = "auto") -> dict | None:
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``)."""
     if (run / METRICS).is_file():
         return json.loads((run / METRICS).read_text())
@@ -81,7 +81,7 @@ def _train_or_read(method: str, dataset: Dataset, run: Path, options: dict, prog
             return json.loads((run / METRICS).read_text())
         # No metrics.json: what the directory holds (an older, interrupted attempt) is unfinished.
         return train_run(method, dataset, run, options, progress=progress, force=True,
-                         teacher_cache=teacher_cache)
+                         teacher_cache=teacher_cache, precision=precision)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
@@ -96,11 +96,13 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
               epochs: int | None = None, clusters: int | None = None, progress: bool = True, train: bool = True,
-              reference: list[tuple[str, float, float, str]] = (), teacher_cache=None) -> list[dict]:
+              reference: list[tuple[str, float, float, str]] = (), teacher_cache=None,
+              precision: str = "auto") -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
     ``epochs`` and ``clusters`` are passed on only when given: each method keeps its own defaults.
     ``teacher_cache`` (a :class:`~bitcluster.training.teacher.TeacherCache`): where the runs' teachers are cached.
+    ``precision``: each run's (:func:`~bitcluster.training.pipeline.train_run`'s).
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
     ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
@@ -115,7 +117,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
                 trained = _train_or_read(method, dataset, run, {**options, "seed": seed}, progress, train,
-                                         teacher_cache)
+                                         teacher_cache, precision)
                 if trained is not None:
                     runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
@@ -123,7 +125,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
                 m = _train_or_read(method, dataset, run, {**options, "bits": b, "seed": seed}, progress, train,
-                                   teacher_cache)
+                                   teacher_cache, precision)
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})
