@@ -198,10 +198,12 @@ def test_train_caches_its_teacher_where_cache_dir_says_and_nowhere_with_no_cache
     assert used["cached"][0]["key"] == used["again"][0]["key"] == used["uncached"][0]["key"] == entry.name
     assert used["uncached"][0]["path"] is None
     assert used["again"][0]["train_scores"]["acc"] == used["cached"][0]["train_scores"]["acc"] > 0
-    # the teacher config given on the command line is the one built, and the run records it
-    assert json.loads((entry / "metadata.json").read_text())["config"] == TINY.as_dict()
-    assert json.loads((tmp_path / "cached" / "config.json").read_text())["teacher"] == TINY.as_dict()
-    assert used["cached"][0]["config"] == TINY.as_dict()
+    # the teacher config given on the command line is the one built (at the run's --precision, auto
+    # here), and the run records it
+    built = TINY.at_precision("auto").as_dict()
+    assert json.loads((entry / "metadata.json").read_text())["config"] == built
+    assert json.loads((tmp_path / "cached" / "config.json").read_text())["teacher"] == built
+    assert used["cached"][0]["config"] == built
 
 
 def test_teacher_options_are_read_by_field_type_and_refused_with_the_names_when_unknown():
@@ -236,7 +238,8 @@ def test_a_run_passes_its_teacher_config_and_cache_down_to_the_method(tmp_path, 
     assert len(count_trainings) == 1
     (used,) = metrics["teachers"]
     assert used["source"] == "built" and used["path"].startswith(str(tmp_path / "cache"))
-    assert used["config"] == TINY.as_dict()  # the method fixed latent and hidden; the rest is the run's
+    # the method fixed latent and hidden; the rest is the run's, its precision (auto) included
+    assert used["config"] == TINY.at_precision("auto").as_dict()
 
 
 def test_a_build_removes_what_a_killed_builder_of_the_same_entry_left(digits, tmp_path):
