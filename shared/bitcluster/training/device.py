@@ -1,9 +1,10 @@
 """Where training runs: ``--device auto|cpu|cuda``, and the few rules that keep a run right on either.
 
-:func:`bitcluster.training.pipeline.train_run` resolves the device and trains inside
-:func:`training_on`; a method builds its modules and its training tensors on
-:func:`current_device`, so the method interface (``train(data, config, progress)``) stays as it
-is. The rules, the same for every method:
+:func:`bitcluster.training.pipeline.train_run` resolves the device and the precision
+(:mod:`bitcluster.training.precision`) and trains inside :func:`training_on`; a method builds its
+modules and its training tensors on :func:`current_device`, and the training loop computes in
+:func:`current_precision`, so the method interface (``train(data, config, progress)``) stays as
+it is. The rules, the same for every method:
 
 * modules are built on the CPU (the same initial weights on every device) and moved with ``.to``;
 * the data permutation and the sampling noise are drawn from a CPU generator and moved
@@ -21,6 +22,7 @@ import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 _current: ContextVar[torch.device] = ContextVar("bitcluster_training_device", default=torch.device("cpu"))
+_precision: ContextVar[str] = ContextVar("bitcluster_training_precision", default="fp32")
 
 
 class DeviceUnavailableError(ValueError):
@@ -48,18 +50,28 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 @contextmanager
-def training_on(device: torch.device) -> Iterator[torch.device]:
-    """Train on ``device`` inside the block: :func:`current_device` returns it there."""
+def training_on(device: torch.device, precision: str = "fp32") -> Iterator[torch.device]:
+    """Train on ``device`` in ``precision`` (``fp32`` or ``bf16``, resolved) inside the block.
+
+    :func:`current_device` and :func:`current_precision` return them there.
+    """
     token = _current.set(torch.device(device))
+    precision_token = _precision.set(precision)
     try:
         yield _current.get()
     finally:
+        _precision.reset(precision_token)
         _current.reset(token)
 
 
 def current_device() -> torch.device:
     """The device the method being trained builds its modules and tensors on (the CPU outside :func:`training_on`)."""
     return _current.get()
+
+
+def current_precision() -> str:
+    """The precision the training loop computes in: ``fp32`` (outside :func:`training_on`) or ``bf16``."""
+    return _precision.get()
 
 
 def module_device(module: object) -> torch.device:

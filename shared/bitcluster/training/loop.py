@@ -1,5 +1,8 @@
 """The one training loop: seeding, minibatches, Adam over epochs, per-epoch history, progress bar, checkpoints.
 
+Each step's forward pass runs in the run's precision (:mod:`bitcluster.training.precision`:
+bfloat16 autocast for ``bf16``); the backward pass, Adam and its float32 state run outside it.
+
 Every method, and the teacher's autoencoder, trains through :func:`train_epochs`; what differs
 is the ``step`` (the loss of one minibatch), the hooks that run before and after each epoch (a
 temperature schedule, pseudo-labels, an EM refit of a prior) and when to stop (a fixed number of
@@ -16,7 +19,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from bitcluster.training.device import module_device
+from bitcluster.training.device import current_precision, module_device
+from bitcluster.training.precision import autocast
 from bitcluster.training.runs import write_json
 from bitcluster.training.weights import CHECKPOINT_HISTORY, CHECKPOINT_WEIGHTS, save_weights
 
@@ -53,7 +57,7 @@ def minibatches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch
 
 def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tensor, epochs: int, *,
                  gen: torch.Generator, batch_size: int, lr: float | Rate, phase: str, progress: bool,
-                 first_epoch: int = 0, warmup_steps: int = 0,
+                 first_epoch: int = 0, warmup_steps: int = 0, precision: str | None = None,
                  before_epoch: Callable[[int], None] | None = None,
                  after_epoch: Callable[[int, dict], None] | None = None,
                  checkpoint: Callable[[int, list[dict]], None] | None = None,
@@ -70,6 +74,9 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
     checkpoint : called with the epoch and the history so far once the epoch is done
     stop : called with the history so far after each epoch; a reason (str) ends training there and
         is kept in that epoch's row as ``stop_reason``
+    precision : ``fp32`` or ``bf16``, what ``step`` runs in (None: the run's,
+        :func:`~bitcluster.training.device.current_precision`); a ``step`` computes its loss terms
+        in float32 through :func:`~bitcluster.training.precision.in_float32`
 
     Returns
     -------
@@ -77,6 +84,7 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
     ``seconds`` and the per-sample mean of every term ``step`` returned.
     """
     rate = lr if callable(lr) else (lambda _epoch: lr)
+    precision = precision or current_precision()
     opt = torch.optim.Adam(params, lr=rate(0))
     rows: list[dict] = []
     n_steps = 0
@@ -94,7 +102,8 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
             n_steps += 1
             for group in opt.param_groups:
                 group["lr"] = rate(epoch) * min(1.0, n_steps / warmup_steps if warmup_steps else 1.0)
-            terms = step(x[idx], idx)
+            with autocast(precision, x.device):
+                terms = step(x[idx], idx)
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()

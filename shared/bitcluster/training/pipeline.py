@@ -14,7 +14,7 @@ from bitcluster import __version__
 from bitcluster.data import BUILTIN_DATASETS, Dataset, load_dataset
 from bitcluster.core.atomic import refuse_existing, replacing_directory
 from bitcluster.training.collapse import collapse_report
-from bitcluster.training.methods import get_method, lookup
+from bitcluster.training.methods import METHODS, get_method, lookup
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 from bitcluster.training.report.predict import predict_clusters
 from bitcluster.training.report.run_report import write_run_report
@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # the teacher imports torch; the command line imports this mo
 
 
 def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True, *,
-              device: str = "auto", force: bool = False, teacher: TeacherConfig | None = None,
-              teacher_cache: TeacherCache | None = None) -> dict:
+              device: str = "auto", precision: str = "fp32", force: bool = False,
+              teacher: TeacherConfig | None = None, teacher_cache: TeacherCache | None = None) -> dict:
     """Train ``method`` on ``data``, score it on the test split and write the run directory ``out``.
 
     ``options`` set fields of the method's config (``None``: keep the default); an option the
@@ -42,32 +42,48 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
     declares ``uses_teacher`` is built and where it is cached; the config is recorded in
     ``config.json["teacher"]`` and the teachers used in ``metrics.json["teachers"]``. A teacher
     config given to a method that uses no teacher is a ``ValueError``.
+
+    ``precision`` (``auto``, ``fp32``, ``bf16``; see :mod:`bitcluster.training.precision`) is
+    resolved on the device: ``auto`` is ``bf16`` where the device multiplies bfloat16 natively.
+    The method trains in it if it declares ``trains_in_bf16``, else in ``fp32`` (asking such a
+    method for ``bf16`` is a ``ValueError``); the teacher's autoencoder trains in it and its
+    config records it (a part of its cache key). ``config.json`` and ``metrics.json`` record the
+    method's as ``precision``.
     """
     from bitcluster.training.device import resolve_device, training_on
+    from bitcluster.training.precision import PrecisionUnavailableError, resolve_precision
+    from bitcluster.training.teacher import TeacherConfig
 
     spec = lookup(method)
     spec.make_config(options)
     if teacher is not None and not spec.uses_teacher:
         raise ValueError(f"{method} learns from no teacher: a teacher config does not apply to it")
+    on = resolve_device(device)
+    resolved = resolve_precision(precision, on)
+    if precision == "bf16" and not spec.trains_in_bf16:
+        raise PrecisionUnavailableError(f"{method} trains in fp32 only; --precision bf16 applies to "
+                                        f"{', '.join(m.name for m in METHODS.values() if m.trains_in_bf16)}")
+    teacher = (teacher or TeacherConfig()).at_precision(resolved, on)
     refuse_existing(Path(out), force)
-    with training_on(resolve_device(device)), replacing_directory(Path(out), force) as run_dir:
+    with training_on(on, resolved if spec.trains_in_bf16 else "fp32"), \
+            replacing_directory(Path(out), force) as run_dir:
         return _train_into(method, data, run_dir, options, progress, teacher, teacher_cache)
 
 
 def _train_into(method: str, data: str | Dataset, out: Path, options: dict, progress: bool,
-                teacher: TeacherConfig | None, teacher_cache: TeacherCache | None) -> dict:
+                teacher: TeacherConfig, teacher_cache: TeacherCache | None) -> dict:
     """:func:`train_run`'s work, writing into the (temporary) directory ``out`` on the current device."""
     import torch
 
-    from bitcluster.training.device import device_record
-    from bitcluster.training.teacher import TeacherCache, TeacherConfig, TeacherSource
+    from bitcluster.training.device import current_precision, device_record
+    from bitcluster.training.teacher import TeacherCache, TeacherSource
 
     spec = lookup(method)
     cfg = spec.make_config(options)
     impl = spec.module
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     out = Path(out)
-    teachers = TeacherSource(teacher or TeacherConfig(), teacher_cache or TeacherCache())
+    teachers = TeacherSource(teacher, teacher_cache or TeacherCache())
     t0 = time.perf_counter()
     teacher_argument = {"teachers": teachers} if spec.uses_teacher else {}
     state, history = impl.train(dataset, cfg, progress=progress, **teacher_argument)
@@ -78,7 +94,8 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
         source = str(Path(data).resolve())
     config = {"method": method, "dataset": dataset.name, "data_source": source,
               "preprocessing": dataset.preprocessing.to_dict(), "bitcluster_version": __version__,
-              "train": dataclasses.asdict(cfg), "model": impl.architecture(cfg, dataset), **device_record()}
+              "train": dataclasses.asdict(cfg), "model": impl.architecture(cfg, dataset), **device_record(),
+              "precision": current_precision()}
     if spec.uses_teacher:
         config["teacher"] = teachers.config.as_dict()
     write_json(out / CONFIG, config)
@@ -92,6 +109,7 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
                "epochs": epochs, "shared_pretraining_epochs": shared, "train_seconds": train_seconds,
                "seconds_per_epoch": train_seconds / epochs if epochs else None,
                "torch_threads": torch.get_num_threads(), "machine": platform.machine(), **device_record(),
+               "precision": current_precision(),
                **impl.evaluate(state, dataset)}
     if teachers.used:  # the cached teacher(s) the run learned from or started from
         metrics["teachers"] = teachers.used

@@ -71,7 +71,8 @@ def _claimed(run: Path) -> Iterator[bool]:
 
 
 def _train_or_read(method: str, data: str | Dataset, run: Path, options: dict, progress: bool,
-                   train: bool = True, teacher_cache=None, teacher=None) -> dict | None:
+                   train: bool = True, teacher_cache=None, teacher=None,
+                   precision: str = "fp32") -> dict | None:
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``).
 
     ``data``: the source string when the sweep was given one, so that the run records it
@@ -88,7 +89,7 @@ def _train_or_read(method: str, data: str | Dataset, run: Path, options: dict, p
             return json.loads((run / METRICS).read_text())
         # No metrics.json: what the directory holds (an older, interrupted attempt) is unfinished.
         return train_run(method, data, run, options, progress=progress, force=True,
-                         teacher=teacher, teacher_cache=teacher_cache)
+                         teacher=teacher, teacher_cache=teacher_cache, precision=precision)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
@@ -104,7 +105,7 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
               epochs: int | None = None, clusters: int | None = None, progress: bool = True, train: bool = True,
               reference: list[tuple[str, float, float, str]] = (), teacher_cache=None,
-              teacher=None) -> list[dict]:
+              teacher=None, precision: str = "fp32") -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
     ``epochs`` and ``clusters`` are passed on only when given: each method keeps its own defaults.
@@ -112,6 +113,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
     ``teacher`` (a :class:`~bitcluster.training.teacher.TeacherConfig`, None: the default): how they are built.
     A source string ``data`` is what every run records, so that ``evaluate`` reads the same data
     again (each run loads it; a :class:`Dataset` is recorded by its name only).
+    ``precision``: each run's (:func:`~bitcluster.training.pipeline.train_run`'s).
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
     ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
@@ -127,7 +129,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
                 trained = _train_or_read(method, source, run, {**options, "seed": seed}, progress, train,
-                                         teacher_cache, teacher)
+                                         teacher_cache, teacher, precision)
                 if trained is not None:
                     runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
@@ -135,7 +137,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
                 m = _train_or_read(method, source, run, {**options, "bits": b, "seed": seed}, progress, train,
-                                   teacher_cache, teacher)
+                                   teacher_cache, teacher, precision)
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})

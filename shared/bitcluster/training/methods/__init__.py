@@ -10,7 +10,11 @@ some methods can do is declared in their :class:`Method` entry, never discovered
   recipe differs from the method's paper;
 * ``uses_teacher``: ``train`` takes ``teachers`` (a :class:`~bitcluster.training.teacher.TeacherSource`)
   and learns from, or starts from, the cached teacher;
-* ``exportable``: ``bitcluster export`` can split a run into vendor and consumer halves.
+* ``exportable``: ``bitcluster export`` can split a run into vendor and consumer halves;
+* ``trains_in_bf16``: its losses keep their delicate parts in float32
+  (:func:`~bitcluster.training.precision.in_float32`), so its forward passes may run under
+  bfloat16 autocast (``--precision bf16``, or ``auto`` where the hardware has it); the others
+  train in float32 whatever is asked.
 
 :func:`lookup` checks the module against the contract and the declared capabilities the first
 time the module is asked for. Variants of one recipe (``kmeans`` and ``gmm``, the four
@@ -70,6 +74,7 @@ class Method:
     protocol_notes: bool = False
     uses_teacher: bool = False
     exportable: bool = True
+    trains_in_bf16: bool = False
 
     @property
     def module(self) -> ModuleType:
@@ -110,8 +115,9 @@ _LATENT = {"rate_set_after_training": True, "protocol_notes": True}
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("vab", "VAB with pre-training and unsupervised pseudo-labels (ours, the default)",
-           "vab.with_teacher", "VABTeacherConfig", uses_teacher=True),
-    Method("vab-paper", "VAB exactly as the paper trains it (ELBO + per-epoch EM refit)", "vab.paper", "VABPaperConfig"),
+           "vab.with_teacher", "VABTeacherConfig", uses_teacher=True, trains_in_bf16=True),
+    Method("vab-paper", "VAB exactly as the paper trains it (ELBO + per-epoch EM refit)", "vab.paper", "VABPaperConfig",
+           trains_in_bf16=True),
     Method("kmeans", "K-means on raw pixels (baseline)", "pixel_mixtures", "KMeansConfig", exportable=False),
     Method("gmm", "Gaussian mixture (diagonal covariances) on raw pixels (baseline)", "pixel_mixtures", "GMMConfig",
            exportable=False),

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from bitcluster.core.mixture import EPS
+from bitcluster.training.precision import in_float32
 
 # Means are kept in [EPS, 1 - EPS] exactly as the numpy BMM and the exported classifier keep them.
 LOGIT_MAX = float(np.log((1 - EPS) / EPS))
@@ -33,8 +34,9 @@ class BernoulliMixturePrior(nn.Module):
     def log_pi(self) -> torch.Tensor:
         return F.log_softmax(self.pi_logits, dim=0)
 
+    @in_float32  # a sum over D bits of log-probabilities: float32 even under bf16 autocast
     def log_likelihood(self, z: torch.Tensor) -> torch.Tensor:
-        """``log p(z | c)`` for (N, D) codes in [0, 1]: (N, K)."""
+        """``log p(z | c)`` for (N, D) codes in [0, 1]: (N, K) float32."""
         mu_logits = self.clamped_mu_logits
         log_mu = F.logsigmoid(mu_logits)        # log mu
         log_1m = F.logsigmoid(-mu_logits)       # log (1 - mu)

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from bitcluster.training.device import current_device, module_device
 from bitcluster.training.loop import batch_size_for, seeded_generator, train_epochs
 from bitcluster.training.nets.autoencoders import DenseAutoencoder
+from bitcluster.training.precision import in_float32
 from bitcluster.training.teacher.config import TeacherConfig
 from bitcluster.training.teacher.stopping import PlateauRule
 
@@ -28,6 +29,8 @@ def build_autoencoder(n_pixels: int, config: TeacherConfig) -> DenseAutoencoder:
 def train_autoencoder(x: np.ndarray, config: TeacherConfig, seed: int, *, progress: bool = True,
                       rule: PlateauRule | None = None) -> tuple[DenseAutoencoder, dict]:
     """Train on the Bernoulli reconstruction loss (BCE summed over pixels) until ``rule`` stops it.
+
+    The forward pass runs in ``config.precision`` (the loss in float32), whatever the run's.
 
     Parameters
     ----------
@@ -46,18 +49,24 @@ def train_autoencoder(x: np.ndarray, config: TeacherConfig, seed: int, *, progre
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(current_device())
 
     def step(xb: torch.Tensor, _idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"loss": F.binary_cross_entropy_with_logits(model(xb)["x_logits"], xb, reduction="sum") / len(xb)}
+        return {"loss": reconstruction_loss(model(xb)["x_logits"], xb)}
 
     t0 = time.perf_counter()
     model.train()
     rows = train_epochs(step, model.parameters(), xt, rule.max_epochs, gen=gen, batch_size=batch_size,
-                        lr=config.learning_rate, phase="autoencoder", progress=progress,
+                        lr=config.learning_rate, phase="autoencoder", progress=progress, precision=config.precision,
                         stop=lambda history: rule.stop_reason([row["loss"] for row in history]))
     model.eval()
     return model, {"losses": [row["loss"] for row in rows], "epochs": len(rows),
                    "steps": len(rows) * math.ceil(len(xt) / batch_size), "batch_size": batch_size,
                    "stop_reason": rows[-1]["stop_reason"], "window_epochs": rule.window,
                    "max_epochs": rule.max_epochs, "seconds": time.perf_counter() - t0}
+
+
+@in_float32
+def reconstruction_loss(x_logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Bernoulli ``-log p(x | logits)`` summed over pixels, mean over the batch: a float32 scalar."""
+    return F.binary_cross_entropy_with_logits(x_logits, x, reduction="sum") / len(x)
 
 
 @torch.no_grad()

@@ -63,8 +63,15 @@ def data_hash(x: np.ndarray) -> str:
 
 
 def cache_key(x_hash: str, clusters: int, seed: int, config: TeacherConfig) -> str:
-    """The entry's name: a hash of the data's hash, K, the seed and every config field."""
-    spec = {"data": x_hash, "clusters": clusters, "seed": seed, "config": config.as_dict()}
+    """The entry's name: a hash of the data's hash, K, the seed and every config field.
+
+    ``precision`` enters only when it is not ``fp32``: an fp32 teacher keeps the key it had before
+    the field existed, so the teachers cached then (all fp32) are still found.
+    """
+    fields = config.as_dict()
+    if fields["precision"] == "fp32":
+        del fields["precision"]
+    spec = {"data": x_hash, "clusters": clusters, "seed": seed, "config": fields}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from bitcluster.training.loop import batch_size_for
+from bitcluster.training.precision import RESOLVED, resolve_precision
 from bitcluster.training.teacher.stopping import PlateauRule
 
 # Bump when the stage's computation changes: cached teachers of an older recipe are not reused.
@@ -23,7 +24,7 @@ RECIPE_VERSION = 1
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """How the teacher is built. Every field enters the cache key.
+    """How the teacher is built. Every field enters the cache key (``precision`` when it is not ``fp32``).
 
     Attributes
     ----------
@@ -37,6 +38,9 @@ class TeacherConfig:
     umap_components : None: the number of clusters K, as in N2D
     gmm_restarts : EM runs from different starts; the one of highest likelihood is kept
     gmm_reg_covar : added to the GMM's covariance diagonals (UMAP packs clusters very tightly)
+    precision : ``fp32`` or ``bf16``, what the autoencoder trains in (resolved: a run sets it from
+        its ``--precision``). It changes the weights, hence the pseudo-labels, so it is part of the
+        cache key: a bf16 teacher is never handed to an fp32 run, nor the reverse
     recipe : :data:`RECIPE_VERSION`
     """
 
@@ -52,7 +56,16 @@ class TeacherConfig:
     umap_components: int | None = None
     gmm_restarts: int = 10
     gmm_reg_covar: float = 1e-4
+    precision: str = "fp32"
     recipe: int = RECIPE_VERSION
+
+    def __post_init__(self) -> None:
+        if self.precision not in RESOLVED:
+            raise ValueError(f"the teacher trains in {' or '.join(RESOLVED)}, not {self.precision!r}")
+
+    def at_precision(self, precision: str, device: str = "cpu") -> "TeacherConfig":
+        """This config with ``precision`` (``auto``, ``fp32``, ``bf16``) resolved on ``device``."""
+        return dataclasses.replace(self, precision=resolve_precision(precision, device))
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -72,10 +85,10 @@ class TeacherConfig:
         """The config with ``name=value`` options set (the command line's ``--teacher-option``).
 
         Values are read by the field's type: ``hidden=500,500,2000``, ``umap_components=none``.
-        An unknown name, ``recipe`` (the code's, not a choice) or a value of the wrong type is a
-        ``ValueError`` that says what is accepted.
+        An unknown name, ``recipe`` (the code's, not a choice), ``precision`` (``--precision``'s) or
+        a value of the wrong type is a ``ValueError`` that says what is accepted.
         """
-        fields = {f.name: f.type for f in dataclasses.fields(cls) if f.name != "recipe"}
+        fields = {f.name: f.type for f in dataclasses.fields(cls) if f.name not in ("recipe", "precision")}
         given = {}
         for option in options:
             name, sep, value = option.partition("=")

@@ -6,8 +6,10 @@ import torch
 from torch.nn import functional as F
 
 from bitcluster.training.nets.bernoulli_prior import BernoulliMixturePrior
+from bitcluster.training.precision import in_float32
 
 
+@in_float32  # the network's outputs may be bfloat16 (--precision bf16); the ELBO is summed in float32
 def elbo_terms(x: torch.Tensor, out: dict[str, torch.Tensor], prior: BernoulliMixturePrior) -> dict[str, torch.Tensor]:
     """Per-batch means of the four ELBO terms.
 

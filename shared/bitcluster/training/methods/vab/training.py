@@ -19,6 +19,7 @@ from bitcluster.data import Dataset
 from bitcluster.training.device import current_device
 from bitcluster.training.loop import batch_size_for, seeded_generator
 from bitcluster.training.nets.vab import VAB, VABConfig
+from bitcluster.training.precision import in_float32
 from bitcluster.training.methods.vab.loss import elbo_terms
 
 
@@ -43,6 +44,7 @@ def set_up(data: Dataset, bits: int, clusters: int, hidden: list[int], seed: int
     return VABSetup(model, x, gen, batch_size_for(len(x), batch_size))
 
 
+@in_float32
 def reconstruction_terms(model: VAB, xb: torch.Tensor, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Pre-training: ``-log p(x | z)`` of the straight-through codes, per image (``recon`` = ``loss``)."""
     recon = F.binary_cross_entropy_with_logits(out["x_logits"], xb, reduction="sum") / len(xb)

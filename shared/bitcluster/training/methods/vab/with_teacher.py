@@ -121,7 +121,7 @@ def train(data: Dataset, cfg: VABTeacherConfig, progress: bool = True,
             # can get there in its first epoch; tests/training/test_vab_training.py builds that state).
             # This small pull towards 0 is what moves them back; Adam scales it up when it is
             # the only gradient left.
-            terms["logit_l2"] = out["logits"].pow(2).sum(dim=1).mean()
+            terms["logit_l2"] = out["logits"].float().pow(2).sum(dim=1).mean()
             terms["loss"] = terms["loss"] + cfg.logit_penalty * terms["logit_l2"]
         return terms
 
