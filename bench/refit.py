@@ -29,8 +29,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_smoke_options, fmt, machine_load, results_dir, summarise, write_results  # noqa: E402
 from _models import trained_model  # noqa: E402

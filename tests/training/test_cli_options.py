@@ -9,12 +9,11 @@ from typer.testing import CliRunner
 
 from bitcluster import cli
 from bitcluster.training import pipeline
-from bitcluster.training.loop import epoch_checkpoint, seeded_generator, train_epochs
+from bitcluster.training.loop import seeded_generator, train_epochs
 from bitcluster.training.methods import METHODS, make_config
 from bitcluster.training.methods.ae_mixtures import AEKMeansConfig
 from bitcluster.training.pipeline import train_run
 from bitcluster.training.sweep import run_sweep
-from bitcluster.training.weights import CHECKPOINT_HISTORY, CHECKPOINT_WEIGHTS, load_weights
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 
 runner = CliRunner()
@@ -110,27 +109,16 @@ def test_same_seed_same_result_through_the_shared_loop():
     assert [row["epoch"] for row in ha] == [0, 1, 2] and ha[-1]["loss"] < ha[0]["loss"]
 
 
-def test_loop_hooks_run_around_every_epoch_and_the_checkpoint_holds_the_last_one(tmp_path):
+def test_loop_hooks_run_around_every_epoch():
     calls = []
 
     def hooks(net):
-        save = epoch_checkpoint(net, tmp_path)
-
-        def checkpoint(epoch, history):
-            save(epoch, history)
-            calls.append(("checkpoint", epoch))
-
         def after(epoch, row):
             calls.append(("after", epoch))
             row["extra"] = epoch * 10
 
-        return {"before_epoch": lambda epoch: calls.append(("before", epoch)), "after_epoch": after,
-                "checkpoint": checkpoint}
+        return {"before_epoch": lambda epoch: calls.append(("before", epoch)), "after_epoch": after}
 
-    trained, history = _fit_line(0, epochs=2, hooks=hooks)
-    assert calls == [("before", 0), ("after", 0), ("checkpoint", 0), ("before", 1), ("after", 1), ("checkpoint", 1)]
+    _, history = _fit_line(0, epochs=2, hooks=hooks)
+    assert calls == [("before", 0), ("after", 0), ("before", 1), ("after", 1)]
     assert [row["extra"] for row in history] == [0, 10]
-    saved = json.loads((tmp_path / CHECKPOINT_HISTORY).read_text())
-    assert saved["epoch"] == 1 and len(saved["history"]) == 2
-    restored = load_weights(torch.nn.Linear(4, 1), tmp_path, CHECKPOINT_WEIGHTS)
-    assert torch.equal(restored.weight, trained.weight) and torch.equal(restored.bias, trained.bias)

@@ -3,7 +3,6 @@ a directory appears whole or not at all."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path

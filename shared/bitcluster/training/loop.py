@@ -1,4 +1,4 @@
-"""The one training loop: seeding, minibatches, Adam over epochs, per-epoch history, progress bar, checkpoints.
+"""The one training loop: seeding, minibatches, Adam over epochs, per-epoch history, progress bar, stopping.
 
 Each step's forward pass runs in the run's precision (:mod:`bitcluster.training.precision`:
 bfloat16 autocast for ``bf16``); the backward pass, Adam and its float32 state run outside it.
@@ -12,7 +12,6 @@ epochs, or a rule on the losses so far).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -21,8 +20,6 @@ from tqdm.auto import tqdm
 
 from bitcluster.training.device import current_precision, module_device
 from bitcluster.training.precision import autocast
-from bitcluster.training.runs import write_json
-from bitcluster.training.weights import CHECKPOINT_HISTORY, CHECKPOINT_WEIGHTS, save_weights
 
 # step(xb, idx) -> {"loss": scalar to minimise (per-sample mean), anything else to log}
 Step = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
@@ -60,7 +57,6 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
                  first_epoch: int = 0, warmup_steps: int = 0, precision: str | None = None,
                  before_epoch: Callable[[int], None] | None = None,
                  after_epoch: Callable[[int, dict], None] | None = None,
-                 checkpoint: Callable[[int, list[dict]], None] | None = None,
                  stop: Callable[[list[dict]], str | None] | None = None) -> list[dict]:
     """Adam over shuffled minibatches of ``x`` (N, P) for up to ``epochs`` epochs; one Adam for all of them.
 
@@ -71,7 +67,6 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
         up linearly over that many first steps
     before_epoch : called with the epoch before its first batch (schedules, pseudo-labels)
     after_epoch : called with the epoch and its history row after the last batch; may add to the row
-    checkpoint : called with the epoch and the history so far once the epoch is done
     stop : called with the history so far after each epoch; a reason (str) ends training there and
         is kept in that epoch's row as ``stop_reason``
     precision : ``fp32`` or ``bf16``, what ``step`` runs in (None: the run's,
@@ -116,8 +111,6 @@ def train_epochs(step: Step, params: Iterable[torch.nn.Parameter], x: torch.Tens
         row["seconds"] = time.perf_counter() - t0
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.2f}")
-        if checkpoint is not None:
-            checkpoint(first_epoch + epoch, rows)
         reason = stop(rows) if stop is not None else None
         if reason is not None:
             row["stop_reason"] = reason
@@ -134,19 +127,3 @@ def in_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray, size: i
     device = module_device(fn)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     return torch.cat([fn(b.to(device)).cpu() for b in xt.split(size)]).numpy()
-
-
-def epoch_checkpoint(module: torch.nn.Module, directory: Path) -> Callable[[int, list[dict]], None]:
-    """A ``checkpoint`` for :func:`train_epochs` that keeps the weights and history of the last finished epoch.
-
-    Writes ``checkpoint.safetensors`` and ``checkpoint.json`` (``epoch``, ``history``) in
-    ``directory``, each atomically: a crash mid-write leaves the previous epoch's files.
-    """
-    directory = Path(directory)
-
-    def save(epoch: int, history: list[dict]) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        save_weights(module, directory, CHECKPOINT_WEIGHTS)
-        write_json(directory / CHECKPOINT_HISTORY, {"epoch": epoch, "history": history})
-
-    return save

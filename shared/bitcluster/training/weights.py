@@ -9,10 +9,6 @@ from safetensors.torch import load_file, save_file
 
 from bitcluster.training.runs import WEIGHTS, RunDirError
 
-CHECKPOINT_WEIGHTS = "checkpoint.safetensors"
-CHECKPOINT_HISTORY = "checkpoint.json"
-
-
 def save_weights(module: torch.nn.Module, run_dir: Path, name: str = WEIGHTS) -> None:
     """Write ``module``'s state dict to ``run_dir/name`` atomically."""
     path = Path(run_dir) / name
