@@ -121,3 +121,91 @@ def test_logit_penalty_revives_a_saturated_code(digits, monkeypatch, penalty, al
     codes = model.encode(torch.from_numpy(digits.x_test)).numpy()
     used = int(((codes.min(axis=0) == 0) & (codes.max(axis=0) == 1)).sum())
     assert used >= 6 if alive else used == 0, used
+
+
+# Several starts (``restarts``): a tiny teacher of a digits subset, cached in the test's folder,
+# and a few epochs: these tests check which start is kept, not how good it is.
+TINY_TEACHER = {"hidden": (32, 32, 64), "latent": 4, "plateau_steps": 20, "max_steps": 60, "gmm_restarts": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny_teachers(tmp_path_factory):
+    from bitcluster.training.teacher import TeacherCache, TeacherConfig, TeacherSource
+
+    return TeacherSource(TeacherConfig(**TINY_TEACHER), TeacherCache(tmp_path_factory.mktemp("teachers")))
+
+
+@pytest.fixture(scope="module")
+def few_digits(digits):
+    return digits.subset(400, 100)
+
+
+def _weights(model) -> dict:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_restarts_default_to_three_only_where_clusters_must_share_code_values():
+    from bitcluster.training.methods.vab.with_teacher import VABTeacherConfig, default_restarts, start_seed
+
+    assert default_restarts(VABTeacherConfig(bits=4, clusters=10)) == 3    # 16 values < 2 x 10
+    assert default_restarts(VABTeacherConfig(bits=5, clusters=10)) == 1    # 32 values >= 20
+    assert default_restarts(VABTeacherConfig(bits=32, clusters=10)) == 1
+    assert default_restarts(VABTeacherConfig(bits=5, clusters=20)) == 3
+    assert default_restarts(VABTeacherConfig(bits=4, clusters=10, teacher="own")) == 1  # no one teacher to rank by
+    assert start_seed(7, 0) == 7 and len({start_seed(7, s) for s in range(5)}) == 5
+
+
+@pytest.mark.parametrize("options", [{"restarts": 0}, {"restarts": 2, "teacher": "own"}])
+def test_restarts_refuses_what_it_cannot_rank(few_digits, options):
+    from bitcluster.training.methods.vab.with_teacher import VABTeacherConfig, train
+
+    with pytest.raises(ValueError, match="restarts"):
+        train(few_digits, VABTeacherConfig(bits=4, epochs=2, **options), progress=False)
+
+
+def test_the_kept_start_is_the_one_agreeing_most_with_the_teacher(few_digits, tiny_teachers, monkeypatch):
+    from bitcluster.training.methods.vab import with_teacher
+
+    agreements = iter([0.2, 0.7, 0.4])
+    monkeypatch.setattr(with_teacher, "teacher_agreement", lambda model, x, resp: next(agreements))
+    cfg = with_teacher.VABTeacherConfig(bits=4, epochs=2, seed=0)       # restarts by the rule: 3
+    model, history = with_teacher.train(few_digits, cfg, progress=False, teachers=tiny_teachers)
+    record = history[-1]["restarts"]
+    assert record["kept"] == 1 and [s["agreement"] for s in record["starts"]] == [0.2, 0.7, 0.4]
+    assert [s["seed"] for s in record["starts"]] == [with_teacher.start_seed(0, s) for s in range(3)]
+    resp = tiny_teachers.teacher(few_digits, cfg.clusters, cfg.seed, progress=False).responsibilities
+    second, _ = with_teacher.train_start(few_digits, cfg, with_teacher.start_seed(0, 1), resp, progress=False)
+    assert _same_weights(_weights(model), _weights(second))
+
+
+def test_the_agreement_recorded_is_the_kept_models_nmi_with_the_teacher(few_digits, tiny_teachers):
+    from bitcluster.training.methods.vab import with_teacher
+
+    cfg = with_teacher.VABTeacherConfig(bits=4, epochs=4, seed=0)
+    model, history = with_teacher.train(few_digits, cfg, progress=False, teachers=tiny_teachers)
+    record = history[-1]["restarts"]
+    agreement = [s["agreement"] for s in record["starts"]]
+    assert record["kept"] == int(np.argmax(agreement)) and all(0.0 <= a <= 1.0 for a in agreement)
+    resp = tiny_teachers.teacher(few_digits, cfg.clusters, cfg.seed, progress=False).responsibilities
+    x = torch.from_numpy(few_digits.x_train)
+    assert with_teacher.teacher_agreement(model, x, resp) == pytest.approx(max(agreement))
+
+
+def test_one_start_is_the_first_of_several(few_digits, tiny_teachers, monkeypatch):
+    """restarts=1 trains the run's own seed exactly as before restarts existed; it is start 0 of several."""
+    from bitcluster.training.methods.vab import with_teacher
+
+    single, single_history = with_teacher.train(few_digits, with_teacher.VABTeacherConfig(bits=4, epochs=2, restarts=1),
+                                                progress=False, teachers=tiny_teachers)
+    assert all("restarts" not in row for row in single_history)
+    agreements = iter([0.9, 0.1, 0.3])
+    monkeypatch.setattr(with_teacher, "teacher_agreement", lambda model, x, resp: next(agreements))
+    several, history = with_teacher.train(few_digits, with_teacher.VABTeacherConfig(bits=4, epochs=2, restarts=3),
+                                          progress=False, teachers=tiny_teachers)
+    assert history[-1]["restarts"]["kept"] == 0
+    assert _same_weights(_weights(single), _weights(several))
+    assert [row["loss"] for row in history] == [row["loss"] for row in single_history]
