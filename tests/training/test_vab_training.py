@@ -209,3 +209,14 @@ def test_one_start_is_the_first_of_several(few_digits, tiny_teachers, monkeypatc
     assert history[-1]["restarts"]["kept"] == 0
     assert _same_weights(_weights(single), _weights(several))
     assert [row["loss"] for row in history] == [row["loss"] for row in single_history]
+
+
+def test_a_run_of_several_starts_records_them_in_its_metrics(few_digits, tiny_teachers, tmp_path):
+    from bitcluster.training.pipeline import train_run
+
+    metrics = train_run("vab", few_digits, tmp_path / "run", {"bits": 4, "epochs": 2, "restarts": 2},
+                        progress=False, teacher=tiny_teachers.config, teacher_cache=tiny_teachers.cache)
+    record = metrics["restarts"]
+    assert record["criterion"] == "nmi_with_teacher" and len(record["starts"]) == 2
+    assert record["kept"] == int(np.argmax([s["agreement"] for s in record["starts"]]))
+    assert metrics["seconds_per_epoch"] == pytest.approx(metrics["train_seconds"] / (2 * metrics["epochs"]))

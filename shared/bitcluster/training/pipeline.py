@@ -105,12 +105,18 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
     # cache) are counted apart.
     shared = sum(row.get("phase") == SHARED_PHASE for row in history)
     epochs = len(history) - shared
+    # A method that trained several starts and kept one (vab at short codes) says so in its last row;
+    # the seconds cover every start, the history only the kept one's epochs.
+    restarts = history[-1].get("restarts") if history else None
+    starts = len(restarts["starts"]) if restarts else 1
     metrics = {"method": method, "dataset": dataset.name, "seed": cfg.seed, "clusters": cfg.clusters,
                "epochs": epochs, "shared_pretraining_epochs": shared, "train_seconds": train_seconds,
-               "seconds_per_epoch": train_seconds / epochs if epochs else None,
+               "seconds_per_epoch": train_seconds / (epochs * starts) if epochs else None,
                "torch_threads": torch.get_num_threads(), "machine": platform.machine(), **device_record(),
                "precision": current_precision(),
                **impl.evaluate(state, dataset)}
+    if restarts:
+        metrics["restarts"] = restarts
     if teachers.used:  # the cached teacher(s) the run learned from or started from
         metrics["teachers"] = teachers.used
     if spec.protocol_notes:  # where the recipe differs from the method's paper, for the tables
