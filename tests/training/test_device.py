@@ -23,14 +23,6 @@ def no_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-@pytest.fixture
-def small_npz(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "small.npz"
-    np.savez(path, x=rng.uniform(0, 1, (120, 8, 8)).astype(np.float32), y=np.arange(120) % 3)
-    return path
-
-
 def test_auto_is_cuda_exactly_when_torch_sees_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == torch.device("cpu")

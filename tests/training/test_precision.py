@@ -29,14 +29,6 @@ CPU = torch.device("cpu")
 TINY_OPTIONS = ["hidden=32,32,64", "latent=4", "plateau_steps=20", "max_steps=60", "gmm_restarts=2"]
 
 
-@pytest.fixture
-def small_npz(tmp_path):
-    rng = np.random.default_rng(0)
-    path = tmp_path / "small.npz"
-    np.savez(path, x=rng.uniform(0, 1, (120, 8, 8)).astype(np.float32), y=np.arange(120) % 3)
-    return path
-
-
 def _flags(monkeypatch, *flags: str) -> None:
     monkeypatch.setattr(precision_module, "cpu_flags", lambda: set(flags))
 
