@@ -63,7 +63,8 @@ def kmeans_distance(train: np.ndarray, test: np.ndarray, k: int, seed: int = 0) 
 
 
 def teacher_embedding(run_dir: Path, x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """The run's teacher autoencoder's embedding of both sets, or None when its cache entry is gone."""
+    """The run's teacher autoencoder's embedding of both sets, or None when its cache entry is gone or
+    the teacher clustered PCA features (it has no autoencoder)."""
     from bitcluster.training.teacher import load_teacher
     from bitcluster.training.teacher.autoencoder import embed
 
@@ -71,7 +72,10 @@ def teacher_embedding(run_dir: Path, x_train: np.ndarray, x_test: np.ndarray) ->
     for record in records:
         entry = Path(record.get("path") or "")
         if entry.is_dir():
-            model = load_teacher(entry).autoencoder()
+            teacher = load_teacher(entry)
+            if not teacher.weights:
+                continue
+            model = teacher.autoencoder()
             return embed(model, x_train), embed(model, x_test)
     return None
 

@@ -43,9 +43,8 @@ def _isolated_cache(session_cache_dir, monkeypatch):
 def digits_teacher(session_cache_dir) -> dict:
     """The default teacher of digits (K = 10, seed 0), built once per session into its cache.
 
-    It is the teacher of every default run on digits at 10 clusters and seed 0 (``vab``, and the
-    methods that start from the shared autoencoder at its default size): a test that asks for it
-    reads it from the cache instead of building its own. Built by the real command, with every
+    It is the teacher of every default ``vab`` run on digits at 10 clusters and seed 0: a test that
+    asks for it reads it from the cache instead of building its own. Built by the real command, with every
     setting at its default; returns the summary it prints.
     """
     from typer.testing import CliRunner

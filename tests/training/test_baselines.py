@@ -19,7 +19,7 @@ from bitcluster.data import load_dataset
 from bitcluster.core.manifest import load_manifest
 from bitcluster.training.methods import METHODS, get_method, make_config
 from bitcluster.training.pipeline import evaluate_run, train_run
-from bitcluster.training.teacher import build as teacher_build
+from bitcluster.training.teacher import features as teacher_features
 from bitcluster.training.teacher import load_teacher
 
 # The shared pre-trained network, smaller than P-500-500-2000-10 so that its one build (trained
@@ -60,7 +60,7 @@ def teacher_builds():
 def runs(tmp_path_factory, digits, teacher_builds):
     """Every baseline trained once, against an empty representation cache: method -> (run directory, metrics)."""
     root = tmp_path_factory.mktemp("baselines")
-    real = teacher_build.train_autoencoder
+    real = teacher_features.train_autoencoder
 
     def counting(*args, **kwargs):
         teacher_builds.append(1)
@@ -68,7 +68,7 @@ def runs(tmp_path_factory, digits, teacher_builds):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BITCLUSTER_CACHE_DIR", str(root / "cache"))
-        mp.setattr(teacher_build, "train_autoencoder", counting)
+        mp.setattr(teacher_features, "train_autoencoder", counting)
         return {m: (root / m, train_run(m, digits, root / m, {**_bits_32(m), "clusters": 10, "seed": 0, **opts},
                                         progress=False))
                 for m, opts in SHORT_RUNS.items()}

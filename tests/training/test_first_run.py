@@ -19,8 +19,8 @@ from bitcluster.cli import app
 from bitcluster.training.loop import seeded_generator, train_epochs
 from bitcluster.training.teacher import cache as cache_module
 
-# A teacher that builds in seconds (the UMAP of 300 points dominates).
-TINY_TEACHER = ["hidden=32", "latent=4", "max_steps=400", "gmm_restarts=1"]
+# An autoencoder teacher that builds in seconds (the UMAP of 300 points dominates).
+TINY_TEACHER = ["features=autoencoder", "centring=none", "hidden=32", "latent=4", "max_steps=400", "gmm_restarts=1"]
 
 
 def _teacher_options(options: list[str]) -> list[str]:
@@ -59,7 +59,7 @@ def _leftovers(*directories) -> list[str]:
 
 def test_the_teacher_build_says_what_it_builds_where_and_for_how_long_at_most(tiny_teacher):
     cache, stderr = tiny_teacher
-    assert "learns from a teacher (autoencoder + UMAP + GMM" in stderr
+    assert "learns from a teacher (PCA or autoencoder features + UMAP + GMM" in stderr
     assert f"Not in the cache: building it now, to be cached at {cache / 'teachers'}" in stderr
     # the plateau rule in words: its window, hence a minimum, and the cap from max_steps
     assert "so after at least" in stderr and "(max_steps=400)" in stderr
@@ -122,7 +122,7 @@ def test_the_lock_file_goes_with_its_holder_and_a_waiter_is_told(tmp_path):
 def test_a_sigtermed_train_leaves_no_temporary_folder_and_no_lock(tmp_path, blobs_npz):
     cache = tmp_path / "cache"
     # a plateau window longer than the cap: the autoencoder trains until the signal comes
-    never_stops = ["hidden=32", "latent=4", "plateau_steps=1000000", "max_steps=1000000", "gmm_restarts=1"]
+    never_stops = ["features=autoencoder", "centring=none", "hidden=32", "latent=4", "plateau_steps=1000000", "max_steps=1000000", "gmm_restarts=1"]
     command = [sys.executable, "-m", "bitcluster.cli", "train", "--data", str(blobs_npz), "--clusters", "3",
                "--epochs", "1", "--out", str(tmp_path / "runs" / "run"), "--cache-dir", str(cache), "--threads", "1",
                *_teacher_options(never_stops)]

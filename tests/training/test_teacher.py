@@ -15,10 +15,14 @@ from bitcluster.training.teacher import build as teacher_build
 from bitcluster.training.teacher.cache import cache_key, data_hash
 from bitcluster.training.teacher.stopping import PlateauRule
 
-# A small network and a short cap: these tests check the plumbing, not the teacher's quality.
-TINY = TeacherConfig(hidden=(32, 32, 64), latent=4, plateau_steps=20, max_steps=60, gmm_restarts=2)
+# A small autoencoder teacher and a short cap: these tests check the plumbing, not the teacher's quality.
+TINY = TeacherConfig(features="autoencoder", centring="none", hidden=(32, 32, 64), latent=4, plateau_steps=20,
+                     max_steps=60, gmm_restarts=2)
 # The same config as the command line's --teacher-option values.
-TINY_OPTIONS = ["hidden=32,32,64", "latent=4", "plateau_steps=20", "max_steps=60", "gmm_restarts=2"]
+TINY_OPTIONS = ["features=autoencoder", "centring=none", "hidden=32,32,64", "latent=4", "plateau_steps=20",
+                "max_steps=60", "gmm_restarts=2"]
+# The default PCA teacher, with fewer GMM restarts.
+TINY_PCA = TeacherConfig(centring="none", gmm_restarts=2)
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +32,15 @@ def digits():
 
 @pytest.fixture
 def count_trainings(monkeypatch):
+    """How many times a teacher's features were computed (an autoencoder trained, or PCA fitted)."""
     calls = []
-    real = teacher_build.train_autoencoder
+    real = teacher_build.teacher_features
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(teacher_build, "train_autoencoder", counting)
+    monkeypatch.setattr(teacher_build, "teacher_features", counting)
     return calls
 
 
@@ -77,7 +82,8 @@ def test_cache_key_changes_with_data_and_every_config_setting():
     assert cache_key(data_hash(x.reshape(20, 2)), 10, 0, TINY) != base  # same bytes, other shape
     assert cache_key(data_hash(x), 9, 0, TINY) != base
     assert cache_key(data_hash(x), 10, 1, TINY) != base
-    for change in ({"hidden": (32, 32, 65)}, {"umap_neighbors": 21}, {"gmm_restarts": 3}, {"recipe": 99}):
+    for change in ({"hidden": (32, 32, 65)}, {"umap_neighbors": 21}, {"gmm_restarts": 3}, {"recipe": 99},
+                   {"features": "pca"}, {"centring": "mass"}, {"pca_components": 20}):
         assert cache_key(data_hash(x), 10, 0, TeacherConfig(**{**TINY.__dict__, **change})) != base
     assert cache_key(data_hash(x.copy()), 10, 0, TeacherConfig(**TINY.__dict__)) == base
 
@@ -91,7 +97,8 @@ def test_second_build_is_read_from_the_cache(digits, tmp_path, count_trainings):
     np.testing.assert_array_equal(first.embedding, second.embedding)
     meta = json.loads((second.path / "metadata.json").read_text())
     assert meta["data_hash"] == data_hash(digits.x_train) and meta["config"] == TINY.as_dict()
-    assert set(meta["seconds"]) >= {"autoencoder", "umap", "gmm", "total"}
+    assert set(meta["seconds"]) >= {"features", "umap", "gmm", "total"}
+    assert meta["features"]["kind"] == "autoencoder" and meta["autoencoder"]["epochs"] >= 1
     assert 0.0 <= meta["train_scores"]["acc"] <= 1.0
     assert {p.name for p in second.path.iterdir()} == {"metadata.json", "arrays.npz", "autoencoder.safetensors"}
     # the cached weights are the trained network: it reproduces the cached embedding
@@ -157,7 +164,7 @@ def test_default_teacher_on_digits_beats_kmeans_on_pixels(digits_teacher):
     kmeans_acc = cluster_accuracy(data.y_train, KMeans(10, n_init=10, random_state=0).fit(data.x_train).labels_)
     teacher = build_teacher(data, 10, 0, progress=False)  # the session's, built once by its defaults
     assert teacher.metadata["key"] == digits_teacher["key"]
-    assert teacher.metadata["autoencoder"]["stop_reason"].startswith("plateau")
+    assert teacher.metadata["features"]["kind"] == "pca" and teacher.metadata["autoencoder"] is None
     assert cluster_accuracy(data.y_train, teacher.labels) >= kmeans_acc + 0.06
 
 
@@ -207,7 +214,7 @@ def test_teacher_options_are_read_by_field_type_and_refused_with_the_names_when_
     assert TeacherConfig.from_options(TINY_OPTIONS) == TINY
     assert TeacherConfig.from_options(["umap_components=none", "umap_min_dist=0.5"]) == \
         TeacherConfig(umap_components=None, umap_min_dist=0.5)
-    for bad, says in (("umap_neigbors=15", "NAME one of latent, hidden"), ("umap_neighbors", "NAME=VALUE"),
+    for bad, says in (("umap_neigbors=15", "NAME one of features, centring"), ("umap_neighbors", "NAME=VALUE"),
                       ("umap_neighbors=many", "umap_neighbors takes int"), ("recipe=2", "NAME one of")):
         with pytest.raises(ValueError, match=says):
             TeacherConfig.from_options([bad])
@@ -248,3 +255,26 @@ def test_a_build_removes_what_a_killed_builder_of_the_same_entry_left(digits, tm
     teacher = build_teacher(digits, 10, 0, config=TINY, cache=TeacherCache(tmp_path), progress=False)
     assert teacher.source == "built" and not leftover.exists()
     assert other.exists()  # another key's temporary may be a live build: its own builder cleans it
+
+
+def test_a_pca_teacher_keeps_no_autoencoder_and_is_read_back_from_the_cache(digits, tmp_path, count_trainings):
+    first = build_teacher(digits, 10, 0, config=TINY_PCA, cache=TeacherCache(tmp_path), progress=False)
+    second = build_teacher(digits, 10, 0, config=TINY_PCA, cache=TeacherCache(tmp_path), progress=False)
+    assert len(count_trainings) == 1 and second.source == "cache"
+    assert first.embedding.shape == (len(digits.x_train), 50)  # PCA's components (digits have 64 pixels)
+    np.testing.assert_array_equal(first.responsibilities, second.responsibilities)
+    meta = second.metadata
+    assert meta["features"]["kind"] == "pca" and meta["features"]["centring"] == "none"
+    assert 0.9 < meta["features"]["explained_variance"] <= 1.0 and meta["autoencoder"] is None
+    assert second.weights == {} and second.usage()["autoencoder_epochs"] is None
+    with pytest.raises(ValueError, match="features='autoencoder'"):
+        second.autoencoder()
+
+
+def test_bad_features_or_centring_are_refused_with_the_choices():
+    with pytest.raises(ValueError, match="pca, autoencoder"):
+        TeacherConfig(features="umap")
+    with pytest.raises(ValueError, match="auto, mass, none"):
+        TeacherConfig.from_options(["centring=middle"])
+    assert TeacherConfig.from_options(["features=autoencoder", "centring=mass"]) == \
+        TeacherConfig(features="autoencoder", centring="mass")

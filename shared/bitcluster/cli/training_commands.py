@@ -15,14 +15,15 @@ from bitcluster.cli.common import fail, method_help
 from bitcluster.cli.data_options import DATA_HELP, LABELS_OPTION, RESIZE_OPTION
 from bitcluster.cli.signals import cleans_up_on_sigterm
 
-TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. umap_neighbors=15, hidden=500,500,2000); "
+TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. features=autoencoder, centring=none, "
+                       "umap_neighbors=15); "
                        "NAME is a field of bitcluster.training.teacher.TeacherConfig. Every setting is part of "
                        "the teacher's cache key.")
 CACHE_DIR_HELP = "Where the teacher is cached (default: $BITCLUSTER_CACHE_DIR, else the user cache directory)."
 NO_CACHE_HELP = "Build the teacher without reading or writing the cache."
-EPOCHS_HELP = ("the method's own training epochs (pre-training included); they do not bound the teacher's "
-               "autoencoder, which stops on its plateau rule (--teacher-option plateau_steps=..., max_steps=...) "
-               "and is built once per data set, K, seed and teacher config, then read from the cache")
+EPOCHS_HELP = ("the method's own training epochs (pre-training included); they do not bound the teacher, which is "
+               "built once per data set, K, seed and teacher config, then read from the cache (an autoencoder "
+               "teacher stops on its plateau rule: --teacher-option plateau_steps=..., max_steps=...)")
 PRECISION_HELP = ("auto (bf16 where the hardware multiplies it natively: a CPU with AVX512-BF16 or AMX, a CUDA GPU "
                   "with bf16; else fp32), fp32 or bf16: what the forward passes train in (losses, EM and parameters "
                   "stay fp32); recorded in the run and part of the teacher's cache key. Default fp32: the accuracy "

@@ -1,9 +1,10 @@
-"""The dense autoencoder the baselines pre-train, taken from the teacher instead of trained per run.
+"""The dense autoencoder the baselines pre-train, taken from a teacher instead of trained per run.
 
 DEC, VaDE, Bhattarai's AE+GMM and the k-DVAE paper's comparison all start by pre-training the
 same ``P-500-500-2000-10`` autoencoder on reconstruction. :mod:`bitcluster.training.teacher`
-trains that network once per (data, K, seed, config) until its loss flattens and caches it (``vab``
-uses the same entry); the methods whose papers pre-train start from a copy of it, so that a
+trains that network once per (data, K, seed, config) until its loss flattens and caches it, when
+asked for ``autoencoder`` features of uncentred images (``vab``'s default teacher clusters PCA
+features instead); the methods whose papers pre-train start from a copy of it, so that a
 comparison of methods trains it once, and every method starts from the same network.
 """
 
@@ -48,11 +49,13 @@ def shared_autoencoder(teachers: TeacherSource, data: Dataset, clusters: int, se
     (``phase`` "shared autoencoder", the epoch's mean reconstruction ``loss``, ``teacher``: the
     cache entry, ``stop_reason``)
     """
-    teacher = teachers.teacher(data, clusters, seed, progress=progress, latent=latent, hidden=tuple(hidden))
+    # The baselines fine-tune this network on the images as they are: an autoencoder of uncentred images.
+    teacher = teachers.teacher(data, clusters, seed, progress=progress, latent=latent, hidden=tuple(hidden),
+                               features="autoencoder", centring="none")
     record = teacher.metadata["autoencoder"]
     rows = [{"epoch": i, "phase": SHARED_PHASE, "loss": loss, "teacher": str(teacher.path)}
             for i, loss in enumerate(record["losses"])]
     if rows:
         rows[-1].update(stop_reason=record["stop_reason"], steps=record["steps"], batch_size=record["batch_size"],
-                        seconds=teacher.metadata["seconds"]["autoencoder"])
+                        seconds=record["seconds"])
     return teacher.autoencoder(), rows

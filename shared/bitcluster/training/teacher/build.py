@@ -1,5 +1,5 @@
-"""The teacher: autoencoder -> embedding -> UMAP + GMM pseudo-labels, built once per
-(data, K, seed, config) and cached.
+"""The teacher: features (PCA or an autoencoder, :mod:`.features`) -> UMAP + GMM pseudo-labels,
+built once per (data, K, seed, config) and cached.
 
 Labels, when the data has them, score the finished teacher (train ACC / NMI in its metadata) and
 are used for nothing else.
@@ -24,14 +24,15 @@ from bitcluster.core.metrics import cluster_accuracy
 from bitcluster.data import Dataset
 from bitcluster.training.nets.autoencoders import DenseAutoencoder
 from bitcluster.training.teacher import cache as cache_module
-from bitcluster.training.teacher.autoencoder import build_autoencoder, embed, train_autoencoder
+from bitcluster.training.teacher.autoencoder import build_autoencoder
 from bitcluster.training.teacher.cache import TeacherCache
 from bitcluster.training.teacher.config import TeacherConfig
+from bitcluster.training.teacher.features import teacher_features
 from bitcluster.training.teacher.pseudo_labels import pseudo_labels
 
 
-WHAT_A_TEACHER_IS = ("teacher: this run learns from a teacher (autoencoder + UMAP + GMM pseudo-labels), built once "
-                     "per data set, K, seed and teacher config and cached.")
+WHAT_A_TEACHER_IS = ("teacher: this run learns from a teacher (PCA or autoencoder features + UMAP + GMM "
+                     "pseudo-labels), built once per data set, K, seed and teacher config and cached.")
 
 
 @dataclass
@@ -41,10 +42,11 @@ class Teacher:
     Attributes
     ----------
     responsibilities : (N, K) float64 soft pseudo-labels of ``x_train`` (rows sum to 1)
-    embedding : (N, latent) float32 autoencoder latent of ``x_train``
+    embedding : (N, F) float32 features of ``x_train`` UMAP was given (PCA components or the
+        autoencoder's latent)
     manifold : (N, C) float32 UMAP embedding the GMM was fitted on
-    metadata : what ``metadata.json`` holds (config, timings, stopping, scores)
-    weights : the autoencoder's state dict
+    metadata : what ``metadata.json`` holds (config, features, timings, stopping, scores)
+    weights : the autoencoder's state dict; empty when the features are PCA's
     path : the cache entry it was read from or written to; None when built without the cache
     source : "cache" (read back), "built" (and cached) or "built, not cached"
     """
@@ -69,7 +71,8 @@ class Teacher:
     def summary(self) -> dict:
         """The metadata without the per-epoch losses, plus where the entry lives (for printing)."""
         out = {k: v for k, v in self.metadata.items() if k != "autoencoder"}
-        out["autoencoder"] = {k: v for k, v in self.metadata["autoencoder"].items() if k != "losses"}
+        trained = self.metadata.get("autoencoder")
+        out["autoencoder"] = None if trained is None else {k: v for k, v in trained.items() if k != "losses"}
         out["path"] = None if self.path is None else str(self.path)
         return out
 
@@ -83,12 +86,19 @@ class Teacher:
         return {"key": meta["key"], "source": self.source, "path": None if self.path is None else str(self.path),
                 "data_hash": meta.get("data_hash"), "clusters": meta.get("clusters"), "seed": meta.get("seed"),
                 "created": meta.get("created"), "config": meta.get("config"),
-                "autoencoder_epochs": meta.get("autoencoder", {}).get("epochs"),
+                "features": _without(meta.get("features"), "autoencoder"),
+                "autoencoder_epochs": (meta.get("autoencoder") or {}).get("epochs"),
                 "build_seconds": meta.get("seconds", {}).get("total"),
                 "gmm_log_likelihood": meta.get("gmm_log_likelihood"), "train_scores": meta.get("train_scores")}
 
     def autoencoder(self) -> DenseAutoencoder:
-        """A fresh copy of the trained autoencoder (eval mode): ``g_a`` encodes, ``g_s`` decodes."""
+        """A fresh copy of the trained autoencoder (eval mode): ``g_a`` encodes, ``g_s`` decodes.
+
+        A ``ValueError`` for a teacher of PCA features, which has none.
+        """
+        if not self.weights:
+            raise ValueError("this teacher clustered PCA features and has no autoencoder; build one with "
+                             "TeacherConfig(features='autoencoder')")
         model = build_autoencoder(self.metadata["n_pixels"], self.config)
         model.load_state_dict(self.weights)
         return model.eval()
@@ -142,9 +152,10 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
                 return teacher
     teacher = load_teacher(entry)
     meta = teacher.metadata
-    say(f"teacher: found in the cache at {entry} (built {meta.get('created')}, "
-        f"{meta.get('autoencoder', {}).get('epochs')} autoencoder epochs, "
-        f"{meta.get('seconds', {}).get('total', 0):.0f} s to build)")
+    features = meta.get("features") or {}
+    trained = (f"{meta['autoencoder']['epochs']} autoencoder epochs, " if meta.get("autoencoder") else "")
+    say(f"teacher: found in the cache at {entry} (built {meta.get('created')}, {features.get('kind')} features, "
+        f"centring {features.get('centring')}, {trained}{meta.get('seconds', {}).get('total', 0):.0f} s to build)")
     return teacher
 
 
@@ -172,13 +183,11 @@ def autoencoder_plan(n: int, config: TeacherConfig) -> str:
 def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_hash: str, key: str,
            progress: bool) -> Teacher:
     say = _announcer(progress)
-    say(autoencoder_plan(len(data.x_train), config))
+    if config.features == "autoencoder":
+        say(autoencoder_plan(len(data.x_train), config))
     t_start = time.perf_counter()
-    model, record = train_autoencoder(data.x_train, config, seed, progress=progress)
-    say(f"autoencoder: {record['epochs']} epochs, {record['seconds']:.0f} s, stopped on {record['stop_reason']}")
-    t0 = time.perf_counter()
-    embedding = embed(model, data.x_train)
-    t1 = time.perf_counter()
+    features = teacher_features(data, clusters, seed, config, progress=progress, say=say)
+    embedding = features.embedding
     say(f"umap + gmm: {len(embedding)} images, {config.umap_neighbors} neighbours, {config.gmm_restarts} GMM "
         "restarts (no progress bar)")
     fit = pseudo_labels(embedding, clusters, seed, config)
@@ -189,15 +198,27 @@ def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_has
         "n_pixels": int(data.x_train.shape[1]), "clusters": clusters, "seed": seed, "config": config.as_dict(),
         "bitcluster_version": bitcluster.__version__, "torch_threads": torch.get_num_threads(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "seconds": {"autoencoder": record["seconds"], "embed": t1 - t0, **fit.seconds,
-                    "total": time.perf_counter() - t_start},
-        "autoencoder": {k: record[k] for k in ("epochs", "steps", "batch_size", "stop_reason", "window_epochs",
-                                               "max_epochs", "losses")},
+        "seconds": {"features": features.record["seconds"], **fit.seconds, "total": time.perf_counter() - t_start},
+        "features": _without(features.record, "autoencoder"),
+        "autoencoder": _autoencoder_record(features.record["autoencoder"]),
         "gmm_log_likelihood": fit.log_likelihood,
         "train_scores": _scores(data.y_train, fit.responsibilities.argmax(axis=1)),
     }
-    weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model = features.autoencoder
+    weights = {} if model is None else {k: v.detach().clone() for k, v in model.state_dict().items()}
     return Teacher(fit.responsibilities, embedding, fit.manifold, metadata, weights)
+
+
+def _without(record: dict | None, key: str) -> dict | None:
+    return None if record is None else {k: v for k, v in record.items() if k != key}
+
+
+def _autoencoder_record(record: dict | None) -> dict | None:
+    """What the metadata keeps of the autoencoder's training (None when the features are PCA's)."""
+    if record is None:
+        return None
+    return {k: record[k] for k in ("epochs", "steps", "batch_size", "stop_reason", "window_epochs", "max_epochs",
+                                   "losses", "seconds")}
 
 
 def _scores(labels: np.ndarray | None, clusters: np.ndarray) -> dict[str, float] | None:

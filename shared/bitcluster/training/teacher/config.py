@@ -1,8 +1,10 @@
 """The teacher's settings, and the rules that size them from the data.
 
-Defaults follow the DEC / VaDE / N2D family (a ``P-500-500-2000-10`` autoencoder, Adam at 1e-3,
-batches of 256, UMAP with 20 neighbours and ``min_dist=0`` into K dimensions, a full-covariance
-GMM). What depends on the data is derived from its size, never from one dataset's scores:
+The teacher clusters PCA features (50 components) of the training images, centred by their
+centre of mass when that makes UMAP's clusterings agree more (:mod:`.features`). The
+``autoencoder`` features follow the DEC / VaDE / N2D family (a ``P-500-500-2000-10`` autoencoder,
+Adam at 1e-3, batches of 256); the clustering is N2D's (UMAP with 20 neighbours and
+``min_dist=0`` into K dimensions, a full-covariance GMM). What depends on the data is derived from its size, never from one dataset's scores:
 the batch shrinks for small data so that an epoch still makes 20 steps, and the stopping rule
 and its cap count Adam steps, so that small and large data sets get the same amount of training
 per judgement.
@@ -19,7 +21,9 @@ from bitcluster.training.precision import RESOLVED, resolve_precision
 from bitcluster.training.teacher.stopping import PlateauRule
 
 # Bump when the stage's computation changes: cached teachers of an older recipe are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+FEATURES = ("pca", "autoencoder")
+CENTRING = ("auto", "mass", "none")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,12 @@ class TeacherConfig:
 
     Attributes
     ----------
+    features : ``pca`` or ``autoencoder``: what UMAP + GMM cluster (:mod:`.features`)
+    centring : ``auto``, ``mass`` or ``none``: shift each image to its centre of mass first; ``auto``
+        takes the one whose UMAP clusterings agree most across seeds (:func:`.features.choose_centring`)
+    pca_components : PCA's dimensions (at most the number of pixels)
+    choice_images, choice_runs : ``auto`` centring is judged on at most this many training images,
+        from this many UMAP seeds per candidate
     latent, hidden : the autoencoder ``P-hidden-latent`` (the decoder mirrors it)
     learning_rate : Adam's
     batch_size : None: 256, or ``n // 20`` (at least 16) when that is smaller
@@ -44,6 +54,11 @@ class TeacherConfig:
     recipe : :data:`RECIPE_VERSION`
     """
 
+    features: str = "pca"
+    centring: str = "auto"
+    pca_components: int = 50
+    choice_images: int = 5000
+    choice_runs: int = 2
     latent: int = 10
     hidden: tuple[int, ...] = (500, 500, 2000)
     learning_rate: float = 1e-3
@@ -60,12 +75,23 @@ class TeacherConfig:
     recipe: int = RECIPE_VERSION
 
     def __post_init__(self) -> None:
+        if self.features not in FEATURES:
+            raise ValueError(f"teacher features are one of {', '.join(FEATURES)}, not {self.features!r}")
+        if self.centring not in CENTRING:
+            raise ValueError(f"teacher centring is one of {', '.join(CENTRING)}, not {self.centring!r}")
+        if self.pca_components < 1 or self.choice_images < 2 or self.choice_runs < 2:
+            raise ValueError("the teacher needs pca_components >= 1, choice_images >= 2 and choice_runs >= 2")
         if self.precision not in RESOLVED:
             raise ValueError(f"the teacher trains in {' or '.join(RESOLVED)}, not {self.precision!r}")
 
     def at_precision(self, precision: str, device: str = "cpu") -> "TeacherConfig":
-        """This config with ``precision`` (``auto``, ``fp32``, ``bf16``) resolved on ``device``."""
-        return dataclasses.replace(self, precision=resolve_precision(precision, device))
+        """This config with ``precision`` (``auto``, ``fp32``, ``bf16``) resolved on ``device``.
+
+        A teacher of PCA features trains no network: it stays ``fp32`` whatever the run's precision,
+        so that an fp32 and a bf16 run share its cache entry.
+        """
+        resolved = resolve_precision(precision, device)
+        return dataclasses.replace(self, precision="fp32" if self.features == "pca" else resolved)
 
     def as_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -115,4 +141,4 @@ def _parse(type_name: str, value: str):
         return tuple(int(part) for part in value.split(","))
     if type_name.endswith("| None") and value.lower() == "none":
         return None
-    return {"int": int, "float": float}[type_name.split("|")[0].strip()](value)
+    return {"int": int, "float": float, "str": str}[type_name.split("|")[0].strip()](value)

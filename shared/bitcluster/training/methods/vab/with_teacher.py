@@ -10,8 +10,9 @@ trained in three phases under one Adam:
 
 Where the pseudo-labels come from (``teacher``):
 
-* ``"shared"`` (the default): the teacher of :mod:`bitcluster.training.teacher`, a continuous
-  deep autoencoder + UMAP + GMM built once per (data, K, seed, teacher config) and cached. It
+* ``"shared"`` (the default): the teacher of :mod:`bitcluster.training.teacher`, UMAP + GMM on
+  PCA features of the (centred, where that measurably helps) images, or on a deep autoencoder's,
+  built once per (data, K, seed, teacher config) and cached. It
   does not depend on the code length, so every code length learns against the same strong
   teacher, and a run at a new length reuses it. The run's :class:`TeacherSource` says how it is
   built and where it is cached.
