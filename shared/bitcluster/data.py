@@ -7,9 +7,8 @@ A dataset is named by one string, its *data source*, which a run records in ``co
 ``evaluate``, ``export`` and ``report`` read the same images again: ``mnist``, ``digits``, the path
 of an ``.npz`` file, or the path of a folder of PNG/JPEG files with its reading options after a
 ``?`` (``/data/scans?labels=folders&resize=true&channels=3``; :func:`data_source` writes it).
-
-Images are grey or RGB (:attr:`Preprocessing.channels`): an ``.npz`` of (N, H, W, 3) arrays, or a
-folder whose files carry colour, makes an RGB dataset; the run records it with the preprocessing.
+Images are grey or RGB (``Preprocessing.channels``, which a run records): an ``.npz`` of (N, H, W, 3)
+arrays, or a folder whose files carry colour, makes an RGB dataset.
 """
 
 from __future__ import annotations
@@ -26,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bitcluster.core.channels import RGB, channels_of
+from bitcluster.core.channels import channels_of, is_image_batch
 from bitcluster.core.manifest import sha256_file
 from bitcluster.core.polarity import polarity_warning
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
-from bitcluster.image_folder import FOLDER_CHANNELS
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +39,6 @@ MNIST_PREPROCESSING = Preprocessing(32, 32)
 BUILTIN_DATASETS = ("mnist", "digits")
 # How a folder's images are labelled: not at all, or by the name of their top sub-folder.
 LABEL_SOURCES = ("none", "folders")
-# The reading options a data source may carry after its ``?``.
-SOURCE_OPTIONS = frozenset({"labels", "resize", "channels"})
 
 
 class DatasetError(ValueError):
@@ -208,7 +204,7 @@ def load_npz(path: str | os.PathLike, preprocessing: Preprocessing | None = None
                 "'x_train', 'x_test' (and optional 'y_train', 'y_test')"
             )
     for name, x in (("x_train", x_tr), ("x_test", x_te)):
-        if not (x.ndim == 3 or x.ndim == 4 and x.shape[3] == RGB):
+        if not is_image_batch(x):
             raise DatasetError(f"{path}: {name} must be (N, H, W) grey or (N, H, W, 3) RGB images, got shape "
                                f"{x.shape}")
     if x_tr.shape[1:] != x_te.shape[1:]:
@@ -261,23 +257,16 @@ def data_source(name: str, *, labels: str = "none", resize: bool = False, channe
     """
     if labels not in LABEL_SOURCES:
         raise DatasetError(f"labels are read from {' or '.join(LABEL_SOURCES)}, not {labels!r}")
-    channels = _check_channels(channels)
     query = "&".join((["labels=folders"] if labels == "folders" else []) + (["resize=true"] if resize else [])
-                     + ([f"channels={channels}"] if channels != "auto" else []))
+                     + ([f"channels={channels}"] if str(channels) != "auto" else []))
     return f"{name}?{query}" if query else name
-
-
-def _check_channels(channels: str | int) -> str:
-    if str(channels) not in FOLDER_CHANNELS:
-        raise DatasetError(f"a folder's channels are {', '.join(FOLDER_CHANNELS)}, not {channels!r}")
-    return str(channels)
 
 
 def _split_source(source: str) -> tuple[str, dict[str, str]]:
     """A data source -> its name or path, and its folder options (none when the ``?`` is part of a path)."""
     path, sep, query = source.rpartition("?")
     options = dict(part.partition("=")[::2] for part in query.split("&")) if sep else {}
-    if not options or not options.keys() <= SOURCE_OPTIONS:
+    if not options or not options.keys() <= {"labels", "resize", "channels"}:
         return source, {}
     return path, options
 
@@ -291,7 +280,7 @@ def load_dataset(source: str, *, labels: str = "none", resize: bool = False, cha
     name, options = _split_source(source)
     labels = options.get("labels", "none") if labels == "none" else labels
     resize = resize or options.get("resize") == "true"
-    channels = _check_channels(options.get("channels", "auto") if str(channels) == "auto" else channels)
+    channels = options.get("channels", "auto") if str(channels) == "auto" else str(channels)
     folder_only = (labels != "none" or resize or channels != "auto") and not Path(name).is_dir()
     if folder_only:
         raise DatasetError(f"labels from folders, resize and channels are for a folder of images; {name} is not one "

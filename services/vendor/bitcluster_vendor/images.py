@@ -29,7 +29,7 @@ import onnxruntime as ort
 
 from bitcluster.api.images import ImageFileError, ImageTooLargeError, check_image_size, decode_image, open_image
 from bitcluster.core.cancellation import raise_if_cancelled
-from bitcluster.core.channels import RGB
+from bitcluster.core.channels import is_image_batch
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 # An image as the request carries it: its name and base64 text (JSON) or file bytes (multipart).
@@ -126,7 +126,7 @@ def pixels_to_batch(pixels: list, limits: ImageLimits) -> np.ndarray:
     except ValueError:
         raise ImageFormatError("pixels must be a rectangular (N, H, W) or (N, H, W, 3) array: every image of a "
                                "batch the same size") from None
-    if not (x.ndim == 3 or x.ndim == 4 and x.shape[3] == RGB) or x.dtype == object:
+    if not is_image_batch(x) or x.dtype == object:
         raise ImageFormatError(f"pixels must be a rectangular (N, H, W) grey or (N, H, W, 3) RGB array, got shape "
                                f"{x.shape}")
     check_image_size(x.shape[1], x.shape[2], limits.max_image_pixels, "each image of pixels")

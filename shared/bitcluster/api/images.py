@@ -1,4 +1,4 @@
-"""What counts as images, and the one decoder of image files (the Python API's, bulk's, the folder loader's and the vendor's).
+"""What counts as images, and the one decoder of image files (the Python API's, bulk's, folders' and the vendor's).
 
 ``images`` may be an array: one grey (H, W) or RGB (H, W, 3) image, or a grey (N, H, W) or RGB
 (N, H, W, 3) batch (uint8 0..255, other integers in 0..255, or float in [0, 1]; a 3-D array whose
@@ -27,7 +27,7 @@ from typing import Iterable, Union
 
 import numpy as np
 
-from bitcluster.core.channels import RGB
+from bitcluster.core.channels import RGB, is_image_batch
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 ImageFile = Union[str, os.PathLike, bytes]
@@ -76,7 +76,7 @@ def as_pixel_batch(array: object) -> np.ndarray:
     x = np.asarray(array)
     if x.ndim == 2 or x.ndim == 3 and x.shape[2] == RGB:
         x = x[None]
-    if not (x.ndim == 3 or x.ndim == 4 and x.shape[3] == RGB):
+    if not is_image_batch(x):
         raise ImageFormatError(f"an image must be an (H, W) grey or (H, W, 3) RGB array and a batch (N, H, W) or "
                                f"(N, H, W, 3), got shape {x.shape}")
     if np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8:

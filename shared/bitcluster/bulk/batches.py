@@ -40,7 +40,8 @@ from bitcluster.core.preprocessing import ImageFormatError, to_unit_float
 OUTPUT_SCHEMA = pa.schema([("id", pa.string()), ("code", pa.binary()), ("cluster", pa.int64())])
 # What a batch returns: those rows, why an input was skipped (null for the rows written), whether
 # its image has a light background, and whether it was converted between grey and RGB.
-BATCH_SCHEMA = pa.schema(list(OUTPUT_SCHEMA) + [pa.field("error", pa.string()), pa.field("light_background", pa.bool_()),
+BATCH_SCHEMA = pa.schema(list(OUTPUT_SCHEMA) + [pa.field("error", pa.string()),
+                                                pa.field("light_background", pa.bool_()),
                                                 pa.field("converted", pa.bool_())])
 # The columns a batch adds to the output's rows: counted, not written.
 REPORT_COLUMNS = ["error", "light_background", "converted"]

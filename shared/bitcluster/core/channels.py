@@ -43,6 +43,11 @@ def check_channels(channels: int) -> int:
     return int(channels)
 
 
+def is_image_batch(x: np.ndarray) -> bool:
+    """Whether ``x`` has the shape of a grey (N, H, W) or an RGB (N, H, W, 3) batch."""
+    return x.ndim == 3 or x.ndim == 4 and x.shape[3] == RGB
+
+
 def channels_of(batch: np.ndarray) -> int:
     """The channels of a batch: 1 for (N, H, W), 3 for (N, H, W, 3)."""
     return RGB if batch.ndim == 4 else GREY

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bitcluster.core.channels import GREY, RGB, channels_of, check_channels, conversion, to_channels
+from bitcluster.core.channels import GREY, RGB, channels_of, check_channels, conversion, is_image_batch, to_channels
 
 
 class ImageFormatError(ValueError):
@@ -116,7 +116,7 @@ class Preprocessing:
 def to_unit_float(images: np.ndarray) -> np.ndarray:
     """Validate a (N, H, W) grey or (N, H, W, 3) RGB batch and scale it to float32 in [0, 1]."""
     x = np.asarray(images)
-    if not (x.ndim == 3 or x.ndim == 4 and x.shape[3] == RGB):
+    if not is_image_batch(x):
         raise ImageFormatError(f"images must be a (N, H, W) grey or (N, H, W, 3) RGB batch, got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         raise ImageFormatError(f"empty image batch or zero-size images: shape {x.shape}")

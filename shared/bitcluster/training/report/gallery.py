@@ -87,8 +87,8 @@ def plot_cluster_grid(images: np.ndarray, clusters: np.ndarray, height: int, wid
     for ax, cluster in zip(axes, order):
         members = np.flatnonzero(clusters == cluster)
         shown = np.sort(rng.choice(members, size=min(per_cluster, len(members)), replace=False))
-        ax.imshow(sample_strip(images[shown], height, width, per_cluster, channels=channels), cmap="gray", vmin=0.0, vmax=1.0,
-                  interpolation="nearest")
+        ax.imshow(sample_strip(images[shown], height, width, per_cluster, channels=channels), cmap="gray",
+                  vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
