@@ -49,7 +49,7 @@ class SyntheticModel:
         return Preprocessing.from_dict(self.manifest.preprocessing)
 
     def encode(self, images: np.ndarray) -> np.ndarray:
-        """numpy reference of the encoder: (N, H, W) -> packed (N, ceil(D/8)) uint8."""
+        """numpy reference of the encoder: (N, H, W) or (N, H, W, 3) -> packed (N, ceil(D/8)) uint8."""
         h = self.preprocessing.apply(images).astype(np.float64)
         for i, (w, b) in enumerate(self.layers):
             h = h @ w.T + b
@@ -63,13 +63,16 @@ class SyntheticModel:
 
 
 def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int = CLUSTERS,
-                          side: int = SIDE, hidden: int = 32, entropy_model: bool = True) -> SyntheticModel:
+                          side: int = SIDE, hidden: int = 32, entropy_model: bool = True,
+                          channels: int = 1) -> SyntheticModel:
+    """A model of random weights exported to ``out``: grey ``side`` x ``side`` images, or RGB with ``channels=3``."""
     from bitcluster.core.codes import code_bytes
     from bitcluster.training.export import (BmmClassifierHalf, VabEncoderHalf, classifier_onnx, encoder_onnx,
                                             write_model_dir)
 
     rng = np.random.default_rng(seed)
-    n_pixels = side * side
+    preprocessing = Preprocessing(side, side, channels=channels)
+    n_pixels = preprocessing.n_pixels
     layers = [(rng.normal(0, 2 / np.sqrt(n_pixels), (hidden, n_pixels)).astype(np.float32),
                rng.normal(0, 0.5, hidden).astype(np.float32)),
               (rng.normal(0, 2 / np.sqrt(hidden), (bits, hidden)).astype(np.float32),
@@ -83,7 +86,7 @@ def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int 
     manifest = write_model_dir(out, encoder_onnx(VabEncoderHalf.from_layers(layers), n_pixels),
                                classifier_onnx(BmmClassifierHalf(log_pi, means), code_bytes(bits)),
                                method="synthetic", bits=bits, clusters=clusters,
-                               preprocessing=Preprocessing(side, side).to_dict(), metrics={}, training={"seed": seed},
+                               preprocessing=preprocessing.to_dict(), metrics={}, training={"seed": seed},
                                entropy_model={"log_pi": log_pi, "means": means} if entropy_model else None)
     return SyntheticModel(Path(out), manifest, layers, log_pi, means)
 

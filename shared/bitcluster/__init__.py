@@ -37,6 +37,7 @@ _LAZY = {
     "DEFAULT_MODEL_DIR": "bitcluster.api.model",
     "Codes": "bitcluster.api.codes",
     "ImageFormatError": "bitcluster.core.preprocessing",
+    "ChannelConversionWarning": "bitcluster.core.channels",
     "ModelMismatchError": "bitcluster.core.model_mismatch",
     "BitclusterClient": "bitcluster.client.http_client",
     "CodeIndex": "bitcluster.search.code_index",

@@ -6,7 +6,9 @@ fixed train/test split. Labels are optional and only ever used to score a model.
 A dataset is named by one string, its *data source*, which a run records in ``config.json`` so that
 ``evaluate``, ``export`` and ``report`` read the same images again: ``mnist``, ``digits``, the path
 of an ``.npz`` file, or the path of a folder of PNG/JPEG files with its reading options after a
-``?`` (``/data/scans?labels=folders&resize=true``; :func:`data_source` writes it).
+``?`` (``/data/scans?labels=folders&resize=true&channels=3``; :func:`data_source` writes it).
+Images are grey or RGB (``Preprocessing.channels``, which a run records): an ``.npz`` of (N, H, W, 3)
+arrays, or a folder whose files carry colour, makes an RGB dataset.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitcluster.core.channels import channels_of, is_image_batch
 from bitcluster.core.manifest import sha256_file
 from bitcluster.core.polarity import polarity_warning
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
@@ -48,7 +51,8 @@ class Dataset:
 
     Attributes
     ----------
-    x_train, x_test : (N, P) float32 in [0, 1], P = preprocessing.n_pixels
+    x_train, x_test : (N, P) float32 in [0, 1], P = preprocessing.n_pixels (height * width * channels,
+        HWC order: ``preprocessing.images(x)`` gives the images back)
     y_train, y_test : (N,) int64 labels, or None when the data has none
     """
 
@@ -171,8 +175,9 @@ def _check_labels(name: str, x: np.ndarray, y: np.ndarray | None) -> np.ndarray 
 def load_npz(path: str | os.PathLike, preprocessing: Preprocessing | None = None) -> Dataset:
     """Load a user ``.npz`` with keys ``x`` [, ``y``] or ``x_train``, ``x_test`` [, ``y_train``, ``y_test``].
 
-    Images are (N, H, W) uint8 0..255 or float 0..1. With only ``x``, a fixed 80/20 split is
-    made. Images keep their native size unless ``preprocessing`` says otherwise.
+    Images are grey (N, H, W) or RGB (N, H, W, 3), uint8 0..255 or float 0..1; RGB images make an
+    RGB dataset. With only ``x``, a fixed 80/20 split is made. Images keep their native size and
+    channels unless ``preprocessing`` says otherwise.
     """
     path = Path(path)
     if not path.is_file():
@@ -199,21 +204,24 @@ def load_npz(path: str | os.PathLike, preprocessing: Preprocessing | None = None
                 "'x_train', 'x_test' (and optional 'y_train', 'y_test')"
             )
     for name, x in (("x_train", x_tr), ("x_test", x_te)):
-        if x.ndim != 3:
-            raise DatasetError(f"{path}: {name} must be (N, H, W) grey-scale images, got shape {x.shape}")
+        if not is_image_batch(x):
+            raise DatasetError(f"{path}: {name} must be (N, H, W) grey or (N, H, W, 3) RGB images, got shape "
+                               f"{x.shape}")
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise DatasetError(f"{path}: train images {x_tr.shape[1:]} and test images {x_te.shape[1:]} differ in size")
     y_tr, y_te = _check_labels(f"{path}: y_train", x_tr, y_tr), _check_labels(f"{path}: y_test", x_te, y_te)
-    p = preprocessing or Preprocessing(int(x_tr.shape[1]), int(x_tr.shape[2]))
+    p = preprocessing or Preprocessing(int(x_tr.shape[1]), int(x_tr.shape[2]), channels=channels_of(x_tr))
     return _user_dataset(path, path.stem, (x_tr, y_tr, x_te, y_te), p)
 
 
-def load_folder(path: str | os.PathLike, *, labels: str = "none", resize: bool = False) -> Dataset:
+def load_folder(path: str | os.PathLike, *, labels: str = "none", resize: bool = False,
+                channels: str = "auto") -> Dataset:
     """Every PNG/JPEG under the folder ``path`` (sub-folders included, in sorted order), with a fixed 80/20 split.
 
     ``labels="folders"`` labels each image by its top sub-folder (for scoring only); ``resize``
-    lets images of several sizes in (see :func:`bitcluster.image_folder.read_image_folder`, which
-    also says what is skipped, converted and stretched).
+    lets images of several sizes in; ``channels`` is ``auto`` (RGB when some file carries colour),
+    ``1`` or ``3`` (see :func:`bitcluster.image_folder.read_image_folder`, which also says what is
+    skipped, converted and stretched).
     """
     from bitcluster.image_folder import FolderError, read_image_folder
 
@@ -221,7 +229,7 @@ def load_folder(path: str | os.PathLike, *, labels: str = "none", resize: bool =
         raise DatasetError(f"labels are read from {' or '.join(LABEL_SOURCES)}, not {labels!r}")
     path = Path(path)
     try:
-        folder = read_image_folder(path, labels=labels == "folders", resize=resize)
+        folder = read_image_folder(path, labels=labels == "folders", resize=resize, channels=channels)
     except FolderError as e:
         raise DatasetError(str(e)) from None
     return _user_dataset(path, path.resolve().name, _fixed_split(folder.x, folder.y), folder.preprocessing)
@@ -235,14 +243,13 @@ def _user_dataset(path: Path, name: str, split: tuple, preprocessing: Preprocess
         dataset = Dataset(name, p.apply(x_tr), y_tr, p.apply(x_te), y_te, p)
     except ImageFormatError as e:
         raise DatasetError(f"{path}: {e}") from e
-    as_images = (x.reshape(-1, p.height, p.width) for x in (dataset.x_train, dataset.x_test))
-    warning = polarity_warning(str(path), *as_images)
+    warning = polarity_warning(str(path), p.images(dataset.x_train), p.images(dataset.x_test))
     if warning:
         log.warning(warning)
     return dataset
 
 
-def data_source(name: str, *, labels: str = "none", resize: bool = False) -> str:
+def data_source(name: str, *, labels: str = "none", resize: bool = False, channels: str = "auto") -> str:
     """The data source string of ``name`` read with these options (what a run records to read it again).
 
     The options are for folders: given for ``mnist``, ``digits`` or an ``.npz`` they raise
@@ -250,7 +257,8 @@ def data_source(name: str, *, labels: str = "none", resize: bool = False) -> str
     """
     if labels not in LABEL_SOURCES:
         raise DatasetError(f"labels are read from {' or '.join(LABEL_SOURCES)}, not {labels!r}")
-    query = "&".join((["labels=folders"] if labels == "folders" else []) + (["resize=true"] if resize else []))
+    query = "&".join((["labels=folders"] if labels == "folders" else []) + (["resize=true"] if resize else [])
+                     + ([f"channels={channels}"] if str(channels) != "auto" else []))
     return f"{name}?{query}" if query else name
 
 
@@ -258,29 +266,32 @@ def _split_source(source: str) -> tuple[str, dict[str, str]]:
     """A data source -> its name or path, and its folder options (none when the ``?`` is part of a path)."""
     path, sep, query = source.rpartition("?")
     options = dict(part.partition("=")[::2] for part in query.split("&")) if sep else {}
-    if not options or not options.keys() <= {"labels", "resize"}:
+    if not options or not options.keys() <= {"labels", "resize", "channels"}:
         return source, {}
     return path, options
 
 
-def load_dataset(source: str, *, labels: str = "none", resize: bool = False) -> Dataset:
+def load_dataset(source: str, *, labels: str = "none", resize: bool = False, channels: str = "auto") -> Dataset:
     """``mnist``, ``digits``, the path of a ``.npz`` file or of a folder of PNG/JPEG files.
 
-    ``source`` may carry folder options (:func:`data_source`); ``labels`` and ``resize`` add to them.
+    ``source`` may carry folder options (:func:`data_source`); ``labels``, ``resize`` and
+    ``channels`` add to them.
     """
     name, options = _split_source(source)
     labels = options.get("labels", "none") if labels == "none" else labels
     resize = resize or options.get("resize") == "true"
-    folder_only = (labels != "none" or resize) and not Path(name).is_dir()
+    channels = options.get("channels", "auto") if str(channels) == "auto" else str(channels)
+    folder_only = (labels != "none" or resize or channels != "auto") and not Path(name).is_dir()
     if folder_only:
-        raise DatasetError(f"labels from folders and resize are for a folder of images; {name} is not one (an "
-                           ".npz carries its labels as 'y', and its images are of one size)")
+        raise DatasetError(f"labels from folders, resize and channels are for a folder of images; {name} is not one "
+                           "(an .npz carries its labels as 'y', and its images are of one size and kind: (N, H, W) "
+                           "grey or (N, H, W, 3) RGB)")
     if name == "mnist":
         return _load_mnist()
     if name == "digits":
         return _load_digits()
     if Path(name).is_dir():
-        return load_folder(name, labels=labels, resize=resize)
+        return load_folder(name, labels=labels, resize=resize, channels=channels)
     if name.endswith(".npz") or os.path.exists(name):
         return load_npz(name)
     if os.sep in name:

@@ -71,8 +71,10 @@ def test_preprocessing_rejects_bad_batches():
     p = Preprocessing(4, 4)
     with pytest.raises(ImageFormatError):
         p.apply(np.zeros((0, 4, 4), np.uint8))
+    with pytest.raises(ImageFormatError, match=r"\(N, H, W, 3\) RGB"):  # RGBA, or two channels: neither grey nor RGB
+        p.apply(np.zeros((2, 4, 4, 4), np.uint8))
     with pytest.raises(ImageFormatError):
-        p.apply(np.zeros((2, 4, 4, 3), np.uint8))
+        p.apply(np.zeros((2, 4, 4, 2), np.uint8))
     with pytest.raises(ImageFormatError):
         p.apply(np.array([[[np.inf]]], dtype=np.float32))
     assert p.apply(np.full((2, 4, 4), 255, np.uint8)).max() == 1.0

@@ -105,15 +105,36 @@ def test_several_sizes_are_refused_unless_resize_and_other_aspect_ratios_are_str
     assert len(paths) == 30
 
 
-def test_colour_files_are_converted_to_grey_with_a_warning(tmp_path, digit_images, caplog):
+def test_one_colour_file_makes_an_rgb_set_and_its_grey_files_are_converted_with_a_warning(
+        tmp_path, digit_images, caplog):
     images, labels = digit_images
     _write_folder(tmp_path / "mine", images[:10], labels[:10], nested=False)
     tinted = np.stack([images[10], images[10] // 2, np.zeros_like(images[10])], axis=-1)
     Image.fromarray(tinted).save(tmp_path / "mine" / "colour.png")
     with caplog.at_level(logging.WARNING):
         d = load_dataset(str(tmp_path / "mine"))
+    assert d.preprocessing.channels == 3 and d.x_train.shape[1] == 8 * 8 * 3
+    assert "10 of 11 images were grey and were converted to RGB" in caplog.text
+    as_images = np.concatenate([d.preprocessing.images(d.x_train), d.preprocessing.images(d.x_test)])
+    grey_files = [x for x in as_images if (x[..., 0] == x[..., 2]).all()]
+    assert len(grey_files) == 10  # copied into R, G and B
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        grey = load_dataset(data_source(str(tmp_path / "mine"), channels="1"))
+    assert grey.preprocessing.channels == 1 and grey.x_train.shape[1] == 8 * 8
+    assert "1 of 11 images were RGB and were converted to grey" in caplog.text and "colour.png" in caplog.text
+    with pytest.raises(DatasetError, match="channels"):
+        load_dataset(str(tmp_path / "mine"), channels="2")
+
+
+def test_grey_pixels_saved_as_rgb_keep_a_folder_grey_and_silent(tmp_path, digit_images, caplog):
+    images, labels = digit_images
+    _write_folder(tmp_path / "mine", images[:10], labels[:10], nested=False)
+    Image.fromarray(images[10]).convert("RGB").save(tmp_path / "mine" / "grey_as_rgb.png")
+    with caplog.at_level(logging.WARNING):
+        d = load_dataset(str(tmp_path / "mine"))
+    assert d.preprocessing.channels == 1 and "converted" not in caplog.text
     assert len(d.x_train) + len(d.x_test) == 11
-    assert "1 of 11 images are in colour and were converted to grey" in caplog.text and "colour.png" in caplog.text
 
 
 def test_dark_on_light_images_get_a_warning_that_says_to_invert_them(tmp_path, digit_images, caplog):

@@ -17,7 +17,7 @@ pytest_plugins = ["service_fixtures"]
 from service_fixtures import assert_error, in_process_client, png_bytes, random_images  # noqa: E402
 
 from bitcluster_vendor.config import Settings, default_max_image_pixels  # noqa: E402
-from bitcluster_vendor.images import decode_grey  # noqa: E402
+from bitcluster_vendor.images import decode_image  # noqa: E402
 from bitcluster_vendor.main import create_app  # noqa: E402
 
 
@@ -79,10 +79,10 @@ def test_a_form_stops_being_parsed_past_the_batch_size(client):
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
 def test_a_large_image_is_shrunk_in_8_bits_to_4_times_the_model(fmt):
-    grey = decode_grey(image_file(1024, fmt), "images[0]", Preprocessing(8, 8))
+    grey = decode_image(image_file(1024, fmt), "images[0]", Preprocessing(8, 8))
     assert grey.shape == (32, 32) and grey.dtype == np.uint8
     small = image_file(16, fmt)  # under 4 times the model's side: the exact path of training
-    np.testing.assert_array_equal(decode_grey(small, "images[0]", Preprocessing(8, 8)),
+    np.testing.assert_array_equal(decode_image(small, "images[0]", Preprocessing(8, 8)),
                                   np.asarray(Image.open(io.BytesIO(small)).convert("L")))
 
 
@@ -97,6 +97,6 @@ def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):
         return result
 
     monkeypatch.setattr(JpegImageFile, "draft", recorded)
-    decode_grey(image_file(1024, "JPEG"), "images[0]", Preprocessing(8, 8))
-    decode_grey(image_file(16, "JPEG"), "images[0]", Preprocessing(8, 8))
+    decode_image(image_file(1024, "JPEG"), "images[0]", Preprocessing(8, 8))
+    decode_image(image_file(16, "JPEG"), "images[0]", Preprocessing(8, 8))
     assert drafts == [("L", (32, 32), (128, 128))]  # 1024 / 8: Pillow decodes 1/8 of each side

@@ -21,10 +21,11 @@ IMAGE_PIXELS_CEILING = 4096 * 4096
 
 
 def default_max_image_pixels(model_pixels: int) -> int:
-    """The per-image cap when ``BITCLUSTER_MAX_IMAGE_PIXELS`` is unset, from the model's input size.
+    """The per-image cap when ``BITCLUSTER_MAX_IMAGE_PIXELS`` is unset, from the model's image size.
 
-    1024 times its pixels (32 times its side), but at least 2048x2048 (a photo) and at most
-    4096x4096 (16 M pixels, a few bytes each while decoded and reduced).
+    1024 times its pixels, height * width (32 times its side; an RGB model's channels do not
+    count: a file costs Pillow a few bytes per pixel whatever its mode), but at least 2048x2048 (a
+    photo) and at most 4096x4096 (16 M pixels, a few bytes each while decoded and reduced).
     """
     return min(IMAGE_PIXELS_CEILING, max(IMAGE_PIXELS_FLOOR, IMAGE_PIXELS_PER_MODEL_PIXEL * model_pixels))
 
@@ -49,5 +50,5 @@ class Settings(ServiceSettings):
                                                           "(503 when none frees up).")
 
     def image_pixel_cap(self, model_pixels: int) -> int:
-        """``max_image_pixels``, or the default the model's input size gives."""
+        """``max_image_pixels``, or the default the model's image size (height * width) gives."""
         return self.max_image_pixels or default_max_image_pixels(model_pixels)

@@ -31,7 +31,8 @@ class Encoder:
         return cls(model, preprocessing)
 
     def preprocess(self, images: np.ndarray, resize: bool = False) -> np.ndarray:
-        """(N, H, W) batch -> (N, P) float32 in [0, 1].
+        """(N, H, W) grey or (N, H, W, 3) RGB batch -> (N, P) float32 in [0, 1], converted to the model's
+        channels when it has the other number (``preprocessing.conversion`` says whether).
 
         Raises ImageFormatError for images the shared preprocessing refuses (NaN, out of range,
         another aspect ratio than the model's unless ``resize``).
@@ -44,5 +45,5 @@ class Encoder:
 
     def encode(self, images: np.ndarray, run_options: ort.RunOptions | None = None,
                resize: bool = False) -> np.ndarray:
-        """(N, H, W) images -> packed codes, uint8 of shape (N, ceil(D / 8)), MSB first."""
+        """(N, H, W) grey or (N, H, W, 3) RGB images -> packed codes, uint8 of shape (N, ceil(D / 8)), MSB first."""
         return self.run(self.preprocess(images, resize), run_options)

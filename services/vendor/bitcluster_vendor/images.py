@@ -3,8 +3,14 @@
 Every image's size is read from its header (:func:`bitcluster.api.images.open_image`) and checked
 against ``max_image_pixels``, and their sum against ``max_request_pixels``, before a single pixel
 is decoded. The images are then decoded one at a time by the shared decoder
-(:func:`bitcluster.api.images.decode_grey`, large images shrunk while decoded) straight into the
-(N, P) float32 input, so a request never holds more than one decoded image.
+(:func:`bitcluster.api.images.decode_image`, large images shrunk while decoded) straight into the
+(N, P) float32 input, so a request never holds more than one decoded image. Grey files for an RGB
+model and colour files for a grey one are converted by the preprocessing's one rule
+(:mod:`bitcluster.core.channels`), and counted: the answer says how many.
+
+The limits count pixels (H * W) of files, as Pillow decodes them whatever their mode, and numbers
+(N * H * W * channels) of a JSON batch; the model's channels never raise them (the default
+per-image cap follows the model's height * width, not its input length).
 No HTTP here: refusals are domain errors (:class:`~bitcluster.api.images.ImageFileError`,
 :class:`~bitcluster.api.images.ImageTooLargeError`, ``ImageFormatError``) that
 :mod:`bitcluster.serving.errors` answers. Messages name the item (``images[3]``), never its
@@ -21,8 +27,9 @@ from typing import Sequence, Union
 import numpy as np
 import onnxruntime as ort
 
-from bitcluster.api.images import ImageFileError, ImageTooLargeError, check_image_size, decode_grey, open_image
+from bitcluster.api.images import ImageFileError, ImageTooLargeError, check_image_size, decode_image, open_image
 from bitcluster.core.cancellation import raise_if_cancelled
+from bitcluster.core.channels import is_image_batch
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 # An image as the request carries it: its name and base64 text (JSON) or file bytes (multipart).
@@ -73,26 +80,30 @@ def check_headers(sources: Sequence[ImageSource], limits: ImageLimits, preproces
 
 
 def images_to_input(sources: Sequence[ImageSource], preprocessing: Preprocessing, limits: ImageLimits,
-                    resize: bool, run_options: ort.RunOptions) -> np.ndarray:
-    """Image files -> the encoder's (N, P) float32 input, decoded one at a time.
+                    resize: bool, run_options: ort.RunOptions) -> tuple[np.ndarray, int]:
+    """Image files -> the encoder's (N, P) float32 input, decoded one at a time, and how many were
+    converted between grey and RGB to match the model.
 
     Stops between images once the request has timed out (:func:`raise_if_cancelled`).
     """
     check_headers(sources, limits, preprocessing, resize)
     out = np.empty((len(sources), preprocessing.n_pixels), dtype=np.float32)
+    converted = 0
     for i, source in enumerate(sources):
         raise_if_cancelled(run_options)
-        grey = decode_grey(source_bytes(source), source[0], preprocessing)
+        image = decode_image(source_bytes(source), source[0], preprocessing)[None]
+        converted += preprocessing.conversion(image) is not None
         # The aspect ratio was checked on the declared size; shrinking may have moved it a little.
-        out[i] = preprocessing.apply(grey[None], any_aspect_ratio=True)[0]
-    return out
+        out[i] = preprocessing.apply(image, any_aspect_ratio=True)[0]
+    return out, converted
 
 
 def check_json_numbers(body: bytes, max_numbers: int) -> None:
     """Refuse a JSON body that may hold more than ``max_numbers`` pixel values, before parsing it.
 
-    A JSON (N, H, W) array of numbers has one comma fewer than numbers, so the commas bound the
-    numbers from above; bodies of image files hold about two per image.
+    A JSON (N, H, W) or (N, H, W, 3) array of numbers has one comma fewer than numbers, so the
+    commas bound the numbers from above (an RGB pixel counts three); bodies of image files hold
+    about two per image.
     """
     numbers = body.count(b",") + 1
     if numbers > max_numbers:
@@ -102,7 +113,8 @@ def check_json_numbers(body: bytes, max_numbers: int) -> None:
 
 
 def pixels_to_batch(pixels: list, limits: ImageLimits) -> np.ndarray:
-    """A JSON (N, H, W) array -> uint8 (integers 0..255) or float64 (numbers with a fraction, in [0, 1]).
+    """A JSON (N, H, W) grey or (N, H, W, 3) RGB array -> uint8 (integers 0..255) or float64 (numbers with a
+    fraction, in [0, 1]).
 
     JSON integers mean 8-bit grey levels and numbers written with a decimal point mean [0, 1]:
     what ``json.dumps(array.tolist())`` writes for a uint8 and for a float array. A batch of whole
@@ -112,10 +124,11 @@ def pixels_to_batch(pixels: list, limits: ImageLimits) -> np.ndarray:
     try:
         x = np.asarray(pixels)
     except ValueError:
-        raise ImageFormatError("pixels must be a rectangular (N, H, W) array: every image of a batch the same "
-                               "size") from None
-    if x.ndim != 3 or x.dtype == object:
-        raise ImageFormatError(f"pixels must be a rectangular (N, H, W) array, got shape {x.shape}")
+        raise ImageFormatError("pixels must be a rectangular (N, H, W) or (N, H, W, 3) array: every image of a "
+                               "batch the same size") from None
+    if not is_image_batch(x) or x.dtype == object:
+        raise ImageFormatError(f"pixels must be a rectangular (N, H, W) grey or (N, H, W, 3) RGB array, got shape "
+                               f"{x.shape}")
     check_image_size(x.shape[1], x.shape[2], limits.max_image_pixels, "each image of pixels")
     check_request_pixels(x.size, limits.max_request_pixels, f"pixels of shape {x.shape}")
     if np.issubdtype(x.dtype, np.floating) and np.isfinite(x).all() and x.max() > 1 and (x == np.floor(x)).all():

@@ -11,8 +11,9 @@ import base64
 import copy
 import io
 
-from bitcluster.core.wire import CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, \
-    MULTIPART_FORM, OCTET_STREAM
+from bitcluster.core.channels import GREY_TO_RGB, RGB, RGB_TO_GREY
+from bitcluster.core.wire import CODE_BITS_HEADER, CONVERSION_HEADER, CONVERTED_HEADER, COUNT_HEADER, ENTROPY_CODED, \
+    JSON, MODEL_ID_HEADER, MULTIPART_FORM, OCTET_STREAM
 from bitcluster.serving.errors import error_responses
 
 from bitcluster_vendor.config import Settings
@@ -41,7 +42,13 @@ REQUEST_BODY = {
 }
 _CODE_HEADERS = {MODEL_ID_HEADER: {"schema": {"type": "string"}, "description": "The model that encoded."},
                  CODE_BITS_HEADER: {"schema": {"type": "integer"}, "description": "D, the code length in bits."},
-                 COUNT_HEADER: {"schema": {"type": "integer"}, "description": "N, the number of codes."}}
+                 COUNT_HEADER: {"schema": {"type": "integer"}, "description": "N, the number of codes."},
+                 CONVERTED_HEADER: {"schema": {"type": "integer"},
+                                    "description": "How many images were converted between grey and RGB to match "
+                                                   "the model; absent when none was (JSON: 'converted')."},
+                 CONVERSION_HEADER: {"schema": {"type": "string", "enum": [RGB_TO_GREY, GREY_TO_RGB]},
+                                     "description": "The rule they were converted by; absent when none was (JSON: "
+                                                    "'conversion')."}}
 RESPONSES = {
     200: {"description": f"The code of each image, in order. JSON by default; with 'Accept: {OCTET_STREAM}' the "
                          f"N packed codes concatenated, ceil(D/8) bytes each, MSB first; with 'Accept: "
@@ -57,12 +64,12 @@ RESPONSES = {
 RESPONSES[406]["description"] += f": Accept allows none of {JSON}, {OCTET_STREAM}, {ENTROPY_CODED} (when spoken)"
 
 
-def example_png(height: int, width: int) -> str:
-    """Base64 of a black PNG of the model's input size."""
+def example_png(height: int, width: int, channels: int = 1) -> str:
+    """Base64 of a black grey (or RGB) PNG of the model's input size."""
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("L", (width, height)).save(buffer, "PNG")
+    Image.new("RGB" if channels == RGB else "L", (width, height)).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -70,16 +77,19 @@ def encode_contract(schema: dict, encoder: Encoder, settings: Settings) -> None:
     """Write the served model's input size, batch limit and code formats into ``POST /v1/encode``."""
     operation = schema["paths"][ROUTE]["post"]
     body = operation["requestBody"]["content"]
-    height, width = encoder.preprocessing.height, encoder.preprocessing.width
+    p = encoder.preprocessing
+    height, width = p.height, p.width
     properties = body[JSON]["schema"]["properties"]
     properties["images"]["maxItems"] = settings.max_batch
     for alternative in properties["pixels"]["anyOf"]:
         alternative["maxItems"] = settings.max_batch
     body[MULTIPART_FORM]["schema"]["properties"]["files"]["maxItems"] = settings.max_batch
+    pixel = [0] * RGB if p.channels == RGB else 0
     body[JSON]["examples"] = {
-        "pixels": {"summary": f"one {height}x{width} image as grey levels 0..255",
-                   "value": {"pixels": [[[0] * width for _ in range(height)]]}},
-        "images": {"summary": f"one {height}x{width} PNG file", "value": {"images": [example_png(height, width)]}},
+        "pixels": {"summary": f"one {p.describe()} image as levels 0..255",
+                   "value": {"pixels": [[[pixel] * width for _ in range(height)]]}},
+        "images": {"summary": f"one {p.describe()} PNG file",
+                   "value": {"images": [example_png(height, width, p.channels)]}},
     }
     if encoder.model.entropy_model is None:
         operation["responses"]["200"]["content"].pop(ENTROPY_CODED, None)

@@ -8,11 +8,14 @@ writing a pixel batch.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
+from bitcluster.core.channels import GREY_TO_RGB, RGB_TO_GREY, RULES
+
 Pixel = Union[StrictInt, StrictFloat]  # strict, so that 255 stays an int and 1.0 a float
+RGBPixel = list[Pixel]  # [R, G, B]; its length is checked with the shape, after parsing
 
 
 class EncodeRequest(BaseModel):
@@ -20,10 +23,11 @@ class EncodeRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    images: list[str] | None = Field(None, description="Base64 PNG or JPEG files (any size; converted to grey).")
-    pixels: list[list[list[Pixel]]] | None = Field(
-        None, description="A raw (N, H, W) grey-scale batch: integers 0..255, or numbers with a decimal "
-                          "point in [0, 1].")
+    images: list[str] | None = Field(None, description="Base64 PNG or JPEG files (any size; converted to the "
+                                                       "model's grey or RGB).")
+    pixels: list[list[list[Pixel]]] | list[list[list[RGBPixel]]] | None = Field(
+        None, description="A raw (N, H, W) grey or (N, H, W, 3) RGB batch: integers 0..255, or numbers with a "
+                          "decimal point in [0, 1].")
 
     @model_validator(mode="before")
     @classmethod
@@ -50,6 +54,14 @@ def _pixel_batch(pixel: dict) -> dict:
     return _batch(image, "")
 
 
+def _rgb(value: dict) -> dict:
+    return {"type": "array", "minItems": 3, "maxItems": 3, "items": value}
+
+
+_LEVEL = {"type": "integer", "minimum": 0, "maximum": 255}
+_UNIT = {"type": "number", "minimum": 0, "maximum": 1}
+
+
 ENCODE_REQUEST_SCHEMA: dict = {
     "title": "EncodeRequest",
     "type": "object",
@@ -59,15 +71,16 @@ ENCODE_REQUEST_SCHEMA: dict = {
         # minLength 1: an empty string is no file (422 invalid_image), and the schema says so.
         "images": _batch({"type": "string", "format": "byte", "minLength": 1,
                           "description": "Standard base64 (optionally as a data: URL) of a PNG or JPEG file."},
-                         "PNG or JPEG files of any size, converted to grey; a size of another aspect ratio "
-                         "than the model's is refused unless ?resize=true."),
+                         "PNG or JPEG files of any size, converted to the model's grey or RGB (the answer "
+                         "counts those converted); a size of another aspect ratio than the model's is refused "
+                         "unless ?resize=true."),
         "pixels": {
-            "description": "A raw (N, H, W) grey-scale batch, every image of it the same size (H, W) (422 "
-                           "otherwise): all integers 0..255, or all numbers written with a decimal point in "
+            "description": "A raw (N, H, W) grey or (N, H, W, 3) RGB batch, every image of it the same size (H, W) "
+                           "(422 otherwise): all integers 0..255, or all numbers written with a decimal point in "
                            "[0, 1]. Another size than the model's is resized; another aspect ratio is "
-                           "refused unless ?resize=true.",
-            "anyOf": [_pixel_batch({"type": "integer", "minimum": 0, "maximum": 255}),
-                      _pixel_batch({"type": "number", "minimum": 0, "maximum": 1})],
+                           "refused unless ?resize=true; grey for an RGB model, or RGB for a grey one, is "
+                           "converted (the answer says so).",
+            "anyOf": [_pixel_batch(_LEVEL), _pixel_batch(_UNIT), _pixel_batch(_rgb(_LEVEL)), _pixel_batch(_rgb(_UNIT))],
         },
     },
 }
@@ -78,3 +91,10 @@ class EncodeResponse(BaseModel):
     bits: int = Field(..., description="Code length D.")
     count: int
     codes: list[str] = Field(..., description="Base64 of each packed code, ceil(D / 8) bytes, MSB first.")
+    converted: int = Field(0, description="How many of the images were converted between grey and RGB to match "
+                                          "the model (grey images for an RGB model, RGB for a grey one); binary "
+                                          "answers carry it as the X-Converted header when not 0.")
+    conversion: Optional[Literal[RGB_TO_GREY, GREY_TO_RGB]] = Field(
+        None, description=f"The rule they were converted by, null when none was: rgb_to_grey "
+                          f"({RULES[RGB_TO_GREY]}) or grey_to_rgb ({RULES[GREY_TO_RGB]}); the X-Conversion header "
+                          "on binary answers.")

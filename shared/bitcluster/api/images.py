@@ -1,9 +1,12 @@
-"""What counts as images, and the one decoder of image files (the Python API's, bulk's and the vendor's).
+"""What counts as images, and the one decoder of image files (the Python API's, bulk's, folders' and the vendor's).
 
-``images`` may be an (N, H, W) or (H, W) array (uint8 0..255, other integers in 0..255, or float
-in [0, 1]), a PNG/JPEG file (a path, or its bytes), or a list mixing those. The in-process model
-decodes files here; the HTTP client sends them to the vendor as they are, and the vendor decodes
-them with the same :func:`decode_grey` (Pillow, converted to 8-bit grey).
+``images`` may be an array: one grey (H, W) or RGB (H, W, 3) image, or a grey (N, H, W) or RGB
+(N, H, W, 3) batch (uint8 0..255, other integers in 0..255, or float in [0, 1]; a 3-D array whose
+last axis is 3 is one RGB image); a PNG/JPEG file (a path, or its bytes); or a list mixing those.
+The in-process model decodes files here; the HTTP client sends them to the vendor as they are, and
+the vendor decodes them with the same :func:`decode_image` (Pillow: grey files to 8-bit grey, the
+others to 8-bit RGB). A file or array of the other kind than the model's is converted by the
+preprocessing (:mod:`bitcluster.core.channels`, one rule for files and arrays), which the caller reports.
 
 Decoding is safe on untrusted files: :func:`open_image` reads the header alone, so a size can be
 checked (:func:`check_image_size`) before a pixel is decoded (a 16 kB PNG can declare 4096x4096
@@ -24,15 +27,19 @@ from typing import Iterable, Union
 
 import numpy as np
 
+from bitcluster.core.channels import RGB, is_image_batch
 from bitcluster.core.preprocessing import ImageFormatError, Preprocessing
 
 ImageFile = Union[str, os.PathLike, bytes]
 Images = Union[np.ndarray, ImageFile, Iterable[Union[np.ndarray, ImageFile]]]
-# A run of the input, in order: an (n, H, W) pixel batch, or image files still encoded.
+# A run of the input, in order: an (n, H, W) or (n, H, W, 3) pixel batch, or image files still encoded.
 ImageGroup = Union[np.ndarray, list]
 IMAGE_FORMATS = ("PNG", "JPEG")
 DECODING_ERRORS = (OSError, SyntaxError, ValueError)  # what Pillow's decoders raise on truncated or corrupt data
 KEEP_SIDES = 4  # a large image is shrunk in 8 bits to no less than 4 times the model's height and width
+# Pillow modes whose pixels are grey levels: decoded as 8-bit grey ("L"); every other mode (RGB, RGBA,
+# palette, CMYK, YCbCr, ...) may carry colour and is decoded as 8-bit RGB.
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 
 
 class ImageFileError(ImageFormatError):
@@ -59,16 +66,19 @@ def _is_file(item: object) -> bool:
 
 
 def as_pixel_batch(array: object) -> np.ndarray:
-    """One (H, W) image or an (N, H, W) batch -> an (N, H, W) array the preprocessing takes.
+    """One image or a batch -> an (N, H, W) grey or (N, H, W, 3) RGB batch the preprocessing takes.
 
-    Integer pixels other than uint8 must lie in 0..255 and become uint8, as integers sent to
-    the vendor in JSON do; floats are kept (their range is checked by the preprocessing).
+    An (H, W) array is one grey image, an (H, W, 3) array one RGB image (not a batch of images
+    3 pixels wide), (N, H, W) and (N, H, W, 3) arrays are batches. Integer pixels other than uint8
+    must lie in 0..255 and become uint8, as integers sent to the vendor in JSON do; floats are
+    kept (their range is checked by the preprocessing).
     """
     x = np.asarray(array)
-    if x.ndim == 2:
+    if x.ndim == 2 or x.ndim == 3 and x.shape[2] == RGB:
         x = x[None]
-    if x.ndim != 3:
-        raise ImageFormatError(f"an image must be an (H, W) array and a batch (N, H, W), got shape {x.shape}")
+    if not is_image_batch(x):
+        raise ImageFormatError(f"an image must be an (H, W) grey or (H, W, 3) RGB array and a batch (N, H, W) or "
+                               f"(N, H, W, 3), got shape {x.shape}")
     if np.issubdtype(x.dtype, np.integer) and x.dtype != np.uint8:
         if x.size and (x.min() < 0 or x.max() > 255):
             raise ImageFormatError("integer pixels must lie in 0..255 (or pass floats in [0, 1])")
@@ -81,7 +91,7 @@ def image_groups(images: Images) -> list[ImageGroup]:
 
     Returns
     -------
-    list whose items are (n, H, W) arrays or lists of image files (paths or bytes); the counts
+    list whose items are (n, H, W) or (n, H, W, 3) arrays or lists of image files (paths or bytes); the counts
     add up to the number of images. Raises ``ValueError`` when there are none.
     """
     if isinstance(images, np.ndarray) or _is_file(images):
@@ -142,30 +152,33 @@ def check_image_size(height: int, width: int, max_pixels: int, name: str) -> Non
                                  "are accepted per image (raise BITCLUSTER_MAX_IMAGE_PIXELS on the service)")
 
 
-def decode_grey(data: bytes, name: str, preprocessing: Preprocessing | None = None) -> np.ndarray:
-    """A PNG or JPEG file -> (H, W) uint8 grey levels (Pillow's 'L').
+def decode_image(data: bytes, name: str, preprocessing: Preprocessing | None = None) -> np.ndarray:
+    """A PNG or JPEG file -> (H, W) uint8 grey levels for a grey file, (H, W, 3) uint8 RGB for any other.
 
-    Given the model's ``preprocessing``, an image far larger than the model is shrunk while
+    A file is grey when its Pillow mode is (:data:`GREY_MODES`); the others (RGB, palette, CMYK,
+    ...) decode as RGB whatever the model's channels: converting them is the preprocessing's one
+    rule. Given the model's ``preprocessing``, an image far larger than the model is shrunk while
     decoded (see the module docstring); without it, decoded at full size.
     """
     with open_image(data, name) as image:
+        mode = "L" if image.mode in GREY_MODES else "RGB"
         try:
             if preprocessing is None:
-                return np.asarray(image.convert("L"), dtype=np.uint8)
+                return np.asarray(image.convert(mode), dtype=np.uint8)
             keep = (KEEP_SIDES * preprocessing.width, KEEP_SIDES * preprocessing.height)
             if image.format == "JPEG" and min(image.width // keep[0], image.height // keep[1]) >= 2:
-                image.draft("L", keep)  # decoded at 1/2, 1/4 or 1/8 scale, still at least `keep`
-            grey = image.convert("L")
-            factor = min(grey.width // keep[0], grey.height // keep[1])
+                image.draft(mode, keep)  # decoded at 1/2, 1/4 or 1/8 scale, still at least `keep`
+            decoded = image.convert(mode)
+            factor = min(decoded.width // keep[0], decoded.height // keep[1])
             if factor >= 2:
-                grey = grey.reduce(factor)
-            return np.asarray(grey, dtype=np.uint8)
+                decoded = decoded.reduce(factor)
+            return np.asarray(decoded, dtype=np.uint8)
         except DECODING_ERRORS:
             raise ImageFileError(f"{name} could not be decoded (truncated or corrupt)") from None
 
 
 def read_image_file(file: ImageFile) -> np.ndarray:
-    """A PNG or JPEG file (path or bytes) -> (H, W) uint8 grey levels, by :func:`decode_grey` at full size.
+    """A PNG or JPEG file (path or bytes) -> (H, W) grey or (H, W, 3) RGB uint8, by :func:`decode_image` at full size.
 
     Raises :class:`ImageFormatError` (:class:`ImageFileError`, :class:`ImageTooLargeError`) for
     anything that is not a decodable PNG or JPEG: another format, a truncated or corrupt file, or
@@ -175,11 +188,12 @@ def read_image_file(file: ImageFile) -> np.ndarray:
     name = "an image given as bytes" if isinstance(file, bytes) else str(file)
     if not isinstance(file, bytes) and Path(file).is_dir():
         raise ImageFormatError(f"{name} is a directory: pass its image files (e.g. sorted(Path(...).glob('*.png')))")
-    return decode_grey(file if isinstance(file, bytes) else Path(file).read_bytes(), name)
+    return decode_image(file if isinstance(file, bytes) else Path(file).read_bytes(), name)
 
 
 def pixel_groups(images: Images) -> list[np.ndarray]:
-    """``images`` as (n, H, W) pixel batches in order, files decoded, consecutive images of one size together."""
+    """``images`` as (n, H, W) or (n, H, W, 3) pixel batches in order, files decoded, consecutive images of one
+    size and kind together."""
     decoded = []
     for group in image_groups(images):
         decoded.extend([group] if isinstance(group, np.ndarray) else [read_image_file(f)[None] for f in group])

@@ -15,6 +15,7 @@ only to read image files or resize; never torch.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
 from bitcluster.api.images import Images, pixel_groups
+from bitcluster.core.channels import CONVERSION_INTO, ChannelConversionWarning, conversion_message
 from bitcluster.core.manifest import DEFAULT_MODEL_DIR, HALVES, ManifestError, ModelManifest
 from bitcluster.core.novelty import DEFAULT_RATE, NoveltyReference, NoveltyUnavailableError, load_novelty_reference
 from bitcluster.core.onnx_model import OnnxModel, load_onnx_model
@@ -63,7 +65,7 @@ class Model:
 
     def __repr__(self) -> str:
         p = self.preprocessing
-        return (f"Model({self.model_id}: {self.manifest.method}, {p.height}x{p.width} images -> {self.bits}-bit "
+        return (f"Model({self.model_id}: {self.manifest.method}, {p.describe()} images -> {self.bits}-bit "
                 f"codes -> {self.clusters} clusters)")
 
     def encode(self, images: Images, *, resize: bool = False) -> Codes:
@@ -71,8 +73,11 @@ class Model:
 
         Parameters
         ----------
-        images : (N, H, W) or (H, W) array, uint8 0..255 or float in [0, 1]; a PNG/JPEG path or
-            its bytes; or a list of those. Images of another size are resized to the model's.
+        images : grey (N, H, W) or (H, W), or RGB (N, H, W, 3) or (H, W, 3) array, uint8 0..255 or
+            float in [0, 1]; a PNG/JPEG path or its bytes; or a list of those. Images of another
+            size are resized to the model's; grey images for an RGB model, or RGB images for a grey
+            one, are converted (:mod:`bitcluster.core.channels`) with a
+            :class:`~bitcluster.core.channels.ChannelConversionWarning`.
         resize : also resize images of another aspect ratio (stretching them); by default they
             raise :class:`~bitcluster.core.preprocessing.ImageFormatError`
 
@@ -80,14 +85,25 @@ class Model:
         -------
         Codes: ``packed`` (N, ceil(bits / 8)) uint8 with this model's ``bits`` and ``model_id``
         """
+        codes, converted = self.encode_with_conversions(images, resize=resize)
+        if converted.any():
+            rule = CONVERSION_INTO[self.preprocessing.channels]
+            warnings.warn(conversion_message(int(converted.sum()), len(codes), rule), ChannelConversionWarning,
+                          stacklevel=2)
+        return codes
+
+    def encode_with_conversions(self, images: Images, *, resize: bool = False) -> tuple[Codes, np.ndarray]:
+        """:meth:`encode` without the warning: the codes, and (N,) bool, which images were converted
+        between grey and RGB to match the model (for callers that report it their own way, as bulk jobs)."""
         half = self._half(self.encoder, "vendor", "encode images")
         preprocessing = self.preprocessing
-        chunks = []
+        chunks, converted = [], []
         for batch in pixel_groups(images):
             x = preprocessing.apply(batch, any_aspect_ratio=resize)
+            converted.append(np.full(len(batch), preprocessing.conversion(batch) is not None))
             chunks += [half.session.run(["codes"], {"images": x[i:i + RUN_ROWS]})[0]
                        for i in range(0, len(x), RUN_ROWS)]
-        return Codes(np.concatenate(chunks), self.bits, self.model_id)
+        return Codes(np.concatenate(chunks), self.bits, self.model_id), np.concatenate(converted)
 
     def classify(self, codes: CodesLike) -> np.ndarray:
         """Codes -> (N,) int64 clusters, the most probable BMM component of each code.

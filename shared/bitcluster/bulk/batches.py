@@ -10,7 +10,9 @@ An input that cannot be encoded (a file that is not a PNG or JPEG, truncated, a 
 bomb, gone, or of another aspect ratio than the model's) does not stop the job: the batch comes
 back with a row for it that carries the reason in ``error`` and no code, and :class:`Tally`
 writes the other rows and keeps the skipped ones for the job's summary. Each row also says whether
-its image is dark on a light background (:mod:`bitcluster.core.polarity`), which the summary counts.
+its image is dark on a light background (:mod:`bitcluster.core.polarity`) and whether it was
+converted between grey and RGB to match the model (:mod:`bitcluster.core.channels`), which the
+summary counts.
 """
 
 from __future__ import annotations
@@ -36,9 +38,13 @@ from bitcluster.core.preprocessing import ImageFormatError, to_unit_float
 # The rows of the output file: the input's id, its packed code (ceil(bits / 8) bytes, MSB first,
 # as the vendor ships it) and its cluster.
 OUTPUT_SCHEMA = pa.schema([("id", pa.string()), ("code", pa.binary()), ("cluster", pa.int64())])
-# What a batch returns: those rows, why an input was skipped (null for the rows written), and
-# whether its image has a light background.
-BATCH_SCHEMA = OUTPUT_SCHEMA.append(pa.field("error", pa.string())).append(pa.field("light_background", pa.bool_()))
+# What a batch returns: those rows, why an input was skipped (null for the rows written), whether
+# its image has a light background, and whether it was converted between grey and RGB.
+BATCH_SCHEMA = pa.schema(list(OUTPUT_SCHEMA) + [pa.field("error", pa.string()),
+                                                pa.field("light_background", pa.bool_()),
+                                                pa.field("converted", pa.bool_())])
+# The columns a batch adds to the output's rows: counted, not written.
+REPORT_COLUMNS = ["error", "light_background", "converted"]
 Batch = dict[str, np.ndarray]
 # Why one input could not be encoded; anything else (a broken model, no memory) still ends the job.
 INPUT_ERRORS = (ImageFormatError, OSError)
@@ -71,7 +77,8 @@ def binary_column(packed: np.ndarray) -> pa.Array:
 
 
 def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
-                 skipped: dict[str, str] | None = None, light: np.ndarray | None = None) -> pa.Table:
+                 skipped: dict[str, str] | None = None, light: np.ndarray | None = None,
+                 converted: np.ndarray | None = None) -> pa.Table:
     """The rows of one batch (:data:`BATCH_SCHEMA`): the encoded inputs, then the skipped ones.
 
     Parameters
@@ -81,6 +88,7 @@ def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
     clusters : (n,) integer clusters
     skipped : id -> why that input was skipped
     light : (n,) bool, whether each image has a light background (default: none has)
+    converted : (n,) bool, whether each image was converted between grey and RGB (default: none was)
     """
     skipped = skipped or {}
     m = len(skipped)
@@ -90,29 +98,40 @@ def output_table(ids: np.ndarray, packed: np.ndarray, clusters: np.ndarray,
         pa.array(np.concatenate([np.asarray(clusters, dtype=np.int64), np.zeros(m, np.int64)]),
                  mask=np.arange(len(ids) + m) >= len(ids)),
         pa.array([None] * len(ids) + list(skipped.values()), pa.string()),
-        pa.array(np.concatenate([np.zeros(len(ids), bool) if light is None else np.asarray(light, bool),
-                                 np.zeros(m, bool)]))], schema=BATCH_SCHEMA)
+        _flags(light, len(ids), m), _flags(converted, len(ids), m)], schema=BATCH_SCHEMA)
+
+
+def _flags(values: np.ndarray | None, n: int, skipped: int) -> pa.Array:
+    """(n,) bool of the encoded rows (all False when None), then False for the skipped ones."""
+    return pa.array(np.concatenate([np.zeros(n, bool) if values is None else np.asarray(values, bool),
+                                    np.zeros(skipped, bool)]))
 
 
 def write_rows(output: ParquetOutput, table: pa.Table) -> list[dict[str, str]]:
     """Write a batch's encoded rows to ``output``; returns its skipped inputs as ``{"id", "error"}``."""
     failed = table["error"].is_valid()
-    output.write(table.filter(pc.invert(failed)).drop_columns(["error", "light_background"]))
+    output.write(table.filter(pc.invert(failed)).drop_columns(REPORT_COLUMNS))
     return table.filter(failed).select(["id", "error"]).to_pylist()
 
 
 @dataclass
 class Tally:
-    """What the batches of a job wrote: the inputs skipped (``{"id", "error"}`` each) and the images
-    with a light background among those encoded."""
+    """What the batches of a job wrote: the inputs skipped (``{"id", "error"}`` each), and among the
+    images encoded, those with a light background and those converted between grey and RGB."""
 
     skipped: list[dict[str, str]] = field(default_factory=list)
     light_background: int = 0
+    converted: int = 0
 
     def write(self, output: ParquetOutput, table: pa.Table) -> None:
         """Write a batch's encoded rows to ``output`` (:func:`write_rows`) and count the rest."""
         self.skipped += write_rows(output, table)
-        self.light_background += int(pc.sum(table["light_background"].cast(pa.int64())).as_py() or 0)
+        self.light_background += _count(table["light_background"])
+        self.converted += _count(table["converted"])
+
+
+def _count(flags: pa.ChunkedArray) -> int:
+    return int(pc.sum(flags.cast(pa.int64())).as_py() or 0)
 
 
 class BatchClassifier:
@@ -143,18 +162,20 @@ class BatchClassifier:
         images = batch["image"] if "image" in batch else [str(p) for p in batch["path"]]
         try:
             groups = pixel_groups(images)  # files decoded once, for the polarity and the encoder
-            codes = self.model.encode(groups, resize=self.resize)
+            codes, converted = self.model.encode_with_conversions(groups, resize=self.resize)
         except INPUT_ERRORS:  # one input or more cannot be encoded: find them, one at a time
             return self._each(ids, images)
         light = np.concatenate([light_background(to_unit_float(g)) for g in groups])
-        return output_table(ids, codes.packed, self.model.classify(codes), light=light)
+        return output_table(ids, codes.packed, self.model.classify(codes), light=light, converted=converted)
 
     def _each(self, ids: np.ndarray, images) -> pa.Table:
-        kept, packed, light, skipped = [], [], [], {}
+        kept, packed, light, converted, skipped = [], [], [], [], {}
         for i, image in zip(ids, images):
             try:
-                pixels = pixel_groups(image)[0]  # an (H, W) array or one file, as (1, H, W)
-                packed.append(self.model.encode(pixels, resize=self.resize).packed)
+                pixels = pixel_groups(image)[0]  # an image array or one file, as (1, H, W) or (1, H, W, 3)
+                codes, was_converted = self.model.encode_with_conversions(pixels, resize=self.resize)
+                packed.append(codes.packed)
+                converted.append(was_converted[0])
                 light.append(light_background(to_unit_float(pixels))[0])
                 kept.append(i)
             except INPUT_ERRORS as e:
@@ -162,4 +183,5 @@ class BatchClassifier:
                 skipped[str(i)] = str(e) if str(i) in str(e) else f"{i}: {e}"
         packed = np.concatenate(packed) if kept else np.zeros((0, code_bytes(self.model.bits)), np.uint8)
         clusters = self.model.classify(packed) if kept else np.zeros(0, np.int64)
-        return output_table(np.asarray(kept, dtype=object), packed, clusters, skipped, np.asarray(light, bool))
+        return output_table(np.asarray(kept, dtype=object), packed, clusters, skipped, np.asarray(light, bool),
+                            np.asarray(converted, bool))

@@ -73,7 +73,8 @@ def bulk_command(
 
 def _warnings(summary) -> list[str]:
     """What the user should know about a finished job: the inputs skipped (the first few named, with why),
-    and images that look the other way round from the embedded model's."""
+    images converted between grey and RGB, and images that look the other way round from the embedded model's."""
+    from bitcluster.core.channels import conversion_message
     from bitcluster.core.polarity import INVERT_ADVICE
 
     warnings = []
@@ -82,6 +83,8 @@ def _warnings(summary) -> list[str]:
         more = summary.skipped - len(shown)
         warnings.append(f"{summary.skipped} input(s) could not be encoded and were skipped (all listed as "
                         "skipped_inputs in the summary): " + "; ".join(shown) + (f"; and {more} more" if more else ""))
+    if summary.converted:
+        warnings.append(conversion_message(summary.converted, summary.rows, summary.conversion))
     if summary.light_background * 2 > summary.rows:
         warnings.append(f"{summary.light_background} of {summary.rows} images are dark on a light background "
                         f"(the median pixel of their border is bright); unless the model was trained on such "

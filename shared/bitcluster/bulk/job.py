@@ -18,7 +18,9 @@ from bitcluster.bulk.engine_ray import run_ray
 from bitcluster.bulk.options import BulkOptions
 from bitcluster.bulk.parquet import ParquetOutput, refuse_existing
 from bitcluster.client.inputs import collect_inputs, plan_chunks
+from bitcluster.core.channels import CONVERSION_INTO
 from bitcluster.core.manifest import load_manifest
+from bitcluster.core.preprocessing import Preprocessing
 
 ENGINES = {"local": run_local, "ray": run_ray}
 
@@ -26,8 +28,10 @@ ENGINES = {"local": run_local, "ray": run_ray}
 @dataclass(frozen=True)
 class BulkSummary:
     """What a finished bulk job did: rows written, ids given more than once, inputs skipped (with
-    why: ``{"id", "error"}`` each), time and throughput, and how many of the images written are
-    dark on a light background (:mod:`bitcluster.core.polarity`)."""
+    why: ``{"id", "error"}`` each), time and throughput, how many of the images written are
+    dark on a light background (:mod:`bitcluster.core.polarity`), and how many were ``converted``
+    between grey and RGB to match the model, by the rule ``conversion`` names (``rgb_to_grey`` or
+    ``grey_to_rgb``, :mod:`bitcluster.core.channels`; None when none was)."""
 
     engine: str
     out: str
@@ -39,6 +43,8 @@ class BulkSummary:
     skipped: int = 0
     skipped_inputs: list[dict[str, str]] = field(default_factory=list)
     light_background: int = 0
+    converted: int = 0
+    conversion: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,4 +73,6 @@ def run_bulk_job(inputs: Sequence[Path], model_dir: Path, out: Path, *, engine: 
     seconds = time.perf_counter() - started
     return BulkSummary(engine, str(out), manifest.model_id, output.rows, repeated, round(seconds, 3),
                        round(output.rows / seconds, 1) if seconds > 0 else 0.0, len(tally.skipped), tally.skipped,
-                       tally.light_background)
+                       tally.light_background, tally.converted,
+                       CONVERSION_INTO[Preprocessing.from_dict(manifest.preprocessing).channels] if tally.converted
+                       else None)

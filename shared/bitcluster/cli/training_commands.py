@@ -12,7 +12,7 @@ from typing import List, Optional
 import typer
 
 from bitcluster.cli.common import fail, method_help
-from bitcluster.cli.data_options import DATA_HELP, LABELS_OPTION, RESIZE_OPTION
+from bitcluster.cli.data_options import CHANNELS_OPTION, DATA_HELP, LABELS_OPTION, RESIZE_OPTION
 from bitcluster.cli.signals import cleans_up_on_sigterm
 
 TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. features=autoencoder, centring=none, "
@@ -54,6 +54,7 @@ def train(
     data: str = typer.Option("digits", help=DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
+    channels: str = CHANNELS_OPTION,
     epochs: Optional[int] = typer.Option(None, min=1, help=f"Epochs: {EPOCHS_HELP} (default: the method's own)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (default: the method's own, 0); the same seed gives "
                                                   "the same model on the same machine."),
@@ -85,7 +86,7 @@ def train(
         torch.set_num_threads(threads)
     given = {"bits": bits, "clusters": clusters, "epochs": epochs, "seed": seed}
     try:
-        metrics = train_run(method, data_source(data, labels=labels, resize=resize), out,
+        metrics = train_run(method, data_source(data, labels=labels, resize=resize, channels=channels), out,
                             {k: v for k, v in given.items() if v is not None},
                             progress=not quiet, device=device, precision=precision, force=force,
                             teacher=_teacher_config(teacher_option), teacher_cache=_teacher_cache(cache_dir, no_cache))
@@ -102,6 +103,7 @@ def evaluate(
                                                   + DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
+    channels: str = CHANNELS_OPTION,
 ) -> None:
     """Print a run's test metrics as JSON."""
     from bitcluster.data import DatasetError, data_source
@@ -109,7 +111,7 @@ def evaluate(
     from bitcluster.training.runs import RunDirError
 
     try:
-        metrics = evaluate_run(run_dir, data and data_source(data, labels=labels, resize=resize))
+        metrics = evaluate_run(run_dir, data and data_source(data, labels=labels, resize=resize, channels=channels))
     except (DatasetError, RunDirError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps(metrics, indent=2, sort_keys=True))
@@ -149,6 +151,7 @@ def sweep(
     data: str = typer.Option("digits", help=DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
+    channels: str = CHANNELS_OPTION,
     epochs: Optional[int] = typer.Option(None, min=1, help=f"Epochs per run: {EPOCHS_HELP} (default: each "
                                                            "method's own)."),
     clusters: Optional[int] = typer.Option(None, min=2, help="Number of clusters K (default: each method's own)."),
@@ -165,9 +168,10 @@ def sweep(
 
     try:
         runs = run_sweep([m.strip() for m in method.split(",")], [int(b) for b in bits.split(",")],
-                         list(range(seeds)), data_source(data, labels=labels, resize=resize), out, epochs=epochs,
-                         clusters=clusters, progress=not quiet, teacher_cache=_teacher_cache(cache_dir, no_cache),
-                         teacher=_teacher_config(teacher_option), precision=precision)
+                         list(range(seeds)), data_source(data, labels=labels, resize=resize, channels=channels), out,
+                         epochs=epochs, clusters=clusters, progress=not quiet,
+                         teacher_cache=_teacher_cache(cache_dir, no_cache), teacher=_teacher_config(teacher_option),
+                         precision=precision)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps({"runs": len(runs), "out": str(out),
@@ -203,6 +207,7 @@ def teacher(
     data: str = typer.Argument(..., help=DATA_HELP),
     labels: str = LABELS_OPTION,
     resize: bool = RESIZE_OPTION,
+    channels: str = CHANNELS_OPTION,
     clusters: int = typer.Option(10, min=2, help="Number of clusters K."),
     seed: int = typer.Option(0, help="Random seed."),
     cache_dir: Optional[Path] = typer.Option(None, help=CACHE_DIR_HELP),
@@ -222,7 +227,7 @@ def teacher(
         torch.set_num_threads(threads)
     try:
         config = (_teacher_config(teacher_option) or TeacherConfig()).at_precision(precision)
-        built = build_teacher(load_dataset(data, labels=labels, resize=resize), clusters, seed,
+        built = build_teacher(load_dataset(data, labels=labels, resize=resize, channels=channels), clusters, seed,
                               config=config, cache=_teacher_cache(cache_dir, no_cache), progress=not quiet)
     except (DatasetError, ValueError) as e:
         fail(str(e))

@@ -9,6 +9,7 @@ Needs ``httpx`` (in the vendor and consumer extras).
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -19,10 +20,11 @@ from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
 from bitcluster.api.images import Images, image_groups
 from bitcluster.client.errors import BitclusterError, ModelMismatchError
 from bitcluster.client.retry import RetryPolicy, with_retries
+from bitcluster.core.channels import ChannelConversionWarning, conversion_message
 from bitcluster.core.codes import codes_from_bytes
 from bitcluster.core.novelty import DEFAULT_RATE
-from bitcluster.core.wire import (CODE_BITS_HEADER, COUNT_HEADER, ENTROPY_CODED, JSON, MODEL_ID_HEADER, OCTET_STREAM,
-                                  code_headers, json_rows_per_request)
+from bitcluster.core.wire import (CODE_BITS_HEADER, CONVERSION_HEADER, CONVERTED_HEADER, COUNT_HEADER, ENTROPY_CODED,
+                                  JSON, MODEL_ID_HEADER, OCTET_STREAM, code_headers, json_rows_per_request)
 
 # A few quick tries: a person is waiting. A batch job passes its own, longer policy.
 INTERACTIVE_RETRY = RetryPolicy(retry_for_s=30.0, max_attempts=5)
@@ -40,6 +42,9 @@ class BitclusterClient:
         :class:`~bitcluster.client.retry.RetriesExhausted`
     on_retry : told of each retry (a message for a person); ``retries`` counts them
     resize : ask the vendor to stretch images of another aspect ratio too (``encode`` may override)
+
+    ``converted`` counts the images the vendor converted between grey and RGB to match its model
+    (each ``encode`` that had some also warns, :class:`~bitcluster.core.channels.ChannelConversionWarning`).
     transport : an httpx transport to use instead of the network (tests)
     """
 
@@ -53,6 +58,7 @@ class BitclusterClient:
         self.retry = retry
         self.on_retry = on_retry
         self.retries = 0
+        self.converted = 0
         self.resize = resize
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(timeout=timeout, headers=headers, transport=transport)
@@ -95,8 +101,11 @@ class BitclusterClient:
 
         Parameters
         ----------
-        images : (N, H, W) or (H, W) array, uint8 0..255 or float in [0, 1]; a PNG/JPEG file
-            (path or bytes); or a list of those (what :meth:`bitcluster.api.model.Model.encode` takes)
+        images : grey (N, H, W) or (H, W), or RGB (N, H, W, 3) or (H, W, 3) array, uint8 0..255 or
+            float in [0, 1]; a PNG/JPEG file (path or bytes); or a list of those (what
+            :meth:`bitcluster.api.model.Model.encode` takes). Images of the other kind than the
+            vendor's model are converted there, which the vendor says and this method warns of
+            (:class:`~bitcluster.core.channels.ChannelConversionWarning`).
         resize : let the vendor also stretch images of another aspect ratio (default: the client's)
 
         Returns
@@ -105,22 +114,32 @@ class BitclusterClient:
         """
         resize = self.resize if resize is None else resize
         model_id, bits, chunks = None, None, []
+        converted, conversion = 0, None
         for group in image_groups(images):
             step = self.batch_size
             if isinstance(group, np.ndarray):  # sent as JSON numbers: within the vendor's bound on them
-                step = min(step, json_rows_per_request(*group.shape[1:3]))
+                step = min(step, json_rows_per_request(*group.shape[1:]))
             for start in range(0, len(group), step):
                 batch = group[start:start + step]
-                got_id, got_bits, packed = self._encode_batch(batch, start, resize)
+                got_id, got_bits, packed, response = self._encode_batch(batch, start, resize)
                 if model_id is not None and (got_id, got_bits) != (model_id, bits):
                     raise ModelMismatchError(409, "model_changed", f"the vendor switched from model {model_id} "
                                              f"to {got_id} during the request; retry", self.vendor_url)
                 model_id, bits = got_id, got_bits
                 chunks.append(packed)
-        return Codes(np.concatenate(chunks), bits, model_id)
+                if CONVERTED_HEADER in response.headers:
+                    converted += int(response.headers[CONVERTED_HEADER])
+                    conversion = response.headers[CONVERSION_HEADER]
+        packed = np.concatenate(chunks)
+        if converted:
+            self.converted += converted
+            warnings.warn(f"the vendor at {self.vendor_url}: {conversion_message(converted, len(packed), conversion)}",
+                          ChannelConversionWarning, stacklevel=2)
+        return Codes(packed, bits, model_id)
 
-    def _encode_batch(self, batch: np.ndarray | list, start: int, resize: bool) -> tuple[str, int, np.ndarray]:
-        """One request: an (n, H, W) pixel batch as JSON, or image files as a multipart form."""
+    def _encode_batch(self, batch: np.ndarray | list, start: int,
+                      resize: bool) -> tuple[str, int, np.ndarray, httpx.Response]:
+        """One request: an (n, H, W[, 3]) pixel batch as JSON, or image files as a multipart form."""
         if isinstance(batch, np.ndarray):
             body = {"content": json.dumps({"pixels": batch.tolist()}).encode(),
                     "headers": {"Content-Type": JSON, "Accept": OCTET_STREAM}}
@@ -134,7 +153,7 @@ class BitclusterClient:
         if len(packed) != len(batch):
             raise BitclusterError(502, "bad_response", f"sent {len(batch)} images, got {len(packed)} codes",
                                   str(response.url))
-        return model_id, bits, packed
+        return model_id, bits, packed, response
 
     def classify(self, codes: CodesLike) -> np.ndarray:
         """Assign codes to clusters at the consumer; returns (N,) int64.
@@ -188,7 +207,7 @@ class BitclusterClient:
         Returns the (N,) int64 clusters and the bytes of code that crossed from vendor to consumer.
         """
         out, wire_bytes = [], 0
-        step = min(self.batch_size, json_rows_per_request(*np.shape(images)[1:3]))
+        step = min(self.batch_size, json_rows_per_request(*np.shape(images)[1:]))
         for start in range(0, len(images), step):
             batch = np.asarray(images[start:start + step])
             coded = self._request("vendor", "POST", "/v1/encode",

@@ -15,9 +15,11 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from bitcluster.core.channels import is_image_batch
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 NPZ_IMAGE_KEYS = ("x", "x_test")  # the first one present is clustered
-# Image files (sent as files) or an (N, H, W) array (sent as pixels).
+# Image files (sent as files) or an (N, H, W) grey or (N, H, W, 3) RGB array (sent as pixels).
 Images = Union[list[Path], np.ndarray]
 
 
@@ -27,7 +29,7 @@ class InputError(ValueError):
 
 @dataclass
 class InputGroup:
-    """Inputs sent in the same requests: image files, or the (N, H, W) images of one ``.npz``."""
+    """Inputs sent in the same requests: image files, or the (N, H, W) or (N, H, W, 3) images of one ``.npz``."""
 
     ids: list[str]
     images: Images
@@ -47,7 +49,8 @@ class Chunk:
 
 
 def load_npz_images(path: Path) -> np.ndarray:
-    """The images of a ``.npz`` (key ``x``, else ``x_test``) as (N, H, W); flat square images are reshaped."""
+    """The images of a ``.npz`` (key ``x``, else ``x_test``) as grey (N, H, W) or RGB (N, H, W, 3); flat square
+    grey images are reshaped."""
     try:
         with np.load(path, allow_pickle=False) as f:
             key = next((k for k in NPZ_IMAGE_KEYS if k in f), None)
@@ -61,8 +64,9 @@ def load_npz_images(path: Path) -> np.ndarray:
     if x.ndim == 2 and round(x.shape[1] ** 0.5) ** 2 == x.shape[1]:
         side = round(x.shape[1] ** 0.5)
         x = x.reshape(len(x), side, side)  # flat square images
-    if x.ndim != 3:
-        raise InputError(f"{path}:{key} must be (N, H, W) or (N, H*W) square images, got {x.shape}")
+    if not is_image_batch(x):
+        raise InputError(f"{path}:{key} must be (N, H, W) grey, (N, H, W, 3) RGB or (N, H*W) square grey images, "
+                         f"got {x.shape}")
     return x
 
 

@@ -39,12 +39,16 @@ def psnr(original: np.ndarray, reconstruction: np.ndarray, data_range: float = 1
     return float(10.0 * np.log10(data_range**2 / mse))
 
 
-def rate_metrics(bits: float, n_pixels: int) -> dict[str, float]:
-    """Bits per image, bits per pixel and the compression ratio against 8-bit raw pixels."""
+def rate_metrics(bits: float, n_pixels: int, channels: int = 1) -> dict[str, float]:
+    """Bits per image, bits per pixel and the compression ratio against the raw image, 8 bits per channel.
+
+    ``n_pixels`` counts pixels (height * width): an RGB pixel is one pixel of three 8-bit channels,
+    so ``bpp`` is per pixel as image codecs count it, and the raw image holds 24 bits per pixel.
+    """
     return {
         "bits": bits,
         "bpp": bits / n_pixels,
-        "compression_ratio": 8.0 * n_pixels / bits,
+        "compression_ratio": 8.0 * n_pixels * channels / bits,
     }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bitcluster.core.channels import GREY, to_channels
+
 # A background is light when the median pixel of the image's outer ring is above mid-grey.
 LIGHT_BACKGROUND = 0.5
 INVERT_ADVICE = ("bitcluster's models learn best from light strokes on a dark background, as in MNIST: invert "
@@ -20,13 +22,14 @@ def light_background(images: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    images : (N, H, W) float in [0, 1]
+    images : (N, H, W) grey or (N, H, W, 3) RGB, float in [0, 1]; RGB is judged by its luma
+        (:mod:`bitcluster.core.channels`)
 
     Returns
     -------
     (N,) bool
     """
-    x = np.asarray(images)
+    x = to_channels(np.asarray(images), GREY)
     if x.shape[1] < 3 or x.shape[2] < 3:  # no inside: every pixel is border
         border = x.reshape(len(x), -1)
     else:
@@ -35,7 +38,8 @@ def light_background(images: np.ndarray) -> np.ndarray:
 
 
 def polarity_warning(name: str, *batches: np.ndarray) -> str | None:
-    """A warning naming ``name`` when most images of ``batches`` ((N, H, W) in [0, 1] each) are dark on light.
+    """A warning naming ``name`` when most images of ``batches`` ((N, H, W) or (N, H, W, 3) in [0, 1] each) are
+    dark on light.
 
     Returns None when they are not.
     """

@@ -1,7 +1,11 @@
 """Image preprocessing: the one definition used by training and by the vendor service.
 
-Images arrive as (N, H, W) arrays, uint8 in 0..255 or float in [0, 1], and leave as float32
-(N, height * width) in [0, 1], resized with PIL's bilinear filter when the size differs.
+Images arrive as grey (N, H, W) or RGB (N, H, W, 3) arrays, uint8 in 0..255 or float in [0, 1],
+and leave as float32 (N, height * width * channels) in [0, 1]: each image's pixels in HWC order,
+flattened (row by row, and R, G, B within a pixel of an RGB model). They are resized with PIL's
+bilinear filter when the size differs, and converted between grey and RGB by the one rule of
+:mod:`bitcluster.core.channels` when the model has the other number of channels (the callers
+say so: :meth:`Preprocessing.conversion`).
 
 Only a change of scale is silent: images of another aspect ratio would come out stretched, so
 they are refused unless the caller opts in (``any_aspect_ratio=True`` here; ``resize=True`` in the
@@ -14,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bitcluster.core.channels import GREY, RGB, channels_of, check_channels, conversion, is_image_batch, to_channels
+
 
 class ImageFormatError(ValueError):
     """Raised for images that cannot be preprocessed (shape, dtype, range, NaN)."""
@@ -21,42 +27,72 @@ class ImageFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How raw grey-scale images become the encoder's input vector."""
+    """How raw images become the encoder's input vector: their size and channels (1 grey, 3 RGB).
+
+    The vector of an image is its (height, width, channels) pixels flattened in that order (HWC):
+    ``x.reshape(N, height, width, channels)`` gives the images back (:meth:`images`). A manifest
+    or run written before colour models has no ``channels``: it reads as 1.
+    """
 
     height: int
     width: int
     resize: str = "bilinear"
+    channels: int = GREY
+
+    def __post_init__(self):
+        check_channels(self.channels)
 
     @property
     def n_pixels(self) -> int:
-        return self.height * self.width
+        """The length of the input vector: height * width * channels."""
+        return self.height * self.width * self.channels
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        """One image's array shape: (height, width) grey, (height, width, 3) RGB."""
+        return (self.height, self.width) + ((RGB,) if self.channels == RGB else ())
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
-        return cls(height=int(d["height"]), width=int(d["width"]), resize=str(d.get("resize", "bilinear")))
+        return cls(height=int(d["height"]), width=int(d["width"]), resize=str(d.get("resize", "bilinear")),
+                   channels=int(d.get("channels", GREY)))
+
+    def describe(self) -> str:
+        """``32x32 grey`` or ``32x32 RGB``: the images the model takes, for messages."""
+        return f"{self.height}x{self.width} {'RGB' if self.channels == RGB else 'grey'}"
+
+    def conversion(self, images: np.ndarray) -> str | None:
+        """How :meth:`apply` converts a (N, H, W) or (N, H, W, 3) batch: ``grey_to_rgb``, ``rgb_to_grey`` or None."""
+        return conversion(channels_of(np.asarray(images)), self.channels)
 
     def apply(self, images: np.ndarray, *, any_aspect_ratio: bool = False) -> np.ndarray:
         """Preprocess a batch.
 
         Parameters
         ----------
-        images : (N, H, W) uint8 in 0..255 or float in [0, 1]
+        images : (N, H, W) grey or (N, H, W, 3) RGB, uint8 in 0..255 or float in [0, 1]; the other
+            kind than the model's is converted by the rule of :mod:`bitcluster.core.channels`
+            (:meth:`conversion` says whether it will be: the caller reports it)
         any_aspect_ratio : resize images whose aspect ratio differs from (height, width) too,
             stretching them; by default they raise :class:`ImageFormatError`
 
         Returns
         -------
-        (N, height * width) float32 in [0, 1]
+        (N, height * width * channels) float32 in [0, 1], HWC order
         """
-        x = to_unit_float(images)
-        if x.shape[1:] != (self.height, self.width):
+        x = to_channels(to_unit_float(images), self.channels)
+        if x.shape[1:3] != (self.height, self.width):
             if not any_aspect_ratio:
                 self.check_aspect_ratio(x.shape[1], x.shape[2])
             x = resize_images(x, self.height, self.width)
         return x.reshape(len(x), -1)
+
+    def images(self, x: np.ndarray) -> np.ndarray:
+        """Input vectors (N, n_pixels) back as images: (N, height, width) grey or (N, height, width, 3) RGB."""
+        return np.asarray(x).reshape(-1, *self.image_shape)
 
     def check_aspect_ratio(self, height: int, width: int) -> None:
         """Refuse an image size that resizing to (self.height, self.width) would stretch.
@@ -78,10 +114,10 @@ class Preprocessing:
 
 
 def to_unit_float(images: np.ndarray) -> np.ndarray:
-    """Validate a (N, H, W) batch and scale it to float32 in [0, 1]."""
+    """Validate a (N, H, W) grey or (N, H, W, 3) RGB batch and scale it to float32 in [0, 1]."""
     x = np.asarray(images)
-    if x.ndim != 3:
-        raise ImageFormatError(f"images must be a (N, H, W) grey-scale batch, got shape {x.shape}")
+    if not is_image_batch(x):
+        raise ImageFormatError(f"images must be a (N, H, W) grey or (N, H, W, 3) RGB batch, got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0 or x.shape[2] == 0:
         raise ImageFormatError(f"empty image batch or zero-size images: shape {x.shape}")
     if x.dtype == np.uint8:
@@ -99,10 +135,14 @@ def to_unit_float(images: np.ndarray) -> np.ndarray:
 
 
 def resize_images(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of a float32 (N, H, W) batch with PIL, clipped back to [0, 1]."""
+    """Bilinear resize of a float32 (N, H, W) or (N, H, W, C) batch with PIL, channel by channel, clipped to [0, 1]."""
     from PIL import Image
 
-    out = np.empty((len(x), height, width), dtype=np.float32)
-    for i, img in enumerate(x):
-        out[i] = np.asarray(Image.fromarray(img, mode="F").resize((width, height), Image.BILINEAR))
+    out = np.empty((len(x), height, width) + x.shape[3:], dtype=np.float32)
+    planes, out_planes = (x[..., None], out[..., None]) if x.ndim == 3 else (x, out)
+    for i in range(len(x)):
+        for c in range(planes.shape[3]):
+            plane = np.ascontiguousarray(planes[i, :, :, c])
+            out_planes[i, :, :, c] = np.asarray(Image.fromarray(plane, mode="F").resize((width, height),
+                                                                                       Image.BILINEAR))
     return np.clip(out, 0.0, 1.0, out=out)

@@ -17,6 +17,11 @@ MODEL_ID_HEADER = "X-Model-Id"  # the model_id of the export that made the codes
 CODE_BITS_HEADER = "X-Code-Bits"  # the code length D
 COUNT_HEADER = "X-Count"  # the number of codes in the body (optional on requests, checked when given)
 CODE_HEADERS = (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)
+# On the vendor's binary answers, when images were converted between grey and RGB to match the model:
+# how many, and by which rule (``rgb_to_grey`` or ``grey_to_rgb``, :mod:`bitcluster.core.channels`).
+# The JSON answer carries the same as ``converted`` and ``conversion``.
+CONVERTED_HEADER = "X-Converted"
+CONVERSION_HEADER = "X-Conversion"
 # The integer headers (X-Code-Bits, X-Count) are decimal digits, at most this many: no count or code
 # length needs more, and Python's int() refuses thousands of digits with an error of its own.
 MAX_HEADER_DIGITS = 18
@@ -25,10 +30,16 @@ MAX_HEADER_DIGITS = 18
 JSON_PIXELS_PER_REQUEST = 2 ** 20
 
 
-def json_rows_per_request(height: int, width: int, limit: int = JSON_PIXELS_PER_REQUEST) -> int:
-    """How many (height, width) images one JSON ``pixels`` request may carry: the vendor bounds the numbers
-    of a body by its commas, one fewer than the numbers of an (N, H, W) array."""
-    return max(1, limit // (height * width))
+def json_rows_per_request(height: int, width: int, channels: int = 1,
+                          limit: int = JSON_PIXELS_PER_REQUEST) -> int:
+    """How many (height, width[, channels]) images one JSON ``pixels`` request may carry: the vendor bounds
+    the numbers of a body by its commas, one fewer than the numbers of an (N, H, W[, 3]) array."""
+    return max(1, limit // (height * width * channels))
+
+
+def conversion_headers(converted: int, conversion: str | None) -> dict[str, str]:
+    """The headers saying that ``converted`` images were converted by ``conversion`` (none when 0)."""
+    return {CONVERTED_HEADER: str(converted), CONVERSION_HEADER: conversion} if converted else {}
 
 
 def code_headers(model_id: str, bits: int, count: int | None = None) -> dict[str, str]:

@@ -13,8 +13,9 @@ import numpy as np
 from bitcluster import __version__
 from bitcluster.data import BUILTIN_DATASETS, Dataset, load_dataset
 from bitcluster.core.atomic import refuse_existing, replacing_directory
+from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.training.collapse import collapse_report
-from bitcluster.training.methods import METHODS, get_method, lookup
+from bitcluster.training.methods import METHODS, check_channels_trainable, get_method, lookup
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 from bitcluster.training.report.predict import predict_clusters
 from bitcluster.training.report.run_report import write_run_report
@@ -82,6 +83,7 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
     cfg = spec.make_config(options)
     impl = spec.module
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    check_channels_trainable(spec, dataset.preprocessing)
     out = Path(out)
     teachers = TeacherSource(teacher, teacher_cache or TeacherCache())
     t0 = time.perf_counter()
@@ -135,9 +137,9 @@ def evaluate_run(run_dir: Path, data: str | None = None) -> dict:
     config = read_config(run_dir)
     impl = get_method(config["method"])
     dataset = load_dataset(data or config.get("data_source", config["dataset"]))
-    trained_on = config["preprocessing"]
-    if dataset.preprocessing.to_dict() != trained_on:
-        raise ValueError(f"{run_dir} was trained on {trained_on['height']}x{trained_on['width']} images, "
-                         f"but {dataset.name} has {dataset.preprocessing.height}x{dataset.preprocessing.width}")
+    trained_on = Preprocessing.from_dict(config["preprocessing"])  # a run from before colour has no channels: grey
+    if dataset.preprocessing != trained_on:
+        raise ValueError(f"{run_dir} was trained on {trained_on.describe()} images, "
+                         f"but {dataset.name} has {dataset.preprocessing.describe()}")
     state = impl.load(Path(run_dir))
     return {"method": config["method"], "dataset": dataset.name, **impl.evaluate(state, dataset)}

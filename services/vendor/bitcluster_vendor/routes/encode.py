@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from bitcluster.core.channels import CONVERSION_INTO
 from bitcluster.core.entropy_coding import encode_codes
-from bitcluster.core.wire import ENTROPY_CODED, JSON, MULTIPART_FORM, OCTET_STREAM, code_headers
+from bitcluster.core.wire import ENTROPY_CODED, JSON, MULTIPART_FORM, OCTET_STREAM, code_headers, conversion_headers
 from bitcluster.serving.errors import ServiceError, describe_validation_errors
 from bitcluster.serving.limits import check_batch_size
 from bitcluster.serving.negotiation import negotiate
@@ -93,13 +94,19 @@ async def read_payload(request: Request, settings: Settings) -> Payload:
 
 
 def encode_payload(encoder: Encoder, payload: Payload, limits: ImageLimits, run_options: ort.RunOptions, *,
-                   resize: bool = False) -> np.ndarray:
-    """Decode, preprocess and encode: the CPU-heavy part, run in a worker thread."""
+                   resize: bool = False) -> tuple[np.ndarray, int]:
+    """Decode, preprocess and encode: the CPU-heavy part, run in a worker thread.
+
+    Returns the packed codes and how many images were converted between grey and RGB to match the model.
+    """
     if isinstance(payload, EncodeRequest):
         if payload.pixels is not None:
-            return encoder.encode(pixels_to_batch(payload.pixels, limits), run_options, resize=resize)
+            batch = pixels_to_batch(payload.pixels, limits)
+            converted = len(batch) if encoder.preprocessing.conversion(batch) else 0
+            return encoder.encode(batch, run_options, resize=resize), converted
         payload = [(f"images[{i}]", text) for i, text in enumerate(payload.images)]
-    return encoder.run(images_to_input(payload, encoder.preprocessing, limits, resize, run_options), run_options)
+    x, converted = images_to_input(payload, encoder.preprocessing, limits, resize, run_options)
+    return encoder.run(x, run_options), converted
 
 
 @router.post(
@@ -115,20 +122,26 @@ async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
 
     Send JSON ``{"images": [base64 PNG/JPEG, ...]}`` or ``{"pixels": [[[...]]]}``, or a multipart
     form with one ``files`` part per image. Codes come back as base64 strings in JSON, or
-    concatenated raw bytes with ``Accept: application/octet-stream``.
+    concatenated raw bytes with ``Accept: application/octet-stream``. Images of the other kind
+    than the model's (grey for an RGB model, RGB for a grey one) are converted, and the answer
+    says how many (``converted``, ``conversion``; headers on binary answers).
     """
     answer = answer_type(request.headers.get("accept"), encoder)
     payload = await read_payload(request, settings)
-    limits = ImageLimits(settings.image_pixel_cap(encoder.preprocessing.n_pixels), settings.max_request_pixels)
+    p = encoder.preprocessing
+    limits = ImageLimits(settings.image_pixel_cap(p.height * p.width), settings.max_request_pixels)
     work = partial(encode_payload, encoder, payload, limits, resize=resize)
-    packed = await run_with_deadline(work, settings.request_timeout_s, slots)
+    packed, converted = await run_with_deadline(work, settings.request_timeout_s, slots)
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     manifest = encoder.model.manifest
+    conversion = CONVERSION_INTO[p.channels] if converted else None
     if answer != JSON:
-        headers = code_headers(manifest.model_id, manifest.bits, len(packed))
+        headers = {**code_headers(manifest.model_id, manifest.bits, len(packed)),
+                   **conversion_headers(converted, conversion)}
         if answer == OCTET_STREAM:
             return Response(packed.tobytes(), media_type=OCTET_STREAM, headers=headers)
         stream = await anyio.to_thread.run_sync(encode_codes, packed, manifest.bits, *encoder.model.entropy_model)
         return Response(stream, media_type=ENTROPY_CODED, headers=headers)
     return EncodeResponse(model_id=manifest.model_id, bits=manifest.bits, count=len(packed),
-                          codes=[base64.b64encode(row.tobytes()).decode("ascii") for row in packed])
+                          codes=[base64.b64encode(row.tobytes()).decode("ascii") for row in packed],
+                          converted=converted, conversion=conversion)

@@ -1,10 +1,11 @@
-"""The vendor's model on the Open Inference Protocol: ``encoder``, grey-scale images -> packed codes.
+"""The vendor's model on the Open Inference Protocol: ``encoder``, images -> packed codes.
 
-Input ``images``: UINT8 ``[N, H, W]``, grey levels 0..255 at the size the manifest's
-preprocessing states (``GET /v2/models/encoder`` gives it), so the tensor is exactly what the
-model was trained on; the service scales it to [0, 1] as ``/v1/encode`` does with integer
-``pixels``, and the codes are byte-identical. Images of other sizes go to ``/v1/encode``, which
-resizes. Output ``codes``: UINT8 ``[N, ceil(D / 8)]``, MSB first.
+Input ``images``: UINT8 ``[N, H, W]`` grey levels (``[N, H, W, 3]`` RGB for an RGB model), 0..255
+at the size and channels the manifest's preprocessing states (``GET /v2/models/encoder`` gives
+them), so the tensor is exactly what the model was trained on; the service scales it to [0, 1] as
+``/v1/encode`` does with integer ``pixels``, and the codes are byte-identical. Images of other
+sizes or channels go to ``/v1/encode``, which resizes and converts. Output ``codes``: UINT8
+``[N, ceil(D / 8)]``, MSB first.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bitcluster_vendor.encoder import Encoder
 
 def input_specs(encoder: Encoder) -> list[TensorSpec]:
     p = encoder.preprocessing
-    return [TensorSpec("images", "UINT8", (-1, p.height, p.width))]
+    return [TensorSpec("images", "UINT8", (-1, *p.image_shape))]
 
 
 def output_specs(encoder: Encoder) -> list[TensorSpec]:

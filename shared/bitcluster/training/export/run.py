@@ -12,6 +12,7 @@ from bitcluster.core.atomic import refuse_existing
 from bitcluster.core.codes import code_bytes
 from bitcluster.core.manifest import ModelManifest
 from bitcluster.core.novelty import NoveltyReference
+from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.training.export.bmm_classifier import bmm_classifier_half
 from bitcluster.training.export.halves import VabEncoderHalf
 from bitcluster.training.export.quantised_latent_halves import GaussianMixtureClassifierHalf, LatentEncoderHalf
@@ -71,7 +72,7 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None,
     check_bits_per_dim(b)
     mixture, _ = load_latent_head(run_dir)
     quantiser = state.quantiser
-    n_pixels = config["preprocessing"]["height"] * config["preprocessing"]["width"]
+    n_pixels = Preprocessing.from_dict(config["preprocessing"]).n_pixels
     d = len(quantiser.low)
     training = {"dataset": config.get("dataset"), "train": config.get("train"), "latent_dim": d,
                 "bits_per_dim": b, "quantiser": {"low": quantiser.low.tolist(), "high": quantiser.high.tolist()},

@@ -14,7 +14,10 @@ some methods can do is declared in their :class:`Method` entry, never discovered
 * ``trains_in_bf16``: its losses keep their delicate parts in float32
   (:func:`~bitcluster.training.precision.in_float32`), so its forward passes may run under
   bfloat16 autocast (``--precision bf16``, or ``auto`` where the hardware has it); the others
-  train in float32 whatever is asked.
+  train in float32 whatever is asked;
+* ``trains_on_colour``: it learns from RGB images as well as grey ones (dense networks take the
+  H * W * 3 vector as they take H * W); the others refuse RGB data before training
+  (:func:`check_channels_trainable`).
 
 :func:`lookup` checks the module against the contract and the declared capabilities the first
 time the module is asked for. Variants of one recipe (``kmeans`` and ``gmm``, the four
@@ -75,6 +78,7 @@ class Method:
     uses_teacher: bool = False
     exportable: bool = True
     trains_in_bf16: bool = False
+    trains_on_colour: bool = True
 
     @property
     def module(self) -> ModuleType:
@@ -112,6 +116,8 @@ class Method:
 
 
 _LATENT = {"rate_set_after_training": True, "protocol_notes": True}
+# The convolutional autoencoder reads its input as one grey plane (H, W).
+_GREY_ONLY = {"trains_on_colour": False}
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("vab", "VAB with pre-training and unsupervised pseudo-labels (ours, the default)",
@@ -125,10 +131,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
            "ae_mixtures", "AEKMeansConfig", uses_teacher=True, **_LATENT),
     Method("ae-gmm", "dense autoencoder P-500-500-2000-10, then a GMM on its latent", "ae_mixtures", "AEGMMConfig",
            uses_teacher=True, **_LATENT),
-    Method("convae-kmeans", "convolutional autoencoder, then K-means on its latent",
-           "ae_mixtures", "ConvAEKMeansConfig", uses_teacher=True, **_LATENT),
-    Method("convae-gmm", "convolutional autoencoder, then a GMM on its latent", "ae_mixtures", "ConvAEGMMConfig",
-           uses_teacher=True, **_LATENT),
+    Method("convae-kmeans", "convolutional autoencoder, then K-means on its latent (grey images only)",
+           "ae_mixtures", "ConvAEKMeansConfig", uses_teacher=True, **_LATENT, **_GREY_ONLY),
+    Method("convae-gmm", "convolutional autoencoder, then a GMM on its latent (grey images only)", "ae_mixtures",
+           "ConvAEGMMConfig", uses_teacher=True, **_LATENT, **_GREY_ONLY),
     Method("vade", "VaDE: VAE with a learnable Gaussian-mixture prior (Jiang et al. 2017)", "vade", "VaDEConfig",
            uses_teacher=True, **_LATENT),
     Method("kdae", "k-DAE: one autoencoder per cluster (needs the raw image: not exportable)", "kdae", "KDAEConfig",
@@ -145,6 +151,15 @@ def lookup(name: str) -> Method:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of: {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def check_channels_trainable(method: Method, preprocessing: Any) -> None:
+    """Refuse RGB data (``preprocessing.channels`` 3) for a method that trains on grey images only."""
+    if preprocessing.channels != 1 and not method.trains_on_colour:
+        colour = ", ".join(m.name for m in METHODS.values() if m.trains_on_colour)
+        raise ValueError(f"{method.name} trains on grey images only, and this data is RGB "
+                         f"({preprocessing.describe()}): train {colour} on it, or read it as grey "
+                         "(--channels 1 for a folder; an .npz as (N, H, W))")
 
 
 def get_method(name: str) -> ModuleType:

@@ -23,6 +23,12 @@ from bitcluster.training.quantiser import (UniformQuantiser, allocated_noise_var
                                            bit_allocation, quantised_mixture)
 
 
+def data_rate_metrics(bits: float, data: Dataset) -> dict[str, float]:
+    """:func:`rate_metrics` of ``bits`` per image of ``data`` (per pixel, against its raw 8-bit channels)."""
+    p = data.preprocessing
+    return rate_metrics(bits, p.height * p.width, p.channels)
+
+
 def label_metrics(data: Dataset, clusters: np.ndarray, suffix: str = "") -> dict:
     """ACC, NMI, ARI, v-measure on the test split (empty when the data has no labels)."""
     if data.y_test is None:
@@ -61,7 +67,7 @@ def evaluate_latent_clustering(data: Dataset, z: np.ndarray, clusters: np.ndarra
     clusters_q = quantised_mixture(mixture, quantiser, bits_per_dim).predict(z_hat)
     bits = bits_per_dim * z.shape[1]
     m = {"n_test": int(len(z)), "psnr": psnr(data.x_test, decode(z)), "clusters_used": int(len(np.unique(clusters))),
-         "latent_dim": int(z.shape[1]), "bits_per_dim": int(bits_per_dim), **rate_metrics(bits, data.n_pixels),
+         "latent_dim": int(z.shape[1]), "bits_per_dim": int(bits_per_dim), **data_rate_metrics(bits, data),
          "psnr_quantised": psnr(data.x_test, decode(z_hat)),
          "agreement_quantised": float(np.mean(clusters_q == clusters))}
     m.update(label_metrics(data, clusters))
@@ -81,7 +87,7 @@ def metrics_at_rate(data: Dataset, z: np.ndarray, mixture: GaussianMixtureParams
     allocation = bit_allocation(bits, z.shape[1], max_bits_per_dim=16)
     z_hat = allocated_roundtrip(quantiser, z, allocation)
     clusters = mixture.with_noise(allocated_noise_variance(quantiser, allocation)).predict(z_hat)
-    return {"n_test": int(len(z)), "bit_allocation": allocation.tolist(), **rate_metrics(int(bits), data.n_pixels),
+    return {"n_test": int(len(z)), "bit_allocation": allocation.tolist(), **data_rate_metrics(int(bits), data),
             "psnr": psnr(data.x_test, decode(z_hat)), "clusters_used": int(len(np.unique(clusters))),
             **label_metrics(data, clusters)}
 
@@ -107,7 +113,7 @@ def evaluate_vab(model: VAB, data: Dataset) -> dict:
     out = vab_outputs(model, data.x_test)
     bits = model.config.bits
     m = {"n_test": int(len(data.x_test)), "psnr": psnr(data.x_test, out["reconstruction"]),
-         **rate_metrics(bits, data.n_pixels),
+         **data_rate_metrics(bits, data),
          "clusters_used": int(len(np.unique(out["clusters"]))),
          "dead_bits": int((out["codes"].min(axis=0) == out["codes"].max(axis=0)).sum())}
     m.update(coded_rate(out["codes"], *model.prior.numpy_parameters()))

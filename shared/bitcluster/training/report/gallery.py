@@ -22,20 +22,23 @@ def cluster_order(clusters: np.ndarray, labels: np.ndarray | None = None) -> np.
     return ids[np.argsort(-sizes, kind="stable")]
 
 
-def sample_strip(images: np.ndarray, height: int, width: int, slots: int, gap: int = 1) -> np.ndarray:
+def sample_strip(images: np.ndarray, height: int, width: int, slots: int, gap: int = 1,
+                 channels: int = 1) -> np.ndarray:
     """Images side by side on a white background, ``gap`` pixels apart, empty slots left white.
 
     Parameters
     ----------
-    images : (n, height * width) floats in [0, 1], n <= slots
+    images : (n, height * width * channels) floats in [0, 1] (HWC order), n <= slots
+    channels : 1 (grey) or 3 (RGB)
 
     Returns
     -------
-    (height, slots * (width + gap) - gap) floats in [0, 1]
+    (height, slots * (width + gap) - gap) grey, or (height, slots * (width + gap) - gap, 3) RGB, floats in [0, 1]
     """
-    strip = np.ones((height, slots * (width + gap) - gap), dtype=np.float32)
+    pixel = (channels,) if channels > 1 else ()
+    strip = np.ones((height, slots * (width + gap) - gap, *pixel), dtype=np.float32)
     for i, image in enumerate(images):
-        strip[:, i * (width + gap): i * (width + gap) + width] = image.reshape(height, width)
+        strip[:, i * (width + gap): i * (width + gap) + width] = image.reshape(height, width, *pixel)
     return strip
 
 
@@ -50,14 +53,14 @@ def _row_caption(cluster: int, members: np.ndarray, labels: np.ndarray | None) -
 
 def plot_cluster_grid(images: np.ndarray, clusters: np.ndarray, height: int, width: int,
                       labels: np.ndarray | None = None, per_cluster: int = SAMPLES_PER_CLUSTER,
-                      seed: int = 0, title: str = "Test images by cluster") -> Figure:
+                      seed: int = 0, title: str = "Test images by cluster", channels: int = 1) -> Figure:
     """One row per non-empty cluster: its size, its majority label when labels exist, and samples.
 
     Parameters
     ----------
-    images : (N, height * width) floats in [0, 1], the preprocessed images
+    images : (N, height * width * channels) floats in [0, 1], the preprocessed images
     clusters : (N,) int cluster of each image
-    height, width : the image size of the dataset's ``Preprocessing``
+    height, width, channels : the image size and channels of the dataset's ``Preprocessing``
     labels : (N,) int labels, or None
     per_cluster : most samples shown per row (a smaller cluster shows all it has)
     seed : which samples are drawn; the same seed draws the same ones
@@ -67,8 +70,9 @@ def plot_cluster_grid(images: np.ndarray, clusters: np.ndarray, height: int, wid
     The figure; ``fig.axes`` holds one axis per shown cluster, top to bottom.
     """
     images, clusters = np.asarray(images), np.asarray(clusters).ravel()
-    if images.ndim != 2 or images.shape[1] != height * width:
-        raise ValueError(f"images must be (N, {height}*{width}) = (N, {height * width}), got {images.shape}")
+    if images.ndim != 2 or images.shape[1] != height * width * channels:
+        raise ValueError(f"images must be (N, {height}*{width}*{channels}) = (N, {height * width * channels}), "
+                         f"got {images.shape}")
     if len(images) != len(clusters) or len(images) == 0:
         raise ValueError(f"need one cluster per image, and some images: got {len(images)} and {len(clusters)}")
     labels = None if labels is None else np.asarray(labels).ravel()
@@ -83,8 +87,8 @@ def plot_cluster_grid(images: np.ndarray, clusters: np.ndarray, height: int, wid
     for ax, cluster in zip(axes, order):
         members = np.flatnonzero(clusters == cluster)
         shown = np.sort(rng.choice(members, size=min(per_cluster, len(members)), replace=False))
-        ax.imshow(sample_strip(images[shown], height, width, per_cluster), cmap="gray", vmin=0.0, vmax=1.0,
-                  interpolation="nearest")
+        ax.imshow(sample_strip(images[shown], height, width, per_cluster, channels=channels), cmap="gray",
+                  vmin=0.0, vmax=1.0, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.data import Dataset
 from bitcluster.training.report.confusion import plot_confusion
 from bitcluster.training.report.curves import plot_curves
@@ -54,7 +55,7 @@ def write_run_report(run_dir: Path, dataset: Dataset, clusters: np.ndarray, hist
         CURVES: plot_curves(history, title=f"Training curves: {name}"),
         CONFUSION: plot_confusion(dataset.y_test, clusters, title=f"Test clusters vs labels: {name}"),
         CLUSTER_GRID: plot_cluster_grid(dataset.x_test, clusters, prep.height, prep.width, labels=dataset.y_test,
-                                        title=f"Test images by cluster: {name}"),
+                                        title=f"Test images by cluster: {name}", channels=prep.channels),
     }
     paths = {}
     for file_name, fig in figures.items():
@@ -115,7 +116,7 @@ def ensure_run_report(run_dir: Path, data: str | None = None, redraw: bool = Fal
         return paths
     config = read_json(run_dir / CONFIG)
     dataset = load_dataset(data or config.get("data_source", config["dataset"]))
-    if dataset.preprocessing.to_dict() != config["preprocessing"]:
+    if dataset.preprocessing != Preprocessing.from_dict(config["preprocessing"]):
         raise ValueError(f"{run_dir} was trained on other images than {dataset.name}'s: pick its own dataset")
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     return write_run_report(run_dir, dataset, predict_test_clusters(run_dir, dataset), history)
