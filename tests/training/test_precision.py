@@ -26,7 +26,9 @@ from bitcluster.training.teacher.cache import cache_key
 runner = CliRunner()
 CPU = torch.device("cpu")
 # A small network and a short cap: wiring, not the teacher's quality (as in test_teacher.py).
-TINY_OPTIONS = ["hidden=32,32,64", "latent=4", "plateau_steps=20", "max_steps=60", "gmm_restarts=2"]
+# An autoencoder teacher (a PCA teacher trains nothing, so it has no precision of its own).
+TINY_OPTIONS = ["features=autoencoder", "centring=none", "hidden=32,32,64", "latent=4", "plateau_steps=20",
+                "max_steps=60", "gmm_restarts=2"]
 
 
 def _flags(monkeypatch, *flags: str) -> None:

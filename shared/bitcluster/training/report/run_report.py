@@ -81,10 +81,12 @@ def run_summary(run_dir: Path) -> dict:
 
 
 def describe_teacher(record: dict) -> str:
-    """One teacher a run used, in a line: its cache key, where it came from, its own train score."""
+    """One teacher a run used, in a line: its cache key, where it came from, what it clustered, its own train score."""
     scores = record.get("train_scores") or {}
+    features = record.get("features") or {}
+    clustered = f", {features['kind']} features, centring {features['centring']}" if features else ""
     score = f", train ACC {scores['acc']:.3f}" if "acc" in scores else ""
-    return f"{record['key'][:12]} ({record['source']}{score})"
+    return f"{record['key'][:12]} ({record['source']}{clustered}{score})"
 
 
 def format_summary(summary: dict) -> str:
