@@ -49,6 +49,15 @@ def test_centring_puts_the_ink_mid_frame_and_leaves_an_empty_image_alone():
     np.testing.assert_allclose(out[:2].sum(axis=(1, 2)), x[:2].sum(axis=(1, 2)), rtol=1e-5)  # shifted, not lost
 
 
+def test_an_rgb_image_moves_as_one_its_channels_together():
+    x = np.zeros((1, SIDE, SIDE, 3), np.float32)
+    x[0, 2:5, 10:13] = (1.0, 0.5, 0.25)  # an orange square, top right
+    out = centre_by_mass(x.reshape(1, -1), Preprocessing(SIDE, SIDE, channels=3)).reshape(SIDE, SIDE, 3)
+    for channel in range(3):
+        np.testing.assert_allclose(centre_of_mass(out[..., channel]), ((SIDE - 1) / 2, (SIDE - 1) / 2), atol=0.05)
+    np.testing.assert_allclose(out[..., 1], out[..., 0] / 2, atol=1e-6)  # the colour is kept
+
+
 def test_faint_background_noise_does_not_pull_the_centre_to_mid_frame():
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(0, 0.05, (SIDE, SIDE)), 0, 1).astype(np.float32)  # noise over the whole frame

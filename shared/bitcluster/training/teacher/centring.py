@@ -29,8 +29,7 @@ def centre_by_mass(x: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     (N, P) float32; an image without ink (nothing above its median) is returned as it is
     """
     height, width = preprocessing.height, preprocessing.width
-    channels = getattr(preprocessing, "channels", 1)
-    images = np.asarray(x, dtype=np.float32).reshape(len(x), height, width, channels)
+    images = np.asarray(x, dtype=np.float32).reshape(len(x), height, width, preprocessing.channels)
     # Ink is what stands above the image's background (its median), weighted by its square: faint
     # noise spread over a large background would otherwise pull every centre towards mid-frame.
     grey = images.sum(axis=3)                                                   # (N, H, W)
