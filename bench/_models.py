@@ -2,7 +2,8 @@
 
 Each model is the CLI's own recipe (``bitcluster train --method vab`` with its defaults) followed by
 ``bitcluster export``; a model already exported is reused, so the benchmarks that share a model
-(search, refit, changes) train it once. ``--smoke`` runs use 8x8 digits at one epoch.
+(search, refit, changes) train it once. ``--smoke`` runs use 8x8 digits at 10 epochs
+(a few seconds; at 1-3 epochs the code is still collapsed, too few distinct codes to re-cluster).
 
     python bench/_models.py --data mnist --bits 16 32 64          # train and export ahead of the benchmarks
     python bench/_models.py --data mnist --bits 32 --without 8 9  # MNIST without two classes (novelty)
@@ -20,6 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "runs" / "bench-models"
 BITCLUSTER = [sys.executable, "-m", "bitcluster.cli"]
+# Epochs of a --smoke model: enough for a code that is not collapsed (digits, a few seconds).
+SMOKE_EPOCHS = 10
 
 
 def dataset_without(data: str, classes: tuple[int, ...], root: Path = MODELS) -> str:
@@ -62,7 +65,7 @@ def trained_model(data: str, bits: int, *, without: tuple[int, ...] = (), smoke:
     if clusters:
         train += ["--clusters", str(clusters)]
     if smoke:
-        train += ["--epochs", "1"]
+        train += ["--epochs", str(SMOKE_EPOCHS)]
     if threads:
         train += ["--threads", str(threads)]
     subprocess.run(train, check=True, stdout=subprocess.DEVNULL)

@@ -15,7 +15,7 @@ that split. Every detector scores the same test images (higher: more novel):
 Also the rate of flagged novelties and inliers at ``is_novel(rate=0.01)`` and ``0.05``.
 
     python bench/novelty.py            # 16, 32, 64 bits (models from bench/_models.py)
-    python bench/novelty.py --smoke    # 8x8 digits, 1-epoch models, a temporary directory
+    python bench/novelty.py --smoke    # 8x8 digits, 10-epoch models, a temporary directory
 """
 
 from __future__ import annotations

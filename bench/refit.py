@@ -13,7 +13,7 @@ end to end (fit, ONNX trace, novelty quantiles, files) and ``--clusters auto``'s
 curve (the held-out log-likelihood against K, drawn in ``refit_k.png``).
 
     python bench/refit.py            # 32, 64, 16 bits
-    python bench/refit.py --smoke    # 8x8 digits, 1-epoch model, a temporary directory
+    python bench/refit.py --smoke    # 8x8 digits, 10-epoch model, a temporary directory
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ Two parts, in one run:
   distance is at most the exact 10th distance (many codes tie at 32 bits).
 
     python bench/search.py            # the real run (models from bench/_models.py)
-    python bench/search.py --smoke    # 8x8 digits (1-epoch model), 20,000 random codes, a temporary directory
+    python bench/search.py --smoke    # 8x8 digits (10-epoch model), 20,000 random codes, a temporary directory
 """
 
 from __future__ import annotations
