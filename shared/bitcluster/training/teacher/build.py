@@ -86,7 +86,7 @@ class Teacher:
         return {"key": meta["key"], "source": self.source, "path": None if self.path is None else str(self.path),
                 "data_hash": meta.get("data_hash"), "clusters": meta.get("clusters"), "seed": meta.get("seed"),
                 "created": meta.get("created"), "config": meta.get("config"),
-                "features": _without(meta.get("features"), "autoencoder"),
+                "features": meta.get("features"),
                 "autoencoder_epochs": (meta.get("autoencoder") or {}).get("epochs"),
                 "build_seconds": meta.get("seconds", {}).get("total"),
                 "gmm_log_likelihood": meta.get("gmm_log_likelihood"), "train_scores": meta.get("train_scores")}
@@ -199,7 +199,7 @@ def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_has
         "bitcluster_version": bitcluster.__version__, "torch_threads": torch.get_num_threads(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": {"features": features.record["seconds"], **fit.seconds, "total": time.perf_counter() - t_start},
-        "features": _without(features.record, "autoencoder"),
+        "features": {k: v for k, v in features.record.items() if k != "autoencoder"},
         "autoencoder": _autoencoder_record(features.record["autoencoder"]),
         "gmm_log_likelihood": fit.log_likelihood,
         "train_scores": _scores(data.y_train, fit.responsibilities.argmax(axis=1)),
@@ -207,10 +207,6 @@ def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_has
     model = features.autoencoder
     weights = {} if model is None else {k: v.detach().clone() for k, v in model.state_dict().items()}
     return Teacher(fit.responsibilities, embedding, fit.manifold, metadata, weights)
-
-
-def _without(record: dict | None, key: str) -> dict | None:
-    return None if record is None else {k: v for k, v in record.items() if k != key}
 
 
 def _autoencoder_record(record: dict | None) -> dict | None:
