@@ -57,7 +57,7 @@ bench-smoke: install
 DEFAULT_MODEL_OUT = $(if $(REPLACE),shared/bitcluster/default_model,runs/default-model/export)
 default-model: install
 	$(BIN)/bitcluster train --method vab --data digits --bits 16 --clusters 10 --epochs 60 --seed 0 \
-		--threads 1 --device cpu --teacher-option features=autoencoder --teacher-option centring=none \
+		--threads 1 --device cpu --teacher-option features=autoencoder --centring none \
 		--quiet --force --out runs/default-model/run
 	$(BIN)/bitcluster export runs/default-model/run --force --out $(DEFAULT_MODEL_OUT)
 	@echo "default-model: exported to $(DEFAULT_MODEL_OUT)$(if $(REPLACE),, (the embedded shared/bitcluster/default_model is unchanged; make default-model REPLACE=1 replaces it))"

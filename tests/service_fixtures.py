@@ -64,14 +64,15 @@ class SyntheticModel:
 
 def write_synthetic_model(out: Path, seed: int, bits: int = BITS, clusters: int = CLUSTERS,
                           side: int = SIDE, hidden: int = 32, entropy_model: bool = True,
-                          channels: int = 1) -> SyntheticModel:
-    """A model of random weights exported to ``out``: grey ``side`` x ``side`` images, or RGB with ``channels=3``."""
+                          channels: int = 1, centre: str = "none") -> SyntheticModel:
+    """A model of random weights exported to ``out``: grey ``side`` x ``side`` images, or RGB with ``channels=3``;
+    ``centre="mass"``: a model of centred images."""
     from bitcluster.core.codes import code_bytes
     from bitcluster.training.export import (BmmClassifierHalf, VabEncoderHalf, classifier_onnx, encoder_onnx,
                                             write_model_dir)
 
     rng = np.random.default_rng(seed)
-    preprocessing = Preprocessing(side, side, channels=channels)
+    preprocessing = Preprocessing(side, side, channels=channels, centre=centre)
     n_pixels = preprocessing.n_pixels
     layers = [(rng.normal(0, 2 / np.sqrt(n_pixels), (hidden, n_pixels)).astype(np.float32),
                rng.normal(0, 0.5, hidden).astype(np.float32)),

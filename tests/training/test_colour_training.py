@@ -31,7 +31,7 @@ def colour_run(tmp_path_factory):
 def test_an_rgb_npz_trains_an_rgb_run_that_records_its_channels(colour_run):
     root, metrics = colour_run
     config = json.loads((root / "run" / "config.json").read_text())
-    assert config["preprocessing"] == {"height": 8, "width": 8, "resize": "bilinear", "channels": 3}
+    assert config["preprocessing"] == {"height": 8, "width": 8, "resize": "bilinear", "channels": 3, "centre": "none"}
     assert config["model"]["n_pixels"] == 8 * 8 * 3
     assert 0 <= metrics["acc"] <= 1 and metrics["bpp"] == pytest.approx(8 / 64)  # per pixel, as codecs count
     assert metrics["compression_ratio"] == pytest.approx(8 * 192 / 8)  # against 24-bit raw pixels

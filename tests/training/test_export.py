@@ -247,7 +247,7 @@ def test_each_half_stands_alone_and_is_verified(exported):
         m, path = load_manifest(root / "model" / half, half)
         assert m.model_id == manifest.model_id and path.parent.name == half
     assert manifest.bits == 13 and manifest.code_bytes == 2 and manifest.clusters == 10
-    assert manifest.preprocessing == {"height": 8, "width": 8, "resize": "bilinear", "channels": 1}
+    assert manifest.preprocessing == {"height": 8, "width": 8, "resize": "bilinear", "channels": 1, "centre": "none"}
     assert "acc" in manifest.metrics
 
 

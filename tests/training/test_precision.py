@@ -27,7 +27,7 @@ runner = CliRunner()
 CPU = torch.device("cpu")
 # A small network and a short cap: wiring, not the teacher's quality (as in test_teacher.py).
 # An autoencoder teacher (a PCA teacher trains nothing, so it has no precision of its own).
-TINY_OPTIONS = ["features=autoencoder", "centring=none", "hidden=32,32,64", "latent=4", "plateau_steps=20",
+TINY_OPTIONS = ["features=autoencoder", "hidden=32,32,64", "latent=4", "plateau_steps=20",
                 "max_steps=60", "gmm_restarts=2"]
 
 
@@ -192,7 +192,7 @@ def test_a_tiny_bf16_vab_run_trains_its_teacher_in_bf16_and_records_both(tmp_pat
 
 
 def test_the_teacher_command_takes_and_records_a_precision(small_npz, tmp_path):
-    options = [arg for option in TINY_OPTIONS for arg in ("--teacher-option", option)]
+    options = [arg for option in TINY_OPTIONS for arg in ("--teacher-option", option)] + ["--centring", "none"]
     result = runner.invoke(cli.app, ["teacher", str(small_npz), "--clusters", "3", "--cache-dir", str(tmp_path),
                                      "--precision", "bf16", "--quiet", *options])
     assert result.exit_code == 0, result.output

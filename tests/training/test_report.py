@@ -267,7 +267,9 @@ def test_a_teacher_is_described_by_what_it_clustered_when_the_run_recorded_it():
     from bitcluster.training.report.run_report import describe_teacher
 
     record = {"key": "3ca01fb8a32a4dd0276ee6c3582e1d7f", "source": "built", "train_scores": {"acc": 0.9757},
-              "features": {"kind": "pca", "centring": "mass"}}
-    assert describe_teacher(record) == "3ca01fb8a32a (built, pca features, centring mass, train ACC 0.976)"
+              "features": {"kind": "pca", "centre": "mass"}}
+    assert describe_teacher(record) == "3ca01fb8a32a (built, pca features, centred images, train ACC 0.976)"
+    uncentred = {**record, "features": {"kind": "autoencoder", "centre": "none"}}
+    assert describe_teacher(uncentred) == "3ca01fb8a32a (built, autoencoder features, train ACC 0.976)"
     older = {k: v for k, v in record.items() if k != "features"}  # a run from before the teacher's features
     assert describe_teacher(older) == "3ca01fb8a32a (built, train ACC 0.976)"

@@ -16,13 +16,13 @@ from bitcluster.training.teacher.cache import cache_key, data_hash
 from bitcluster.training.teacher.stopping import PlateauRule
 
 # A small autoencoder teacher and a short cap: these tests check the plumbing, not the teacher's quality.
-TINY = TeacherConfig(features="autoencoder", centring="none", hidden=(32, 32, 64), latent=4, plateau_steps=20,
+TINY = TeacherConfig(features="autoencoder", hidden=(32, 32, 64), latent=4, plateau_steps=20,
                      max_steps=60, gmm_restarts=2)
 # The same config as the command line's --teacher-option values.
-TINY_OPTIONS = ["features=autoencoder", "centring=none", "hidden=32,32,64", "latent=4", "plateau_steps=20",
+TINY_OPTIONS = ["features=autoencoder", "hidden=32,32,64", "latent=4", "plateau_steps=20",
                 "max_steps=60", "gmm_restarts=2"]
 # The default PCA teacher, with fewer GMM restarts.
-TINY_PCA = TeacherConfig(centring="none", gmm_restarts=2)
+TINY_PCA = TeacherConfig(gmm_restarts=2)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_cache_key_changes_with_data_and_every_config_setting():
     assert cache_key(data_hash(x), 9, 0, TINY) != base
     assert cache_key(data_hash(x), 10, 1, TINY) != base
     for change in ({"hidden": (32, 32, 65)}, {"umap_neighbors": 21}, {"gmm_restarts": 3}, {"recipe": 99},
-                   {"features": "pca"}, {"centring": "mass"}, {"pca_components": 20}):
+                   {"features": "pca"}, {"pca_components": 20}):
         assert cache_key(data_hash(x), 10, 0, TeacherConfig(**{**TINY.__dict__, **change})) != base
     assert cache_key(data_hash(x.copy()), 10, 0, TeacherConfig(**TINY.__dict__)) == base
 
@@ -178,7 +178,7 @@ def test_train_caches_its_teacher_where_cache_dir_says_and_nowhere_with_no_cache
     y = np.arange(200) % 3
     x = np.clip(rng.uniform(0, 1, (3, 8, 8))[y] + rng.normal(0, 0.05, (200, 8, 8)), 0, 1).astype(np.float32)
     np.savez(tmp_path / "blobs.npz", x=x, y=y)
-    teacher_options = [arg for option in TINY_OPTIONS for arg in ("--teacher-option", option)]
+    teacher_options = [arg for option in TINY_OPTIONS for arg in ("--teacher-option", option)] + ["--centring", "none"]
 
     def train(out, *options):
         result = CliRunner().invoke(cli.app, ["train", "--method", "vab", "--data", str(tmp_path / "blobs.npz"),
@@ -214,7 +214,7 @@ def test_teacher_options_are_read_by_field_type_and_refused_with_the_names_when_
     assert TeacherConfig.from_options(TINY_OPTIONS) == TINY
     assert TeacherConfig.from_options(["umap_components=none", "umap_min_dist=0.5"]) == \
         TeacherConfig(umap_components=None, umap_min_dist=0.5)
-    for bad, says in (("umap_neigbors=15", "NAME one of features, centring"), ("umap_neighbors", "NAME=VALUE"),
+    for bad, says in (("umap_neigbors=15", "NAME one of features, pca_components"), ("umap_neighbors", "NAME=VALUE"),
                       ("umap_neighbors=many", "umap_neighbors takes int"), ("recipe=2", "NAME one of")):
         with pytest.raises(ValueError, match=says):
             TeacherConfig.from_options([bad])
@@ -264,17 +264,16 @@ def test_a_pca_teacher_keeps_no_autoencoder_and_is_read_back_from_the_cache(digi
     assert first.embedding.shape == (len(digits.x_train), 50)  # PCA's components (digits have 64 pixels)
     np.testing.assert_array_equal(first.responsibilities, second.responsibilities)
     meta = second.metadata
-    assert meta["features"]["kind"] == "pca" and meta["features"]["centring"] == "none"
+    assert meta["features"]["kind"] == "pca" and meta["features"]["centre"] == "none"
     assert 0.9 < meta["features"]["explained_variance"] <= 1.0 and meta["autoencoder"] is None
     assert second.weights == {} and second.usage()["autoencoder_epochs"] is None
     with pytest.raises(ValueError, match="features='autoencoder'"):
         second.autoencoder()
 
 
-def test_bad_features_or_centring_are_refused_with_the_choices():
+def test_bad_features_are_refused_with_the_choices_and_centring_is_sent_to_the_run():
     with pytest.raises(ValueError, match="pca, autoencoder"):
         TeacherConfig(features="umap")
-    with pytest.raises(ValueError, match="auto, mass, none"):
-        TeacherConfig.from_options(["centring=middle"])
-    assert TeacherConfig.from_options(["features=autoencoder", "centring=mass"]) == \
-        TeacherConfig(features="autoencoder", centring="mass")
+    with pytest.raises(ValueError, match="run's preprocessing.*--centring auto|mass|none"):
+        TeacherConfig.from_options(["centring=mass"])
+    assert TeacherConfig.from_options(["features=autoencoder"]) == TeacherConfig(features="autoencoder")

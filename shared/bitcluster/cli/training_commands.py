@@ -15,8 +15,7 @@ from bitcluster.cli.common import fail, method_help
 from bitcluster.cli.data_options import CHANNELS_OPTION, DATA_HELP, LABELS_OPTION, RESIZE_OPTION
 from bitcluster.cli.signals import cleans_up_on_sigterm
 
-TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. features=autoencoder, centring=none, "
-                       "umap_neighbors=15); "
+TEACHER_OPTION_HELP = ("A teacher setting NAME=VALUE, repeatable (e.g. features=autoencoder, umap_neighbors=15); "
                        "NAME is a field of bitcluster.training.teacher.TeacherConfig. Every setting is part of "
                        "the teacher's cache key.")
 CACHE_DIR_HELP = "Where the teacher is cached (default: $BITCLUSTER_CACHE_DIR, else the user cache directory)."
@@ -24,6 +23,11 @@ NO_CACHE_HELP = "Build the teacher without reading or writing the cache."
 EPOCHS_HELP = ("the method's own training epochs (pre-training included); they do not bound the teacher, which is "
                "built once per data set, K, seed and teacher config, then read from the cache (an autoencoder "
                "teacher stops on its plateau rule: --teacher-option plateau_steps=..., max_steps=...)")
+CENTRING_HELP = ("auto, mass or none: shift every image so that the centre of mass of its ink sits mid-frame "
+                 "(mass), or not (none). auto decides per data set without labels: it centres when that makes the "
+                 "teacher's UMAP clusterings agree more across seeds (about a minute on 60,000 images, then "
+                 "cached). The choice is part of the model: the vendor centres what it encodes. Default: the "
+                 "method's own (vab: auto; the baselines: none, as their papers).")
 PRECISION_HELP = ("auto (bf16 where the hardware multiplies it natively: a CPU with AVX512-BF16 or AMX, a CUDA GPU "
                   "with bf16; else fp32), fp32 or bf16: what the forward passes train in (losses, EM and parameters "
                   "stay fp32); recorded in the run and part of the teacher's cache key. Default fp32: the accuracy "
@@ -62,6 +66,7 @@ def train(
     force: bool = typer.Option(False, help="Replace a non-empty --out (once the new run is complete)."),
     device: str = typer.Option("auto", help="auto (cuda if torch sees a GPU), cpu or cuda; recorded in the run."),
     precision: str = typer.Option("fp32", help=PRECISION_HELP),
+    centring: Optional[str] = typer.Option(None, help=CENTRING_HELP),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
     cache_dir: Optional[Path] = typer.Option(None, help=CACHE_DIR_HELP),
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
@@ -88,7 +93,7 @@ def train(
     try:
         metrics = train_run(method, data_source(data, labels=labels, resize=resize, channels=channels), out,
                             {k: v for k, v in given.items() if v is not None},
-                            progress=not quiet, device=device, precision=precision, force=force,
+                            progress=not quiet, device=device, precision=precision, force=force, centring=centring,
                             teacher=_teacher_config(teacher_option), teacher_cache=_teacher_cache(cache_dir, no_cache))
     except (DatasetError, ValueError) as e:
         fail(str(e))
@@ -161,6 +166,7 @@ def sweep(
     quiet: bool = typer.Option(False, help="No progress bar and no messages on stderr."),
     out: Path = typer.Option(..., help="Sweep directory: one run directory per setting, sweep.json, plots."),
     precision: str = typer.Option("fp32", help=PRECISION_HELP),
+    centring: Optional[str] = typer.Option(None, help=CENTRING_HELP),
 ) -> None:
     """Accuracy and PSNR against bits per pixel; resumes where an interrupted sweep stopped."""
     from bitcluster.data import DatasetError, data_source
@@ -171,7 +177,7 @@ def sweep(
                          list(range(seeds)), data_source(data, labels=labels, resize=resize, channels=channels), out,
                          epochs=epochs, clusters=clusters, progress=not quiet,
                          teacher_cache=_teacher_cache(cache_dir, no_cache), teacher=_teacher_config(teacher_option),
-                         precision=precision)
+                         precision=precision, centring=centring)
     except (DatasetError, ValueError) as e:
         fail(str(e))
     typer.echo(json.dumps({"runs": len(runs), "out": str(out),
@@ -214,12 +220,16 @@ def teacher(
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     teacher_option: Optional[List[str]] = typer.Option(None, "--teacher-option", help=TEACHER_OPTION_HELP),
     precision: str = typer.Option("fp32", help=PRECISION_HELP + " The teacher is built on the CPU."),
+    centring: str = typer.Option("auto", help=CENTRING_HELP.replace("the method's own (vab: auto; the baselines: "
+                                                                    "none, as their papers)", "auto, as vab's")),
     threads: Optional[int] = typer.Option(None, min=1, help="Torch CPU threads (default: torch's choice)."),
     quiet: bool = typer.Option(False, help="No progress bar and no messages on stderr."),
 ) -> None:
-    """Build (or find in the cache) the teacher and print its metadata."""
+    """Build (or find in the cache) the teacher of the images, centred as --centring says, and print its metadata."""
     from bitcluster.data import DatasetError, load_dataset
     from bitcluster.training.teacher import TeacherConfig, build_teacher
+    from bitcluster.training.teacher.build import announcer
+    from bitcluster.training.teacher.centring import resolve_centring
 
     if threads:
         import torch
@@ -227,11 +237,14 @@ def teacher(
         torch.set_num_threads(threads)
     try:
         config = (_teacher_config(teacher_option) or TeacherConfig()).at_precision(precision)
-        built = build_teacher(load_dataset(data, labels=labels, resize=resize, channels=channels), clusters, seed,
-                              config=config, cache=_teacher_cache(cache_dir, no_cache), progress=not quiet)
+        cache = _teacher_cache(cache_dir, no_cache)
+        dataset, centred = resolve_centring(load_dataset(data, labels=labels, resize=resize, channels=channels),
+                                            clusters, seed, centring, config=config, cache=cache,
+                                            say=announcer(not quiet))
+        built = build_teacher(dataset, clusters, seed, config=config, cache=cache, progress=not quiet)
     except (DatasetError, ValueError) as e:
         fail(str(e))
-    typer.echo(json.dumps(built.summary(), indent=2, sort_keys=True))
+    typer.echo(json.dumps({**built.summary(), "centring": centred}, indent=2, sort_keys=True))
 
 
 def data_fetch(name: str = typer.Argument("mnist", help="Dataset to fetch (mnist).")) -> None:

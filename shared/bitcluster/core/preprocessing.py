@@ -5,7 +5,8 @@ and leave as float32 (N, height * width * channels) in [0, 1]: each image's pixe
 flattened (row by row, and R, G, B within a pixel of an RGB model). They are resized with PIL's
 bilinear filter when the size differs, and converted between grey and RGB by the one rule of
 :mod:`bitcluster.core.channels` when the model has the other number of channels (the callers
-say so: :meth:`Preprocessing.conversion`).
+say so: :meth:`Preprocessing.conversion`). A model trained on centred images (``centre="mass"``)
+has every image shifted to its centre of mass last (:mod:`bitcluster.core.centring`).
 
 Only a change of scale is silent: images of another aspect ratio would come out stretched, so
 they are refused unless the caller opts in (``any_aspect_ratio=True`` here; ``resize=True`` in the
@@ -14,10 +15,11 @@ Python API, ``--resize`` on the command line, ``?resize=true`` on the vendor's `
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from bitcluster.core.centring import centre_by_mass, check_centre
 from bitcluster.core.channels import GREY, RGB, channels_of, check_channels, conversion, is_image_batch, to_channels
 
 
@@ -27,20 +29,24 @@ class ImageFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How raw images become the encoder's input vector: their size and channels (1 grey, 3 RGB).
+    """How raw images become the encoder's input vector: their size, channels (1 grey, 3 RGB) and centring.
 
     The vector of an image is its (height, width, channels) pixels flattened in that order (HWC):
-    ``x.reshape(N, height, width, channels)`` gives the images back (:meth:`images`). A manifest
-    or run written before colour models has no ``channels``: it reads as 1.
+    ``x.reshape(N, height, width, channels)`` gives the images back (:meth:`images`). ``centre``
+    is ``none`` or ``mass`` (each image shifted to the centre of mass of its ink). A manifest or
+    run written before colour models has no ``channels``: it reads as 1; one written before
+    centring has no ``centre``: it reads as ``none``.
     """
 
     height: int
     width: int
     resize: str = "bilinear"
     channels: int = GREY
+    centre: str = "none"
 
     def __post_init__(self):
         check_channels(self.channels)
+        check_centre(self.centre)
 
     @property
     def n_pixels(self) -> int:
@@ -58,11 +64,16 @@ class Preprocessing:
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
         return cls(height=int(d["height"]), width=int(d["width"]), resize=str(d.get("resize", "bilinear")),
-                   channels=int(d.get("channels", GREY)))
+                   channels=int(d.get("channels", GREY)), centre=str(d.get("centre", "none")))
 
     def describe(self) -> str:
-        """``32x32 grey`` or ``32x32 RGB``: the images the model takes, for messages."""
-        return f"{self.height}x{self.width} {'RGB' if self.channels == RGB else 'grey'}"
+        """``32x32 grey``, ``32x32 RGB`` or ``32x32 grey, centred``: the images the model takes, for messages."""
+        return (f"{self.height}x{self.width} {'RGB' if self.channels == RGB else 'grey'}"
+                + (", centred" if self.centre == "mass" else ""))
+
+    def same_images(self, other: "Preprocessing") -> bool:
+        """Whether ``other`` makes images of this size and these channels (centred or not)."""
+        return (self.height, self.width, self.channels) == (other.height, other.width, other.channels)
 
     def conversion(self, images: np.ndarray) -> str | None:
         """How :meth:`apply` converts a (N, H, W) or (N, H, W, 3) batch: ``grey_to_rgb``, ``rgb_to_grey`` or None."""
@@ -81,14 +92,29 @@ class Preprocessing:
 
         Returns
         -------
-        (N, height * width * channels) float32 in [0, 1], HWC order
+        (N, height * width * channels) float32 in [0, 1], HWC order, centred when ``centre`` says so
         """
         x = to_channels(to_unit_float(images), self.channels)
         if x.shape[1:3] != (self.height, self.width):
             if not any_aspect_ratio:
                 self.check_aspect_ratio(x.shape[1], x.shape[2])
             x = resize_images(x, self.height, self.width)
+        if self.centre == "mass":
+            x = centre_by_mass(x)
         return x.reshape(len(x), -1)
+
+    def centred(self, centre: str, x: np.ndarray) -> tuple["Preprocessing", np.ndarray]:
+        """This preprocessing with ``centre`` set, and input vectors ``x`` (N, n_pixels) of it made so.
+
+        ``x`` must come from a preprocessing that does not centre (:meth:`apply` of this one with
+        ``centre="none"``): centring twice is refused, as is undoing it.
+        """
+        if centre == self.centre:
+            return self, x
+        if self.centre != "none":
+            raise ValueError(f"these images are already centred ({self.centre}): they cannot be made {centre!r}")
+        target = replace(self, centre=centre)
+        return target, centre_by_mass(self.images(x)).reshape(np.shape(x))
 
     def images(self, x: np.ndarray) -> np.ndarray:
         """Input vectors (N, n_pixels) back as images: (N, height, width) grey or (N, height, width, 3) RGB."""

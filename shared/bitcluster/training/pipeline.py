@@ -13,20 +13,20 @@ import numpy as np
 from bitcluster import __version__
 from bitcluster.data import BUILTIN_DATASETS, Dataset, load_dataset
 from bitcluster.core.atomic import refuse_existing, replacing_directory
-from bitcluster.core.preprocessing import Preprocessing
+from bitcluster.core.centring import CENTRING
 from bitcluster.training.collapse import collapse_report
 from bitcluster.training.methods import METHODS, check_channels_trainable, get_method, lookup
 from bitcluster.training.methods.shared_pretraining import SHARED_PHASE
 from bitcluster.training.report.predict import predict_clusters
 from bitcluster.training.report.run_report import write_run_report
-from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_config, write_json
+from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_config, run_dataset, write_json
 
 if TYPE_CHECKING:  # the teacher imports torch; the command line imports this module without it
     from bitcluster.training.teacher import TeacherCache, TeacherConfig
 
 
 def train_run(method: str, data: str | Dataset, out: Path, options: dict, progress: bool = True, *,
-              device: str = "auto", precision: str = "fp32", force: bool = False,
+              device: str = "auto", precision: str = "fp32", force: bool = False, centring: str | None = None,
               teacher: TeacherConfig | None = None, teacher_cache: TeacherCache | None = None) -> dict:
     """Train ``method`` on ``data``, score it on the test split and write the run directory ``out``.
 
@@ -43,6 +43,12 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
     declares ``uses_teacher`` is built and where it is cached; the config is recorded in
     ``config.json["teacher"]`` and the teachers used in ``metrics.json["teachers"]``. A teacher
     config given to a method that uses no teacher is a ``ValueError``.
+
+    ``centring`` (``auto``, ``mass``, ``none``; None: the method's own, see
+    :mod:`~bitcluster.training.teacher.centring`) says whether the images are centred by their
+    centre of mass before anything learns from them; the choice becomes part of the run's
+    preprocessing (``config.json["preprocessing"]["centre"]``, then the exported manifest, so that
+    the vendor centres too), and ``metrics.json["centring"]`` records how it was made.
 
     ``precision`` (``auto``, ``fp32``, ``bf16``; see :mod:`bitcluster.training.precision`) is
     resolved on the device: ``auto`` is ``bf16`` where the device multiplies bfloat16 natively.
@@ -65,19 +71,24 @@ def train_run(method: str, data: str | Dataset, out: Path, options: dict, progre
         raise PrecisionUnavailableError(f"{method} trains in fp32 only; --precision bf16 applies to "
                                         f"{', '.join(m.name for m in METHODS.values() if m.trains_in_bf16)}")
     teacher = (teacher or TeacherConfig()).at_precision(resolved, on)
+    centring = centring or spec.centring
+    if centring not in CENTRING:
+        raise ValueError(f"centring is one of {', '.join(CENTRING)}, not {centring!r}")
     refuse_existing(Path(out), force)
     with training_on(on, resolved if spec.trains_in_bf16 else "fp32"), \
             replacing_directory(Path(out), force) as run_dir:
-        return _train_into(method, data, run_dir, options, progress, teacher, teacher_cache)
+        return _train_into(method, data, run_dir, options, progress, centring, teacher, teacher_cache)
 
 
-def _train_into(method: str, data: str | Dataset, out: Path, options: dict, progress: bool,
+def _train_into(method: str, data: str | Dataset, out: Path, options: dict, progress: bool, centring: str,
                 teacher: TeacherConfig, teacher_cache: TeacherCache | None) -> dict:
     """:func:`train_run`'s work, writing into the (temporary) directory ``out`` on the current device."""
     import torch
 
     from bitcluster.training.device import current_precision, device_record
     from bitcluster.training.teacher import TeacherCache, TeacherSource
+    from bitcluster.training.teacher.build import announcer
+    from bitcluster.training.teacher.centring import resolve_centring
 
     spec = lookup(method)
     cfg = spec.make_config(options)
@@ -86,6 +97,8 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
     check_channels_trainable(spec, dataset.preprocessing)
     out = Path(out)
     teachers = TeacherSource(teacher, teacher_cache or TeacherCache())
+    dataset, centring_record = resolve_centring(dataset, cfg.clusters, cfg.seed, centring, config=teachers.config,
+                                                cache=teachers.cache, say=announcer(progress))
     t0 = time.perf_counter()
     teacher_argument = {"teachers": teachers} if spec.uses_teacher else {}
     state, history = impl.train(dataset, cfg, progress=progress, **teacher_argument)
@@ -115,7 +128,7 @@ def _train_into(method: str, data: str | Dataset, out: Path, options: dict, prog
                "epochs": epochs, "shared_pretraining_epochs": shared, "train_seconds": train_seconds,
                "seconds_per_epoch": train_seconds / (epochs * starts) if epochs else None,
                "torch_threads": torch.get_num_threads(), "machine": platform.machine(), **device_record(),
-               "precision": current_precision(),
+               "precision": current_precision(), "centring": centring_record,
                **impl.evaluate(state, dataset)}
     if restarts:
         metrics["restarts"] = restarts
@@ -136,10 +149,6 @@ def evaluate_run(run_dir: Path, data: str | None = None) -> dict:
     """Re-score a run directory, on its own dataset or on ``data``."""
     config = read_config(run_dir)
     impl = get_method(config["method"])
-    dataset = load_dataset(data or config.get("data_source", config["dataset"]))
-    trained_on = Preprocessing.from_dict(config["preprocessing"])  # a run from before colour has no channels: grey
-    if dataset.preprocessing != trained_on:
-        raise ValueError(f"{run_dir} was trained on {trained_on.describe()} images, "
-                         f"but {dataset.name} has {dataset.preprocessing.describe()}")
+    dataset = run_dataset(run_dir, config, data)
     state = impl.load(Path(run_dir))
     return {"method": config["method"], "dataset": dataset.name, **impl.evaluate(state, dataset)}

@@ -21,10 +21,11 @@ import json
 from pathlib import Path
 from typing import Iterator
 
+from bitcluster.core.preprocessing import Preprocessing
 from bitcluster.data import Dataset, load_dataset
 from bitcluster.training.methods import lookup
 from bitcluster.training.pipeline import train_run
-from bitcluster.training.runs import METRICS, write_json
+from bitcluster.training.runs import METRICS, read_config, write_json
 
 
 def run_dir_name(method: str, bits: int | None, seed: int) -> str:
@@ -72,7 +73,7 @@ def _claimed(run: Path) -> Iterator[bool]:
 
 def _train_or_read(method: str, data: str | Dataset, run: Path, options: dict, progress: bool,
                    train: bool = True, teacher_cache=None, teacher=None,
-                   precision: str = "fp32") -> dict | None:
+                   precision: str = "fp32", centring: str | None = None) -> dict | None:
     """The run's metrics: read back, or trained now; None while another worker trains it (or not ``train``).
 
     ``data``: the source string when the sweep was given one, so that the run records it
@@ -89,13 +90,16 @@ def _train_or_read(method: str, data: str | Dataset, run: Path, options: dict, p
             return json.loads((run / METRICS).read_text())
         # No metrics.json: what the directory holds (an older, interrupted attempt) is unfinished.
         return train_run(method, data, run, options, progress=progress, force=True,
-                         teacher=teacher, teacher_cache=teacher_cache, precision=precision)
+                         teacher=teacher, teacher_cache=teacher_cache, precision=precision, centring=centring)
 
 
 def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits: list[int]) -> list[dict]:
     """One record per bit budget for a model trained once (see the module docstring)."""
+    from bitcluster.training.teacher.centring import centred_dataset
+
     impl = lookup(method).module
     state = impl.load(run)
+    dataset = centred_dataset(dataset, Preprocessing.from_dict(read_config(run)["preprocessing"]).centre)
     keep = ("dataset", "seed", "clusters", "epochs", "train_seconds", "seconds_per_epoch", "torch_threads")
     continuous = {"acc_continuous": trained.get("acc"), "psnr_continuous": trained.get("psnr")}
     return [{"method": method, **{k: trained.get(k) for k in keep}, **continuous, "run_dir": run.name,
@@ -105,7 +109,7 @@ def _runs_at_rates(method: str, dataset: Dataset, run: Path, trained: dict, bits
 def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str | Dataset, out: Path,
               epochs: int | None = None, clusters: int | None = None, progress: bool = True, train: bool = True,
               reference: list[tuple[str, float, float, str]] = (), teacher_cache=None,
-              teacher=None, precision: str = "fp32") -> list[dict]:
+              teacher=None, precision: str = "fp32", centring: str | None = None) -> list[dict]:
     """Train every (method, bits, seed) not yet done; return all their metrics.
 
     ``epochs`` and ``clusters`` are passed on only when given: each method keeps its own defaults.
@@ -113,7 +117,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
     ``teacher`` (a :class:`~bitcluster.training.teacher.TeacherConfig`, None: the default): how they are built.
     A source string ``data`` is what every run records, so that ``evaluate`` reads the same data
     again (each run loads it; a :class:`Dataset` is recorded by its name only).
-    ``precision``: each run's (:func:`~bitcluster.training.pipeline.train_run`'s).
+    ``precision``, ``centring``: each run's (:func:`~bitcluster.training.pipeline.train_run`'s).
     With ``train=False`` nothing is trained: the finished settings are collected and plotted.
     ``reference``: published points for the plots (see :func:`plot_rate_curves`).
     """
@@ -129,7 +133,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, None, seed)
                 trained = _train_or_read(method, source, run, {**options, "seed": seed}, progress, train,
-                                         teacher_cache, teacher, precision)
+                                         teacher_cache, teacher, precision, centring)
                 if trained is not None:
                     runs += _runs_at_rates(method, dataset, run, trained, bits)
             continue
@@ -137,7 +141,7 @@ def run_sweep(methods: list[str], bits: list[int], seeds: list[int], data: str |
             for seed in seeds:
                 run = out / run_dir_name(method, b, seed)
                 m = _train_or_read(method, source, run, {**options, "bits": b, "seed": seed}, progress, train,
-                                   teacher_cache, teacher, precision)
+                                   teacher_cache, teacher, precision, centring)
                 if m is not None:
                     runs.append(m)
     write_json(out / "sweep.json", {"runs": runs})

@@ -50,7 +50,7 @@ def export_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *, for
         method=config["method"], bits=bits, clusters=clusters, preprocessing=config["preprocessing"],
         metrics=_metrics(run_dir), training=json.loads(json.dumps(training)),
         entropy_model={"log_pi": log_pi.tolist(), "means": means.tolist()},
-        novelty=_training_novelty(config, encoder, classifier), force=force)
+        novelty=_training_novelty(run_dir, config, encoder, classifier), force=force)
 
 
 def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None, *,
@@ -83,16 +83,17 @@ def export_latent_run(run_dir: Path, out: Path, bits_per_dim: int | None = None,
         out, encoder_onnx(encoder, n_pixels), classifier_onnx(classifier, code_bytes(d * b)),
         method=method, bits=d * b, clusters=mixture.n_components, preprocessing=config["preprocessing"],
         metrics=_metrics(run_dir), training=json.loads(json.dumps(training)),
-        novelty=_training_novelty(config, encoder, classifier), force=force)
+        novelty=_training_novelty(run_dir, config, encoder, classifier), force=force)
 
 
-def _training_novelty(config: dict, encoder, classifier) -> NoveltyReference | None:
+def _training_novelty(run_dir: Path, config: dict, encoder, classifier) -> NoveltyReference | None:
     """The training codes' log-likelihood quantiles, or None (with a warning) when the run's data is gone."""
-    from bitcluster.data import DatasetError, load_dataset
+    from bitcluster.data import DatasetError
+    from bitcluster.training.runs import run_dataset
 
     source = config.get("data_source", config["dataset"])
     try:
-        x_train = load_dataset(source).x_train
+        x_train = run_dataset(run_dir, config).x_train  # centred as the run's were
     except (DatasetError, OSError) as e:
         log.warning("exporting without novelty data: the training set %r cannot be read (%s)", source, e)
         return None

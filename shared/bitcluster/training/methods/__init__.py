@@ -17,7 +17,11 @@ some methods can do is declared in their :class:`Method` entry, never discovered
   train in float32 whatever is asked;
 * ``trains_on_colour``: it learns from RGB images as well as grey ones (dense networks take the
   H * W * 3 vector as they take H * W); the others refuse RGB data before training
-  (:func:`check_channels_trainable`).
+  (:func:`check_channels_trainable`);
+* ``centring``: how its runs centre the images unless asked otherwise (``auto``, ``mass`` or
+  ``none``; :mod:`bitcluster.training.teacher.centring`): ``auto`` for ``vab``, whose teacher and
+  student both gain where objects move about the frame; ``none`` for the baselines, which train
+  on the images as their papers did.
 
 :func:`lookup` checks the module against the contract and the declared capabilities the first
 time the module is asked for. Variants of one recipe (``kmeans`` and ``gmm``, the four
@@ -79,6 +83,7 @@ class Method:
     exportable: bool = True
     trains_in_bf16: bool = False
     trains_on_colour: bool = True
+    centring: str = "none"
 
     @property
     def module(self) -> ModuleType:
@@ -121,7 +126,7 @@ _GREY_ONLY = {"trains_on_colour": False}
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("vab", "VAB with pre-training and unsupervised pseudo-labels (ours, the default)",
-           "vab.with_teacher", "VABTeacherConfig", uses_teacher=True, trains_in_bf16=True),
+           "vab.with_teacher", "VABTeacherConfig", uses_teacher=True, trains_in_bf16=True, centring="auto"),
     Method("vab-paper", "VAB exactly as the paper trains it (ELBO + per-epoch EM refit)", "vab.paper", "VABPaperConfig",
            trains_in_bf16=True),
     Method("kmeans", "K-means on raw pixels (baseline)", "pixel_mixtures", "KMeansConfig", exportable=False),

@@ -3,8 +3,9 @@
 DEC, VaDE, Bhattarai's AE+GMM and the k-DVAE paper's comparison all start by pre-training the
 same ``P-500-500-2000-10`` autoencoder on reconstruction. :mod:`bitcluster.training.teacher`
 trains that network once per (data, K, seed, config) until its loss flattens and caches it, when
-asked for ``autoencoder`` features of uncentred images (``vab``'s default teacher clusters PCA
-features instead); the methods whose papers pre-train start from a copy of it, so that a
+asked for ``autoencoder`` features (``vab``'s default teacher clusters PCA features instead) of
+the run's images (uncentred, as the baselines' papers had them, unless the run asked otherwise);
+the methods whose papers pre-train start from a copy of it, so that a
 comparison of methods trains it once, and every method starts from the same network.
 """
 
@@ -49,9 +50,8 @@ def shared_autoencoder(teachers: TeacherSource, data: Dataset, clusters: int, se
     (``phase`` "shared autoencoder", the epoch's mean reconstruction ``loss``, ``teacher``: the
     cache entry, ``stop_reason``)
     """
-    # The baselines fine-tune this network on the images as they are: an autoencoder of uncentred images.
     teacher = teachers.teacher(data, clusters, seed, progress=progress, latent=latent, hidden=tuple(hidden),
-                               features="autoencoder", centring="none")
+                               features="autoencoder")
     record = teacher.metadata["autoencoder"]
     rows = [{"epoch": i, "phase": SHARED_PHASE, "loss": loss, "teacher": str(teacher.path)}
             for i, loss in enumerate(record["losses"])]

@@ -12,7 +12,7 @@ from bitcluster.data import Dataset
 from bitcluster.training.report.confusion import plot_confusion
 from bitcluster.training.report.curves import plot_curves
 from bitcluster.training.report.gallery import plot_cluster_grid
-from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_json
+from bitcluster.training.runs import CONFIG, HISTORY, METRICS, read_json, run_dataset
 
 CURVES = "curves.png"
 CONFUSION = "confusion.png"
@@ -71,6 +71,7 @@ def run_summary(run_dir: Path) -> dict:
     model = config.get("model", {})
     return {
         "method": config.get("method"), "dataset": config.get("dataset"),
+        "images": Preprocessing.from_dict(config["preprocessing"]).describe() if "preprocessing" in config else None,
         "bits": metrics.get("bits", model.get("bits")),
         "clusters": metrics.get("clusters", model.get("clusters")),
         "epochs": metrics.get("epochs"), "train_seconds": metrics.get("train_seconds"),
@@ -84,7 +85,8 @@ def describe_teacher(record: dict) -> str:
     """One teacher a run used, in a line: its cache key, where it came from, what it clustered, its own train score."""
     scores = record.get("train_scores") or {}
     features = record.get("features") or {}
-    clustered = f", {features['kind']} features, centring {features['centring']}" if features else ""
+    centred = features.get("centre", features.get("centring")) == "mass"  # "centring": a teacher of recipe 2
+    clustered = f", {features['kind']} features{', centred images' if centred else ''}" if features else ""
     score = f", train ACC {scores['acc']:.3f}" if "acc" in scores else ""
     return f"{record['key'][:12]} ({record['source']}{clustered}{score})"
 
@@ -109,7 +111,6 @@ def ensure_run_report(run_dir: Path, data: str | None = None, redraw: bool = Fal
     data : the dataset to draw; by default the one the run was trained on
     redraw : draw them even when all three exist
     """
-    from bitcluster.data import load_dataset
     from bitcluster.training.report.predict import predict_test_clusters
 
     run_dir = Path(run_dir)
@@ -117,8 +118,6 @@ def ensure_run_report(run_dir: Path, data: str | None = None, redraw: bool = Fal
     if not redraw and all(p.is_file() for p in paths.values()):
         return paths
     config = read_json(run_dir / CONFIG)
-    dataset = load_dataset(data or config.get("data_source", config["dataset"]))
-    if dataset.preprocessing != Preprocessing.from_dict(config["preprocessing"]):
-        raise ValueError(f"{run_dir} was trained on other images than {dataset.name}'s: pick its own dataset")
+    dataset = run_dataset(run_dir, config, data)
     history = read_json(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else []
     return write_run_report(run_dir, dataset, predict_test_clusters(run_dir, dataset), history)

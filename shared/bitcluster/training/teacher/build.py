@@ -127,7 +127,7 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
     config = config or TeacherConfig()
     if clusters < 2:
         raise ValueError(f"a teacher needs at least 2 clusters, got {clusters}")
-    say = _announcer(progress)
+    say = announcer(progress)
     x_hash = cache_module.data_hash(data.x_train)
     key = cache_module.cache_key(x_hash, clusters, seed, config)
     if not cache.enabled:
@@ -155,11 +155,11 @@ def build_teacher(data: Dataset, clusters: int, seed: int, *, config: TeacherCon
     features = meta.get("features") or {}
     trained = (f"{meta['autoencoder']['epochs']} autoencoder epochs, " if meta.get("autoencoder") else "")
     say(f"teacher: found in the cache at {entry} (built {meta.get('created')}, {features.get('kind')} features, "
-        f"centring {features.get('centring')}, {trained}{meta.get('seconds', {}).get('total', 0):.0f} s to build)")
+        f"{'centred' if features.get('centre') == 'mass' else 'uncentred'} images, {trained}{meta.get('seconds', {}).get('total', 0):.0f} s to build)")
     return teacher
 
 
-def _announcer(progress: bool) -> Callable[[str], None]:
+def announcer(progress: bool) -> Callable[[str], None]:
     """Where the build says what it does: stderr through tqdm (bars stay intact); nothing when quiet."""
     if not progress:
         return lambda _message: None
@@ -182,7 +182,7 @@ def autoencoder_plan(n: int, config: TeacherConfig) -> str:
 
 def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_hash: str, key: str,
            progress: bool) -> Teacher:
-    say = _announcer(progress)
+    say = announcer(progress)
     if config.features == "autoencoder":
         say(autoencoder_plan(len(data.x_train), config))
     t_start = time.perf_counter()
@@ -199,7 +199,7 @@ def _build(data: Dataset, clusters: int, seed: int, config: TeacherConfig, x_has
         "bitcluster_version": bitcluster.__version__, "torch_threads": torch.get_num_threads(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seconds": {"features": features.record["seconds"], **fit.seconds, "total": time.perf_counter() - t_start},
-        "features": {k: v for k, v in features.record.items() if k != "autoencoder"},
+        "features": {k: v for k, v in features.record.items() if k not in ("autoencoder", "seconds")},
         "autoencoder": _autoencoder_record(features.record["autoencoder"]),
         "gmm_log_likelihood": fit.log_likelihood,
         "train_scores": _scores(data.y_train, fit.responsibilities.argmax(axis=1)),

@@ -1,7 +1,7 @@
 """The teacher's settings, and the rules that size them from the data.
 
-The teacher clusters PCA features (50 components) of the training images, centred by their
-centre of mass when that makes UMAP's clusterings agree more (:mod:`.features`). The
+The teacher clusters PCA features (50 components) of the run's training images, as its
+preprocessing made them (centred or not: :mod:`.centring`). The
 ``autoencoder`` features follow the DEC / VaDE / N2D family (a ``P-500-500-2000-10`` autoencoder,
 Adam at 1e-3, batches of 256); the clustering is N2D's (UMAP with 20 neighbours and
 ``min_dist=0`` into K dimensions, a full-covariance GMM). What depends on the data is derived from its size, never from one dataset's scores:
@@ -21,9 +21,8 @@ from bitcluster.training.precision import RESOLVED, resolve_precision
 from bitcluster.training.teacher.stopping import PlateauRule
 
 # Bump when the stage's computation changes: cached teachers of an older recipe are not reused.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 FEATURES = ("pca", "autoencoder")
-CENTRING = ("auto", "mass", "none")
 
 
 @dataclass(frozen=True)
@@ -33,11 +32,7 @@ class TeacherConfig:
     Attributes
     ----------
     features : ``pca`` or ``autoencoder``: what UMAP + GMM cluster (:mod:`.features`)
-    centring : ``auto``, ``mass`` or ``none``: shift each image to its centre of mass first; ``auto``
-        takes the one whose UMAP clusterings agree most across seeds (:func:`.features.choose_centring`)
     pca_components : PCA's dimensions (at most the number of pixels)
-    choice_images, choice_runs : ``auto`` centring is judged on at most this many training images,
-        from this many UMAP seeds per candidate
     latent, hidden : the autoencoder ``P-hidden-latent`` (the decoder mirrors it)
     learning_rate : Adam's
     batch_size : None: 256, or ``n // 20`` (at least 16) when that is smaller
@@ -55,10 +50,7 @@ class TeacherConfig:
     """
 
     features: str = "pca"
-    centring: str = "auto"
     pca_components: int = 50
-    choice_images: int = 5000
-    choice_runs: int = 2
     latent: int = 10
     hidden: tuple[int, ...] = (500, 500, 2000)
     learning_rate: float = 1e-3
@@ -77,10 +69,8 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.features not in FEATURES:
             raise ValueError(f"teacher features are one of {', '.join(FEATURES)}, not {self.features!r}")
-        if self.centring not in CENTRING:
-            raise ValueError(f"teacher centring is one of {', '.join(CENTRING)}, not {self.centring!r}")
-        if self.pca_components < 1 or self.choice_images < 2 or self.choice_runs < 2:
-            raise ValueError("the teacher needs pca_components >= 1, choice_images >= 2 and choice_runs >= 2")
+        if self.pca_components < 1:
+            raise ValueError(f"the teacher needs pca_components >= 1, got {self.pca_components}")
         if self.precision not in RESOLVED:
             raise ValueError(f"the teacher trains in {' or '.join(RESOLVED)}, not {self.precision!r}")
 
@@ -119,6 +109,9 @@ class TeacherConfig:
         for option in options:
             name, sep, value = option.partition("=")
             name = name.strip()
+            if name == "centring":
+                raise ValueError(f"teacher option {option!r}: centring is a step of the run's preprocessing, "
+                                 "which the teacher and the model share: --centring auto|mass|none")
             if not sep or name not in fields:
                 raise ValueError(f"teacher option {option!r}: expected NAME=VALUE with NAME one of {', '.join(fields)}")
             try:

@@ -11,7 +11,7 @@ trained in three phases under one Adam:
 Where the pseudo-labels come from (``teacher``):
 
 * ``"shared"`` (the default): the teacher of :mod:`bitcluster.training.teacher`, UMAP + GMM on
-  PCA features of the (centred, where that measurably helps) images, or on a deep autoencoder's,
+  PCA features of the run's images (centred, where that measurably helps: the run's ``--centring``), or on a deep autoencoder's,
   built once per (data, K, seed, teacher config) and cached. It
   does not depend on the code length, so every code length learns against the same strong
   teacher, and a run at a new length reuses it. The run's :class:`TeacherSource` says how it is
