@@ -135,6 +135,8 @@ async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     manifest = encoder.model.manifest
     conversion = CONVERSION_INTO[p.channels] if converted else None
+    if conversion is not None:
+        request.app.state.metrics.observe_conversion(ROUTE, conversion, converted)
     if answer != JSON:
         headers = {**code_headers(manifest.model_id, manifest.bits, len(packed)),
                    **conversion_headers(converted, conversion)}
