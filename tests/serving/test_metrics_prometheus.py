@@ -10,10 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bitcluster.core import cpu_limit as cpu_limit_module
 from bitcluster.core.cpu_limit import cgroup_v1_cpus, cgroup_v2_cpus, cpu_limit
+from bitcluster.core.wire import CONVERTED_HEADER, OCTET_STREAM
 
 pytest.register_assert_rewrite("service_fixtures")  # before the import, so its asserts explain failures
 
-from service_fixtures import in_process_client, random_images  # noqa: E402
+from colour_fixtures import tinted_digits  # noqa: E402
+from service_fixtures import in_process_client, png_bytes, random_images  # noqa: E402
 
 pytest_plugins = ["service_fixtures"]
 
@@ -85,6 +87,28 @@ def test_vendor_counts_images(model_a):
     assert value(found, "bitcluster_items_processed_total", service="vendor", route="/v1/encode", kind="images") == 5
     assert value(found, "bitcluster_requests_total", service="vendor", route="/v1/encode", method="POST",
                  status="200") == 1
+
+
+def test_vendor_counts_the_images_it_converts_by_rule(model_a):
+    from bitcluster_vendor.config import Settings
+    from bitcluster_vendor.main import create_app
+
+    colour = tinted_digits(4)[0]
+    grey = random_images(1, seed=23)
+    settings = Settings(model_dir=model_a.dir, api_key=None, intra_op_threads=1, use_gpu=False)
+    with in_process_client(create_app(settings)) as client:
+        files = [("files", (f"{i}.png", png_bytes(im), "image/png")) for i, im in enumerate([*colour[:2], grey[0]])]
+        by_files = client.post("/v1/encode", files=files)
+        assert by_files.json()["converted"] == 2  # the grey file needs no conversion
+        by_pixels = client.post("/v1/encode", json={"pixels": colour[2:].tolist()},
+                                headers={"Accept": OCTET_STREAM})
+        assert by_pixels.headers[CONVERTED_HEADER] == "2"
+        assert client.post("/v1/encode", json={"pixels": grey.tolist()}).json()["converted"] == 0
+        found = samples(client.get("/metrics").text)
+    v = {"service": "vendor", "route": "/v1/encode"}
+    assert value(found, "bitcluster_images_converted_total", **v, conversion="rgb_to_grey") == 4
+    assert value(found, "bitcluster_images_converted_total", **v, conversion="grey_to_rgb") is None
+    assert value(found, "bitcluster_items_processed_total", **v, kind="images") == 6
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -2,7 +2,8 @@
 
 Memory per request is bounded by these limits, whatever the request holds within the body cap:
 images are checked from their headers before any is decoded, then decoded one at a time, so a
-request costs one decoded image (at most ``max_image_pixels``) on top of its body; a JSON pixel
+request costs one decoded image (at most ``max_image_pixels``) and the model input of its batch
+(at most ``max_request_pixels`` float32 values, channels counted) on top of its body; a JSON pixel
 batch becomes one Python object per number while parsed, many times its bytes on the wire, hence
 ``max_json_pixels`` (peak memory per attack: ``tests/security/test_vendor_memory.py``).
 """
@@ -40,8 +41,10 @@ class Settings(ServiceSettings):
                                                                  "[2048^2, 4096^2] (default_max_image_pixels).")
     max_request_pixels: int = Field(4 * IMAGE_PIXELS_FLOOR, ge=1,
                                     description="Most pixels of all images of one request together (their "
-                                                "sizes H * W as the headers declare them), checked before any "
-                                                "is decoded.")
+                                                "sizes H * W as the headers declare them, numbers of a JSON "
+                                                "batch), and most values of the model input they become "
+                                                "(N * height * width * channels: an RGB model's counts 3 per "
+                                                "pixel), both checked before any is decoded.")
     max_json_pixels: int = Field(JSON_PIXELS_PER_REQUEST, ge=1, description="Most numbers of a JSON 'pixels' batch, counted "
                                                             "before the body is parsed: each becomes a Python "
                                                             "object while parsed.")

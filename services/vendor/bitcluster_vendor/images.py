@@ -2,15 +2,18 @@
 
 Every image's size is read from its header (:func:`bitcluster.api.images.open_image`) and checked
 against ``max_image_pixels``, and their sum against ``max_request_pixels``, before a single pixel
-is decoded. The images are then decoded one at a time by the shared decoder
-(:func:`bitcluster.api.images.decode_image`, large images shrunk while decoded) straight into the
-(N, P) float32 input, so a request never holds more than one decoded image. Grey files for an RGB
+is decoded; so is the model input the batch becomes (:func:`check_model_input`). The images are
+then decoded one at a time by the shared decoder (:func:`bitcluster.api.images.decode_image`,
+large images shrunk while decoded) straight into the (N, P) float32 input, so a request never
+holds more than one decoded image. Grey files for an RGB
 model and colour files for a grey one are converted by the preprocessing's one rule
 (:mod:`bitcluster.core.channels`), and counted: the answer says how many.
 
 The limits count pixels (H * W) of files, as Pillow decodes them whatever their mode, and numbers
-(N * H * W * channels) of a JSON batch; the model's channels never raise them (the default
-per-image cap follows the model's height * width, not its input length).
+(N * H * W * channels) of a JSON batch; the default per-image cap follows the model's height *
+width, not its input length. The model's channels count once, in the (N, P) float32 input the
+whole batch becomes: N * height * width * channels values, held at once whatever the images'
+sizes, three times as many for an RGB model, within ``max_request_pixels`` too.
 No HTTP here: refusals are domain errors (:class:`~bitcluster.api.images.ImageFileError`,
 :class:`~bitcluster.api.images.ImageTooLargeError`, ``ImageFormatError``) that
 :mod:`bitcluster.serving.errors` answers. Messages name the item (``images[3]``), never its
@@ -57,11 +60,23 @@ def source_bytes(source: ImageSource) -> bytes:
     return decode_base64(data, name) if isinstance(data, str) else data
 
 
-def check_request_pixels(total: int, max_pixels: int, what: str) -> None:
+def check_request_pixels(total: int, max_pixels: int, what: str, unit: str = "pixels") -> None:
     if total > max_pixels:
-        raise ImageTooLargeError(f"{what} hold {total} pixels; at most {max_pixels} are accepted per request: "
+        raise ImageTooLargeError(f"{what} hold {total} {unit}; at most {max_pixels} are accepted per request: "
                                  "split the batch (or raise BITCLUSTER_MAX_REQUEST_PIXELS on the service)",
                                  reason="request_too_large")
+
+
+def check_model_input(count: int, preprocessing: Preprocessing, max_values: int) -> None:
+    """Refuse a batch of ``count`` images whose (count, P) float32 model input would hold more than
+    ``max_values`` values (P = height * width * channels), before any is decoded.
+
+    The input is held whole while the images are decoded into it and while the encoder runs, whatever
+    the images' own sizes: a thousand 1x1 files make as large an input as a thousand photos.
+    """
+    check_request_pixels(count * preprocessing.n_pixels, max_values,
+                         f"{count} images, as the model's {preprocessing.describe()} input "
+                         f"({preprocessing.n_pixels} values each),", unit="values")
 
 
 def check_headers(sources: Sequence[ImageSource], limits: ImageLimits, preprocessing: Preprocessing,
@@ -86,6 +101,7 @@ def images_to_input(sources: Sequence[ImageSource], preprocessing: Preprocessing
 
     Stops between images once the request has timed out (:func:`raise_if_cancelled`).
     """
+    check_model_input(len(sources), preprocessing, limits.max_request_pixels)
     check_headers(sources, limits, preprocessing, resize)
     out = np.empty((len(sources), preprocessing.n_pixels), dtype=np.float32)
     converted = 0

@@ -7,6 +7,8 @@
 * ``bitcluster_items_processed_total{service, route, kind}`` -- images encoded (vendor, ``kind="images"``)
   or codes classified (consumer, ``kind="codes"``)
 * ``bitcluster_novel_codes_total{service, route}`` -- codes flagged novel (consumer, when a request asks)
+* ``bitcluster_images_converted_total{service, route, conversion}`` -- images converted between grey and
+  RGB to match the model (vendor), by rule: ``grey_to_rgb`` or ``rgb_to_grey``
 * ``bitcluster_model_info{service, model_id, method, bits, clusters, provider}`` -- the served model, 1
 * ``process_*`` (CPU seconds, resident memory, open fds, start time), ``python_info``, ``python_gc_*``
 
@@ -59,6 +61,9 @@ class ServiceMetrics:
         self.novel = Counter("bitcluster_novel_codes", "Codes flagged novel (less likely than the training codes' "
                              "rate quantile), counted when a request asks for novelty.",
                              ["service", "route"], registry=self.registry)
+        self.converted = Counter("bitcluster_images_converted", "Images converted between grey and RGB to "
+                                 "match the model's channels, by rule (grey_to_rgb, rgb_to_grey).",
+                                 ["service", "route", "conversion"], registry=self.registry)
         self.model = Info("bitcluster_model", "The served model (the value is always 1).", registry=self.registry)
         self.in_flight_now = self.in_flight.labels(service)
         # The labelled children, looked up once per label set: ``labels()`` validates and locks on
@@ -91,6 +96,11 @@ class ServiceMetrics:
     def observe_novel(self, route: str, count: int) -> None:
         """``count`` codes of a batch on ``route`` were flagged novel."""
         self.novel.labels(self.service, route).inc(count)
+
+    def observe_conversion(self, route: str, conversion: str, count: int) -> None:
+        """``count`` images of a batch on ``route`` were converted by ``conversion`` (a rule of
+        :mod:`bitcluster.core.channels`)."""
+        self.converted.labels(self.service, route, conversion).inc(count)
 
     def set_model_info(self, manifest: ModelManifest, provider: str) -> None:
         self.model.info({"service": self.service, "model_id": manifest.model_id, "method": manifest.method,

@@ -25,8 +25,8 @@ from bitcluster.serving.runtime import WorkSlots, run_with_deadline
 from bitcluster_vendor.config import Settings
 from bitcluster_vendor.deps import get_encoder, get_settings, get_work_slots
 from bitcluster_vendor.encoder import Encoder
-from bitcluster_vendor.images import (ImageLimits, ImageSource, check_json_numbers, images_to_input,
-                                      pixels_to_batch)
+from bitcluster_vendor.images import (ImageLimits, ImageSource, check_json_numbers, check_model_input,
+                                      images_to_input, pixels_to_batch)
 from bitcluster_vendor.openapi import REQUEST_BODY, RESPONSES, ROUTE
 from bitcluster_vendor.schemas import EncodeRequest, EncodeResponse
 
@@ -102,6 +102,7 @@ def encode_payload(encoder: Encoder, payload: Payload, limits: ImageLimits, run_
     if isinstance(payload, EncodeRequest):
         if payload.pixels is not None:
             batch = pixels_to_batch(payload.pixels, limits)
+            check_model_input(len(batch), encoder.preprocessing, limits.max_request_pixels)
             converted = len(batch) if encoder.preprocessing.conversion(batch) else 0
             return encoder.encode(batch, run_options, resize=resize), converted
         payload = [(f"images[{i}]", text) for i, text in enumerate(payload.images)]
@@ -135,6 +136,8 @@ async def encode(request: Request, encoder: Encoder = Depends(get_encoder),
     request.app.state.metrics.observe_batch(ROUTE, len(packed))
     manifest = encoder.model.manifest
     conversion = CONVERSION_INTO[p.channels] if converted else None
+    if conversion is not None:
+        request.app.state.metrics.observe_conversion(ROUTE, conversion, converted)
     if answer != JSON:
         headers = {**code_headers(manifest.model_id, manifest.bits, len(packed)),
                    **conversion_headers(converted, conversion)}
