@@ -122,6 +122,58 @@ def test_a_large_image_is_shrunk_in_8_bits_to_4_times_the_model(fmt):
                                   np.asarray(Image.open(io.BytesIO(small)).convert("L")))
 
 
+def png_file(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_thin_image_is_shrunk_on_its_long_axis_alone(channels):
+    """A 1 x 4,194,304 strip (within the default per-image cap; its aspect ratio is not checked under
+    resize) leaves the decoder as 1 x 32, not at full size, and encodes as the full-size strip would.
+
+    tracemalloc sees numpy's arrays (the decoded image, its float32 copy, the conversion), not
+    Pillow's own buffers: the full-size strip made 36 to 108 MB of them before each axis had its factor.
+    """
+    import tracemalloc
+
+    n = 2048 * 2048
+    strip = (np.arange(n) * 256 // n).astype(np.uint8)[None]  # a ramp, 0..255 along the strip
+    model = Preprocessing(8, 8, channels=channels)
+    for pixels in (strip, np.stack([strip, 255 - strip, strip // 2], axis=-1)):  # a grey and an RGB file
+        data = png_file(pixels)
+        tracemalloc.start()
+        try:
+            decoded = decode_image(data, "images[0]", model)
+            x = model.apply(decoded[None], any_aspect_ratio=True)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert decoded.shape == (1, 32) + pixels.shape[2:] and x.shape == (1, model.n_pixels)
+        assert peak < 2**20, peak
+        exact = model.apply(pixels[None], any_aspect_ratio=True)  # the full-size path
+        assert np.abs(x - exact).max() <= 1 / 255
+
+
+def test_an_image_of_the_model_aspect_ratio_keeps_it_when_shrunk():
+    model = Preprocessing(8, 8)
+    for (height, width), shrunk in {(255, 256): (37, 37),  # one factor, 7, the smaller of 255 // 32 and 256 // 32
+                                    (1024, 1024): (32, 32),
+                                    (240, 256): (35, 32),  # another ratio: 7 and 8, each axis its own
+                                    (64, 2048): (32, 32)}.items():
+        decoded = decode_image(png_file(np.zeros((height, width), np.uint8)), "images[0]", model)
+        assert decoded.shape == shrunk, (height, width)
+
+
+def test_a_thin_image_without_resize_is_still_refused_for_its_aspect_ratio(client):
+    strip = png_file(np.zeros((1, 64 * 64), np.uint8))
+    error = assert_error(client.post("/v1/encode", json={"images": [b64(strip)]}), 422)
+    assert "aspect ratio" in error["message"]
+    answer = client.post("/v1/encode", params={"resize": "true"}, json={"images": [b64(strip)]})
+    assert answer.status_code == 200 and answer.json()["count"] == 1
+
+
 def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch):
     from PIL.JpegImagePlugin import JpegImageFile
 

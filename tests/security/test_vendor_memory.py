@@ -22,7 +22,7 @@ from bitcluster.serving.process import ServiceProcess
 pytest.register_assert_rewrite("service_fixtures")
 pytest_plugins = ["service_fixtures"]
 
-from service_fixtures import QUIET, assert_error  # noqa: E402
+from service_fixtures import QUIET, assert_error, write_synthetic_model  # noqa: E402
 pytestmark = pytest.mark.slow
 
 BUDGET_MB = 150
@@ -43,6 +43,15 @@ def black_png(side: int) -> str:
 
     buffer = io.BytesIO()
     Image.new("L", (side, side)).save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def black_strip_png(mode: str) -> str:
+    """Base64 of a black 1 x 4,194,304 PNG, grey (``L``) or ``RGB``: at the default per-image cap of an 8x8 model."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, (2048 * 2048, 1)).save(buffer, "PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -69,6 +78,13 @@ class Vendor:
 @pytest.fixture(scope="module")
 def vendor(model_a):
     with ServiceProcess("vendor", model_a.dir, env=QUIET) as process:
+        yield Vendor(process)
+
+
+@pytest.fixture(scope="module")
+def rgb_vendor(tmp_path_factory):
+    model = write_synthetic_model(tmp_path_factory.mktemp("rgb_model"), seed=3, channels=3)
+    with ServiceProcess("vendor", model.dir, env=QUIET) as process:
         yield Vendor(process)
 
 
@@ -134,3 +150,13 @@ def test_a_raised_per_image_cap_still_decodes_one_image_at_a_time(vendor_with_la
 
 def test_a_raised_per_image_cap_still_meets_the_request_budget(vendor_with_large_images):
     check(*vendor_with_large_images.send(json={"images": [black_png(4096)] * 4}), 413, "request_too_large")
+
+
+@pytest.mark.parametrize("model", ["vendor", "rgb_vendor"])
+def test_thin_pngs_under_resize_are_shrunk_on_each_axis(model, request):
+    """1 x 4,194,304 strips pass the per-image cap, and their aspect ratio is not checked under resize:
+    decoded at full size, the larger raised the peak by about 150 MB (grey model) and 190 MB (RGB model)."""
+    strips = [black_strip_png("L"), black_strip_png("RGB")]
+    response, peak = request.getfixturevalue(model).send(params={"resize": "true"}, json={"images": strips})
+    check(response, peak, 200)
+    assert response.json()["count"] == 2

@@ -12,10 +12,12 @@ Decoding is safe on untrusted files: :func:`open_image` reads the header alone, 
 checked (:func:`check_image_size`) before a pixel is decoded (a 16 kB PNG can declare 4096x4096
 pixels). Given the model's preprocessing, an image far larger than the model needs is shrunk in 8
 bits while decoded (JPEG: at 1/2 to 1/8 scale by ``Image.draft``; any format: ``Image.reduce``),
-keeping at least :data:`KEEP_SIDES` times the model's side for the exact preprocessing; smaller
-images take the exact path of training. Errors are domain errors (:class:`ImageFileError`,
-:class:`ImageTooLargeError`), whose messages name the item, never its content. Pillow is imported
-only when a file is decoded: the consumer, which shares the error classes, never loads it.
+keeping at least :data:`KEEP_SIDES` times the model's side on each axis for the exact
+preprocessing (each axis by its own factor when the image has another aspect ratio than the model:
+:func:`reduction_factors`); smaller images take the exact path of training. Errors are domain
+errors (:class:`ImageFileError`, :class:`ImageTooLargeError`), whose messages name the item, never
+its content. Pillow is imported only when a file is decoded: the consumer, which shares the error
+classes, never loads it.
 """
 
 from __future__ import annotations
@@ -152,6 +154,24 @@ def check_image_size(height: int, width: int, max_pixels: int, name: str) -> Non
                                  "are accepted per image (raise BITCLUSTER_MAX_IMAGE_PIXELS on the service)")
 
 
+def reduction_factors(height: int, width: int, preprocessing: Preprocessing) -> tuple[int, int]:
+    """The (x, y) factors by which :func:`decode_image` shrinks a decoded height x width image, in 8 bits.
+
+    Each axis keeps at least :data:`KEEP_SIDES` times the model's side on it (a factor of 1 when it
+    has no more). An image of the model's aspect ratio is shrunk by one factor on both axes, the
+    smaller, so it keeps its ratio; one of another ratio (decoded only when the caller opted in to
+    stretching) is shrunk by each axis's own factor, so a 1 x 4,194,304 strip becomes 1 x 32 for an
+    8x8 model, not a full-size array that the preprocessing then resizes.
+    """
+    x = max(1, width // (KEEP_SIDES * preprocessing.width))
+    y = max(1, height // (KEEP_SIDES * preprocessing.height))
+    try:
+        preprocessing.check_aspect_ratio(height, width)
+    except ImageFormatError:
+        return x, y
+    return (min(x, y),) * 2
+
+
 def decode_image(data: bytes, name: str, preprocessing: Preprocessing | None = None) -> np.ndarray:
     """A PNG or JPEG file -> (H, W) uint8 grey levels for a grey file, (H, W, 3) uint8 RGB for any other.
 
@@ -169,9 +189,9 @@ def decode_image(data: bytes, name: str, preprocessing: Preprocessing | None = N
             if image.format == "JPEG" and min(image.width // keep[0], image.height // keep[1]) >= 2:
                 image.draft(mode, keep)  # decoded at 1/2, 1/4 or 1/8 scale, still at least `keep`
             decoded = image.convert(mode)
-            factor = min(decoded.width // keep[0], decoded.height // keep[1])
-            if factor >= 2:
-                decoded = decoded.reduce(factor)
+            factors = reduction_factors(decoded.height, decoded.width, preprocessing)
+            if max(factors) >= 2:
+                decoded = decoded.reduce(factors)
             return np.asarray(decoded, dtype=np.uint8)
         except DECODING_ERRORS:
             raise ImageFileError(f"{name} could not be decoded (truncated or corrupt)") from None
