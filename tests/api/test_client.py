@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import httpx
@@ -174,3 +175,78 @@ def test_the_api_key_is_sent_as_a_bearer_token():
     BitclusterClient(None, "http://consumer", api_key="k", transport=transport).classify(
         Codes(np.zeros((1, 2), np.uint8), 12, "m"))
     assert calls[0].headers["Authorization"] == "Bearer k"
+
+
+@pytest.fixture(scope="module")
+def rgb_model(tmp_path_factory):
+    from service_fixtures import write_synthetic_model
+
+    return write_synthetic_model(tmp_path_factory.mktemp("rgb_model"), seed=3, channels=3)
+
+
+@contextlib.contextmanager
+def vendor_in_process(model, max_request_pixels: int, batch_size: int = 1024):
+    """A BitclusterClient of the real vendor app in process, and (status, images sent) of each request it answered."""
+    from bitcluster_vendor.config import Settings
+    from bitcluster_vendor.main import create_app
+    from service_fixtures import in_process_client
+
+    settings = Settings(model_dir=model.dir, use_gpu=False, intra_op_threads=1, max_request_pixels=max_request_pixels)
+    answered: list[tuple[int, int]] = []
+    with in_process_client(create_app(settings)) as vendor:
+        def forward(request: httpx.Request) -> httpx.Response:
+            answer = vendor.request(request.method, request.url.path, params=dict(request.url.params),
+                                    content=request.content, headers=dict(request.headers))
+            sent = (request.content.count(b'name="files"') if "multipart" in request.headers["content-type"]
+                    else len(json.loads(request.content)["pixels"]))
+            answered.append((answer.status_code, sent))
+            return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
+
+        with BitclusterClient("http://vendor", None, batch_size=batch_size,
+                              transport=httpx.MockTransport(forward)) as client:
+            yield client, answered
+
+
+def rgb_noise(n: int, seed: int) -> np.ndarray:
+    """(n, 8, 8, 3) uint8 uniform noise: the synthetic encoder is centred on it, so codes vary."""
+    return np.random.default_rng(seed).integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+
+
+def test_a_batch_over_the_vendors_request_budget_is_sent_in_halves(rgb_model):
+    images = rgb_noise(23, seed=4)  # an 8x8 RGB model's input: 192 values an image
+    files = [png_bytes(im) for im in images]
+    with vendor_in_process(rgb_model, max_request_pixels=5 * 192, batch_size=5) as (small, answered):
+        expected = small.encode(files).packed  # batches within the budget: one request each
+        assert answered == [(200, 5)] * 4 + [(200, 3)]
+    np.testing.assert_array_equal(expected, rgb_model.encode(images))
+    assert len({bytes(c) for c in expected}) > 1  # the codes tell the images apart
+    with vendor_in_process(rgb_model, max_request_pixels=5 * 192) as (client, answered):
+        for batch in (files, images):  # a multipart form of files, and JSON pixels
+            answered.clear()
+            np.testing.assert_array_equal(client.encode(batch).packed, expected)
+            assert [n for status, n in answered if status == 200] == [5, 3, 3, 3, 3, 3, 3]  # 23 = 11 + 12, ...
+            assert [n for status, n in answered if status != 200] == [23, 11, 6, 12, 6, 6]
+            assert {status for status, _ in answered} == {200, 413}
+
+
+def test_one_image_over_the_request_budget_fails_with_the_vendors_message(rgb_model):
+    images = rgb_noise(4, seed=5)
+    with vendor_in_process(rgb_model, max_request_pixels=100) as (client, answered):
+        for batch, sent in ((images[:1], [1]), (images, [4, 2, 1]), ([png_bytes(im) for im in images], [4, 2, 1])):
+            answered.clear()
+            with pytest.raises(BitclusterError) as e:
+                client.encode(batch)  # one image; four, halved down to the first one
+            assert e.value.status == 413 and e.value.code == "request_too_large"
+            assert "at most 100" in e.value.message and "BITCLUSTER_MAX_REQUEST_PIXELS" in e.value.message
+            assert answered == [(413, n) for n in sent]
+
+
+def test_a_refusal_after_halving_names_the_image_by_its_place_in_the_batch(rgb_model):
+    files = [png_bytes(im) for im in rgb_noise(8, seed=6)]
+    files[6] = b"not an image"
+    with vendor_in_process(rgb_model, max_request_pixels=2 * 192) as (client, answered):
+        with pytest.raises(BitclusterError) as e:
+            client.encode(files)
+    assert e.value.code == "invalid_image" and "files[6]" in e.value.message, e.value.message
+    # 8 -> 4 -> files 0-1 and 2-3 encoded; 4 -> files 4-5 encoded, 6-7 refused for file 6
+    assert answered == [(413, 8), (413, 4), (200, 2), (200, 2), (413, 4), (200, 2), (422, 2)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from bitcluster.client.errors import BatchJobError, BitclusterError
+from bitcluster.client.errors import ITEM_NAME, BatchJobError, BitclusterError
 from bitcluster.client.http_client import BitclusterClient
 from bitcluster.client.inputs import Chunk, InputGroup, all_ids, plan_chunks
 from bitcluster.client.results import ResultsFile
@@ -142,7 +142,7 @@ def _name_inputs(message: str, ids: Sequence[str]) -> str:
         i = int(m.group(2))
         return repr(ids[i]) if i < len(ids) else m.group(0)
 
-    return re.sub(r"\b(files|images)\[(\d+)\]", name, message)
+    return ITEM_NAME.sub(name, message)
 
 
 def _progress_bar(enabled: bool):

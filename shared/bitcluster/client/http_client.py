@@ -26,6 +26,8 @@ from bitcluster.core.novelty import DEFAULT_RATE
 from bitcluster.core.wire import (CODE_BITS_HEADER, CONVERSION_HEADER, CONVERTED_HEADER, COUNT_HEADER, ENTROPY_CODED,
                                   JSON, MODEL_ID_HEADER, OCTET_STREAM, code_headers, json_rows_per_request)
 
+# The vendor's code for a batch over its request budget: split, it may pass.
+REQUEST_TOO_LARGE = "request_too_large"
 # A few quick tries: a person is waiting. A batch job passes its own, longer policy.
 INTERACTIVE_RETRY = RetryPolicy(retry_for_s=30.0, max_attempts=5)
 
@@ -37,7 +39,8 @@ class BitclusterClient:
     ----------
     vendor_url, consumer_url : base URLs, e.g. ``http://127.0.0.1:8001``
     api_key : bearer key when the services require one
-    batch_size : images or codes per request (the services accept 8192 by default)
+    batch_size : images or codes per request (the services accept 8192 by default); a batch of images over
+        the vendor's request budget (``BITCLUSTER_MAX_REQUEST_PIXELS``) is sent again in halves
     retry : when to retry a request whose service is unavailable; giving up raises
         :class:`~bitcluster.client.retry.RetriesExhausted`
     on_retry : told of each retry (a message for a person); ``retries`` counts them
@@ -120,22 +123,45 @@ class BitclusterClient:
             if isinstance(group, np.ndarray):  # sent as JSON numbers: within the vendor's bound on them
                 step = min(step, json_rows_per_request(*group.shape[1:]))
             for start in range(0, len(group), step):
-                batch = group[start:start + step]
-                got_id, got_bits, packed, response = self._encode_batch(batch, start, resize)
-                if model_id is not None and (got_id, got_bits) != (model_id, bits):
-                    raise ModelMismatchError(409, "model_changed", f"the vendor switched from model {model_id} "
-                                             f"to {got_id} during the request; retry", self.vendor_url)
-                model_id, bits = got_id, got_bits
-                chunks.append(packed)
-                if CONVERTED_HEADER in response.headers:
-                    converted += int(response.headers[CONVERTED_HEADER])
-                    conversion = response.headers[CONVERSION_HEADER]
+                for got_id, got_bits, packed, response in self._encode_within_budget(group[start:start + step],
+                                                                                     start, resize):
+                    if model_id is not None and (got_id, got_bits) != (model_id, bits):
+                        raise ModelMismatchError(409, "model_changed", f"the vendor switched from model "
+                                                 f"{model_id} to {got_id} during the request; retry", self.vendor_url)
+                    model_id, bits = got_id, got_bits
+                    chunks.append(packed)
+                    if CONVERTED_HEADER in response.headers:
+                        converted += int(response.headers[CONVERTED_HEADER])
+                        conversion = response.headers[CONVERSION_HEADER]
         packed = np.concatenate(chunks)
         if converted:
             self.converted += converted
             warnings.warn(f"the vendor at {self.vendor_url}: {conversion_message(converted, len(packed), conversion)}",
                           ChannelConversionWarning, stacklevel=2)
         return Codes(packed, bits, model_id)
+
+    def _encode_within_budget(self, batch: np.ndarray | list, start: int,
+                              resize: bool) -> list[tuple[str, int, np.ndarray, httpx.Response]]:
+        """:meth:`_encode_batch`, sent again as two halves, in order, each halved in turn, while the vendor
+        answers 413 ``request_too_large`` for more than one image.
+
+        The vendor bounds what one request may make it hold (``BITCLUSTER_MAX_REQUEST_PIXELS``): the
+        model input the batch becomes, N * height * width * channels values, and the pixels its files
+        declare. The budget is the vendor's setting, unknown here, so a batch is split when the vendor
+        refuses it. A single image over the budget raises the vendor's refusal; any other refusal names
+        the images by their place in ``batch``.
+        """
+        try:
+            return [self._encode_batch(batch, start, resize)]
+        except BitclusterError as e:
+            if e.status != 413 or e.code != REQUEST_TOO_LARGE or len(batch) < 2:
+                raise
+        half = len(batch) // 2
+        first = self._encode_within_budget(batch[:half], start, resize)
+        try:
+            return first + self._encode_within_budget(batch[half:], start + half, resize)
+        except BitclusterError as e:
+            raise e.items_from(half) from None
 
     def _encode_batch(self, batch: np.ndarray | list, start: int,
                       resize: bool) -> tuple[str, int, np.ndarray, httpx.Response]:
