@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 import time
 from typing import Callable
 
@@ -23,7 +24,6 @@ import numpy as np
 
 from bitcluster.core.centring import CENTRES, CENTRING
 from bitcluster.data import Dataset
-from bitcluster.training.runs import write_json
 from bitcluster.training.teacher.cache import TeacherCache, data_hash
 from bitcluster.training.teacher.config import TeacherConfig
 from bitcluster.training.teacher.features import pca_features
@@ -116,8 +116,10 @@ def _cached_choice(data: Dataset, clusters: int, seed: int, config: TeacherConfi
     centre, choice = choose_centring(data, clusters, seed, config, images=images, runs=runs)
     say(f"centring: {centre} (agreement across UMAP seeds: "
         + ", ".join(f"{k} {v:.3f}" for k, v in choice["agreement"].items()) + f"; {choice['seconds']:.0f} s)")
-    if cache.enabled:
+    if cache.enabled:  # two runs judging at once write the same file: the rename is atomic, either is right
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, {"centre": centre, "choice": choice, "key": spec})
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(json.dumps({"centre": centre, "choice": choice, "key": spec}, indent=2, sort_keys=True))
+        os.replace(temporary, path)
     return centre, {**choice, "source": "measured"}
 
