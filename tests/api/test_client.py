@@ -220,13 +220,44 @@ def test_a_batch_over_the_vendors_request_budget_is_sent_in_halves(rgb_model):
         assert answered == [(200, 5)] * 4 + [(200, 3)]
     np.testing.assert_array_equal(expected, rgb_model.encode(images))
     assert len({bytes(c) for c in expected}) > 1  # the codes tell the images apart
-    with vendor_in_process(rgb_model, max_request_pixels=5 * 192) as (client, answered):
-        for batch in (files, images):  # a multipart form of files, and JSON pixels
-            answered.clear()
+    for batch in (files, images):  # a multipart form of files, and JSON pixels
+        with vendor_in_process(rgb_model, max_request_pixels=5 * 192) as (client, answered):
             np.testing.assert_array_equal(client.encode(batch).packed, expected)
-            assert [n for status, n in answered if status == 200] == [5, 3, 3, 3, 3, 3, 3]  # 23 = 11 + 12, ...
-            assert [n for status, n in answered if status != 200] == [23, 11, 6, 12, 6, 6]
-            assert {status for status, _ in answered} == {200, 413}
+        # 23 and its first half 11 refused; 5 accepted, and so the size of the requests after it
+        assert answered == [(413, 23), (413, 11)] + [(200, 5)] * 4 + [(200, 3)]
+
+
+def test_the_batch_size_the_vendor_accepted_bounds_the_later_requests(rgb_model):
+    images = rgb_noise(20, seed=7)
+    with vendor_in_process(rgb_model, max_request_pixels=3 * 192, batch_size=8) as (client, answered):
+        first = client.encode(images).packed  # 8 -> 4 -> 2 for the first batch; its followers at once 2
+        assert answered == [(413, 8), (413, 4)] + [(200, 2)] * 10 and client.vendor_batch_limit == 2
+        answered.clear()
+        second = client.encode([png_bytes(im) for im in images]).packed
+        assert answered == [(200, 2)] * 10  # no refused request
+    np.testing.assert_array_equal(first, rgb_model.encode(images))
+    np.testing.assert_array_equal(second, first)
+
+
+def test_the_learned_batch_size_is_forgotten_when_the_vendor_serves_another_model():
+    served = {"model": "a", "budget": 2}  # images per request the vendor accepts
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        count = len(json.loads(request.content)["pixels"])
+        sizes.append(count)
+        if count > served["budget"]:
+            return httpx.Response(413, json={"error": {"code": "request_too_large", "message": "split the batch"}})
+        return httpx.Response(200, content=bytes(2 * count),
+                              headers={MODEL_ID_HEADER: served["model"], CODE_BITS_HEADER: "12"})
+
+    sizes: list[int] = []
+    client = BitclusterClient("http://vendor", None, batch_size=4, transport=httpx.MockTransport(vendor))
+    assert client.encode(random_images(8, seed=1)).model_id == "a"
+    assert sizes == [4, 2, 2, 2, 2] and client.vendor_batch_limit == 2
+    served.update(model="b", budget=4)
+    sizes.clear()
+    assert client.encode(random_images(8, seed=1)).model_id == "b"
+    assert sizes == [2, 4, 2] and client.vendor_batch_limit is None  # model b's budget is not model a's
 
 
 def test_one_image_over_the_request_budget_fails_with_the_vendors_message(rgb_model):
@@ -248,5 +279,5 @@ def test_a_refusal_after_halving_names_the_image_by_its_place_in_the_batch(rgb_m
         with pytest.raises(BitclusterError) as e:
             client.encode(files)
     assert e.value.code == "invalid_image" and "files[6]" in e.value.message, e.value.message
-    # 8 -> 4 -> files 0-1 and 2-3 encoded; 4 -> files 4-5 encoded, 6-7 refused for file 6
-    assert answered == [(413, 8), (413, 4), (200, 2), (200, 2), (413, 4), (200, 2), (422, 2)]
+    # 8 -> 4 -> files 0-1 encoded, and so 2-3 and 4-5; 6-7 refused for file 6
+    assert answered == [(413, 8), (413, 4), (200, 2), (200, 2), (200, 2), (422, 2)]
