@@ -247,15 +247,13 @@ class BitclusterClient:
     def cluster_entropy_coded(self, images: np.ndarray) -> tuple[np.ndarray, int]:
         """The round trip with the entropy-coded format: the vendor's stream goes to the consumer as is.
 
-        Returns the (N,) int64 clusters and the bytes of code that crossed from vendor to consumer.
+        ``images`` is a grey (N, H, W) or RGB (N, H, W, 3) pixel batch, sent in batches as :meth:`encode`
+        sends them (halved while over the vendor's request budget). Returns the (N,) int64 clusters and
+        the bytes of code that crossed from vendor to consumer.
         """
         out, wire_bytes = [], 0
-        step = min(self.batch_size, json_rows_per_request(*np.shape(images)[1:]))
-        for start in range(0, len(images), step):
-            batch = np.asarray(images[start:start + step])
-            coded = self._request("vendor", "POST", "/v1/encode",
-                                  content=json.dumps({"pixels": batch.tolist()}).encode(),
-                                  headers={"Content-Type": JSON, "Accept": ENTROPY_CODED})
+        send = partial(self._post_images, accept=ENTROPY_CODED)
+        for _, coded in self._vendor_batches(np.asarray(images), send):
             headers = {"Content-Type": ENTROPY_CODED,
                        **{k: coded.headers[k] for k in (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)}}
             wire_bytes += len(coded.content)
