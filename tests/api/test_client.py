@@ -185,24 +185,30 @@ def rgb_model(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def vendor_in_process(model, max_request_pixels: int, batch_size: int = 1024):
-    """A BitclusterClient of the real vendor app in process, and (status, images sent) of each request it answered."""
+def services_in_process(model, max_request_pixels: int, batch_size: int = 1024):
+    """A BitclusterClient of the real vendor and consumer apps in process, and (status, images sent) of each
+    request the vendor answered."""
+    from bitcluster_consumer.config import Settings as ConsumerSettings
+    from bitcluster_consumer.main import create_app as create_consumer
     from bitcluster_vendor.config import Settings
     from bitcluster_vendor.main import create_app
     from service_fixtures import in_process_client
 
     settings = Settings(model_dir=model.dir, use_gpu=False, intra_op_threads=1, max_request_pixels=max_request_pixels)
     answered: list[tuple[int, int]] = []
-    with in_process_client(create_app(settings)) as vendor:
+    with in_process_client(create_app(settings)) as vendor, \
+            in_process_client(create_consumer(ConsumerSettings(model_dir=model.dir))) as consumer:
         def forward(request: httpx.Request) -> httpx.Response:
-            answer = vendor.request(request.method, request.url.path, params=dict(request.url.params),
-                                    content=request.content, headers=dict(request.headers))
-            sent = (request.content.count(b'name="files"') if "multipart" in request.headers["content-type"]
-                    else len(json.loads(request.content)["pixels"]))
-            answered.append((answer.status_code, sent))
+            service = vendor if request.url.host == "vendor" else consumer
+            answer = service.request(request.method, request.url.path, params=dict(request.url.params),
+                                     content=request.content, headers=dict(request.headers))
+            if service is vendor:
+                sent = (request.content.count(b'name="files"') if "multipart" in request.headers["content-type"]
+                        else len(json.loads(request.content)["pixels"]))
+                answered.append((answer.status_code, sent))
             return httpx.Response(answer.status_code, headers=answer.headers, content=answer.content)
 
-        with BitclusterClient("http://vendor", None, batch_size=batch_size,
+        with BitclusterClient("http://vendor", "http://consumer", batch_size=batch_size,
                               transport=httpx.MockTransport(forward)) as client:
             yield client, answered
 
@@ -215,23 +221,54 @@ def rgb_noise(n: int, seed: int) -> np.ndarray:
 def test_a_batch_over_the_vendors_request_budget_is_sent_in_halves(rgb_model):
     images = rgb_noise(23, seed=4)  # an 8x8 RGB model's input: 192 values an image
     files = [png_bytes(im) for im in images]
-    with vendor_in_process(rgb_model, max_request_pixels=5 * 192, batch_size=5) as (small, answered):
+    with services_in_process(rgb_model, max_request_pixels=5 * 192, batch_size=5) as (small, answered):
         expected = small.encode(files).packed  # batches within the budget: one request each
         assert answered == [(200, 5)] * 4 + [(200, 3)]
     np.testing.assert_array_equal(expected, rgb_model.encode(images))
     assert len({bytes(c) for c in expected}) > 1  # the codes tell the images apart
-    with vendor_in_process(rgb_model, max_request_pixels=5 * 192) as (client, answered):
-        for batch in (files, images):  # a multipart form of files, and JSON pixels
-            answered.clear()
+    for batch in (files, images):  # a multipart form of files, and JSON pixels
+        with services_in_process(rgb_model, max_request_pixels=5 * 192) as (client, answered):
             np.testing.assert_array_equal(client.encode(batch).packed, expected)
-            assert [n for status, n in answered if status == 200] == [5, 3, 3, 3, 3, 3, 3]  # 23 = 11 + 12, ...
-            assert [n for status, n in answered if status != 200] == [23, 11, 6, 12, 6, 6]
-            assert {status for status, _ in answered} == {200, 413}
+        # 23 and its first half 11 refused; 5 accepted, and so the size of the requests after it
+        assert answered == [(413, 23), (413, 11)] + [(200, 5)] * 4 + [(200, 3)]
+
+
+def test_the_batch_size_the_vendor_accepted_bounds_the_later_requests(rgb_model):
+    images = rgb_noise(20, seed=7)
+    with services_in_process(rgb_model, max_request_pixels=3 * 192, batch_size=8) as (client, answered):
+        first = client.encode(images).packed  # 8 -> 4 -> 2 for the first batch; its followers at once 2
+        assert answered == [(413, 8), (413, 4)] + [(200, 2)] * 10 and client.vendor_batch_limit == 2
+        answered.clear()
+        second = client.encode([png_bytes(im) for im in images]).packed
+        assert answered == [(200, 2)] * 10  # no refused request
+    np.testing.assert_array_equal(first, rgb_model.encode(images))
+    np.testing.assert_array_equal(second, first)
+
+
+def test_the_learned_batch_size_is_forgotten_when_the_vendor_serves_another_model():
+    served = {"model": "a", "budget": 2}  # images per request the vendor accepts
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        count = len(json.loads(request.content)["pixels"])
+        sizes.append(count)
+        if count > served["budget"]:
+            return httpx.Response(413, json={"error": {"code": "request_too_large", "message": "split the batch"}})
+        return httpx.Response(200, content=bytes(2 * count),
+                              headers={MODEL_ID_HEADER: served["model"], CODE_BITS_HEADER: "12"})
+
+    sizes: list[int] = []
+    client = BitclusterClient("http://vendor", None, batch_size=4, transport=httpx.MockTransport(vendor))
+    assert client.encode(random_images(8, seed=1)).model_id == "a"
+    assert sizes == [4, 2, 2, 2, 2] and client.vendor_batch_limit == 2
+    served.update(model="b", budget=4)
+    sizes.clear()
+    assert client.encode(random_images(8, seed=1)).model_id == "b"
+    assert sizes == [2, 4, 2] and client.vendor_batch_limit is None  # model b's budget is not model a's
 
 
 def test_one_image_over_the_request_budget_fails_with_the_vendors_message(rgb_model):
     images = rgb_noise(4, seed=5)
-    with vendor_in_process(rgb_model, max_request_pixels=100) as (client, answered):
+    with services_in_process(rgb_model, max_request_pixels=100) as (client, answered):
         for batch, sent in ((images[:1], [1]), (images, [4, 2, 1]), ([png_bytes(im) for im in images], [4, 2, 1])):
             answered.clear()
             with pytest.raises(BitclusterError) as e:
@@ -244,9 +281,20 @@ def test_one_image_over_the_request_budget_fails_with_the_vendors_message(rgb_mo
 def test_a_refusal_after_halving_names_the_image_by_its_place_in_the_batch(rgb_model):
     files = [png_bytes(im) for im in rgb_noise(8, seed=6)]
     files[6] = b"not an image"
-    with vendor_in_process(rgb_model, max_request_pixels=2 * 192) as (client, answered):
+    with services_in_process(rgb_model, max_request_pixels=2 * 192) as (client, answered):
         with pytest.raises(BitclusterError) as e:
             client.encode(files)
     assert e.value.code == "invalid_image" and "files[6]" in e.value.message, e.value.message
-    # 8 -> 4 -> files 0-1 and 2-3 encoded; 4 -> files 4-5 encoded, 6-7 refused for file 6
-    assert answered == [(413, 8), (413, 4), (200, 2), (200, 2), (413, 4), (200, 2), (422, 2)]
+    # 8 -> 4 -> files 0-1 encoded, and so 2-3 and 4-5; 6-7 refused for file 6
+    assert answered == [(413, 8), (413, 4), (200, 2), (200, 2), (200, 2), (422, 2)]
+
+
+def test_the_entropy_coded_round_trip_is_sent_within_the_vendors_request_budget(rgb_model):
+    images = rgb_noise(20, seed=8)
+    with services_in_process(rgb_model, max_request_pixels=3 * 192, batch_size=8) as (client, answered):
+        clusters, wire_bytes = client.cluster_entropy_coded(images)
+        assert answered == [(413, 8), (413, 4)] + [(200, 2)] * 10 and client.vendor_batch_limit == 2
+        answered.clear()
+        np.testing.assert_array_equal(clusters, client.cluster(images))  # the octet-stream round trip agrees
+        assert answered == [(200, 2)] * 10  # and uses the batch size the entropy-coded requests learned
+    assert len(set(clusters.tolist())) > 1 and 0 < wire_bytes

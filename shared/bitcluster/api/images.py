@@ -184,17 +184,24 @@ def decode_image(data: bytes, name: str, preprocessing: Preprocessing | None = N
         mode = "L" if image.mode in GREY_MODES else "RGB"
         try:
             if preprocessing is None:
-                return np.asarray(image.convert(mode), dtype=np.uint8)
+                return np.asarray(_in_mode(image, mode), dtype=np.uint8)
             keep = (KEEP_SIDES * preprocessing.width, KEEP_SIDES * preprocessing.height)
             if image.format == "JPEG" and min(image.width // keep[0], image.height // keep[1]) >= 2:
                 image.draft(mode, keep)  # decoded at 1/2, 1/4 or 1/8 scale, still at least `keep`
-            decoded = image.convert(mode)
+            # Converted, then shrunk: Image.reduce refuses palette, 1-bit and 16-bit images, and shrinking RGBA,
+            # LA, CMYK, YCbCr or 32-bit grey before converting them changes the pixels.
+            decoded = _in_mode(image, mode)
             factors = reduction_factors(decoded.height, decoded.width, preprocessing)
             if max(factors) >= 2:
                 decoded = decoded.reduce(factors)
             return np.asarray(decoded, dtype=np.uint8)
         except DECODING_ERRORS:
             raise ImageFileError(f"{name} could not be decoded (truncated or corrupt)") from None
+
+
+def _in_mode(image, mode: str):
+    """``image`` in Pillow ``mode``: itself when already in it (``convert`` would copy every pixel for nothing)."""
+    return image if image.mode == mode else image.convert(mode)
 
 
 def read_image_file(file: ImageFile) -> np.ndarray:

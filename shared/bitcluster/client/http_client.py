@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import warnings
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 import numpy as np
 
 from bitcluster.api.codes import Codes, CodesLike, packed_codes_of
-from bitcluster.api.images import Images, image_groups
+from bitcluster.api.images import ImageGroup, Images, image_groups
 from bitcluster.client.errors import BitclusterError, ModelMismatchError
 from bitcluster.client.retry import RetryPolicy, with_retries
 from bitcluster.core.channels import ChannelConversionWarning, conversion_message
@@ -40,7 +41,8 @@ class BitclusterClient:
     vendor_url, consumer_url : base URLs, e.g. ``http://127.0.0.1:8001``
     api_key : bearer key when the services require one
     batch_size : images or codes per request (the services accept 8192 by default); a batch of images over
-        the vendor's request budget (``BITCLUSTER_MAX_REQUEST_PIXELS``) is sent again in halves
+        the vendor's request budget (``BITCLUSTER_MAX_REQUEST_PIXELS``) is sent again in halves, and the
+        size the vendor then accepted bounds this client's later requests: ``vendor_batch_limit``
     retry : when to retry a request whose service is unavailable; giving up raises
         :class:`~bitcluster.client.retry.RetriesExhausted`
     on_retry : told of each retry (a message for a person); ``retries`` counts them
@@ -63,6 +65,8 @@ class BitclusterClient:
         self.retries = 0
         self.converted = 0
         self.resize = resize
+        self.vendor_batch_limit: int | None = None
+        self._limit_model_id: str | None = None
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(timeout=timeout, headers=headers, transport=transport)
 
@@ -118,21 +122,22 @@ class BitclusterClient:
         resize = self.resize if resize is None else resize
         model_id, bits, chunks = None, None, []
         converted, conversion = 0, None
+        send = partial(self._post_images, accept=OCTET_STREAM, resize=resize)
         for group in image_groups(images):
-            step = self.batch_size
-            if isinstance(group, np.ndarray):  # sent as JSON numbers: within the vendor's bound on them
-                step = min(step, json_rows_per_request(*group.shape[1:]))
-            for start in range(0, len(group), step):
-                for got_id, got_bits, packed, response in self._encode_within_budget(group[start:start + step],
-                                                                                     start, resize):
-                    if model_id is not None and (got_id, got_bits) != (model_id, bits):
-                        raise ModelMismatchError(409, "model_changed", f"the vendor switched from model "
-                                                 f"{model_id} to {got_id} during the request; retry", self.vendor_url)
-                    model_id, bits = got_id, got_bits
-                    chunks.append(packed)
-                    if CONVERTED_HEADER in response.headers:
-                        converted += int(response.headers[CONVERTED_HEADER])
-                        conversion = response.headers[CONVERSION_HEADER]
+            for batch, response in self._vendor_batches(group, send):
+                got_id, got_bits = response.headers[MODEL_ID_HEADER], int(response.headers[CODE_BITS_HEADER])
+                if model_id is not None and (got_id, got_bits) != (model_id, bits):
+                    raise ModelMismatchError(409, "model_changed", f"the vendor switched from model "
+                                             f"{model_id} to {got_id} during the request; retry", self.vendor_url)
+                model_id, bits = got_id, got_bits
+                packed = codes_from_bytes(response.content, bits)
+                if len(packed) != len(batch):
+                    raise BitclusterError(502, "bad_response", f"sent {len(batch)} images, got {len(packed)} codes",
+                                          str(response.url))
+                chunks.append(packed)
+                if CONVERTED_HEADER in response.headers:
+                    converted += int(response.headers[CONVERTED_HEADER])
+                    conversion = response.headers[CONVERSION_HEADER]
         packed = np.concatenate(chunks)
         if converted:
             self.converted += converted
@@ -140,46 +145,58 @@ class BitclusterClient:
                           ChannelConversionWarning, stacklevel=2)
         return Codes(packed, bits, model_id)
 
-    def _encode_within_budget(self, batch: np.ndarray | list, start: int,
-                              resize: bool) -> list[tuple[str, int, np.ndarray, httpx.Response]]:
-        """:meth:`_encode_batch`, sent again as two halves, in order, each halved in turn, while the vendor
-        answers 413 ``request_too_large`` for more than one image.
+    def _vendor_batches(self, group: ImageGroup, send: Callable[[ImageGroup, int], httpx.Response]
+                        ) -> Iterator[tuple[ImageGroup, httpx.Response]]:
+        """Send ``group`` to the vendor in order, one ``send(batch, start)`` request per batch, and yield each
+        batch the vendor accepted with its answer.
 
-        The vendor bounds what one request may make it hold (``BITCLUSTER_MAX_REQUEST_PIXELS``): the
-        model input the batch becomes, N * height * width * channels values, and the pixels its files
-        declare. The budget is the vendor's setting, unknown here, so a batch is split when the vendor
-        refuses it. A single image over the budget raises the vendor's refusal; any other refusal names
-        the images by their place in ``batch``.
+        A batch holds at most ``batch_size`` images, and of pixels at most what one JSON request may
+        carry. The vendor bounds what one request may make it hold (``BITCLUSTER_MAX_REQUEST_PIXELS``):
+        the model input the batch becomes, N * height * width * channels values, and the pixels its
+        files declare. That budget is the vendor's setting, unknown here, so a batch the vendor refuses
+        as 413 ``request_too_large`` is sent again as its first half, halved while refused, and the size
+        it accepted becomes :attr:`vendor_batch_limit`: every later request of this client holds at most
+        that many images, so a large model costs the refused uploads once, not once per batch. The limit
+        never grows again (what a request costs depends on its files' sizes, which the client does not
+        read: a larger batch would be a guess paid for by a refused upload); it is forgotten when the
+        vendor answers with another model, whose input has another size.
+
+        A single image over the budget raises the vendor's refusal; any refusal names the images by
+        their place in ``group``.
         """
-        try:
-            return [self._encode_batch(batch, start, resize)]
-        except BitclusterError as e:
-            if e.status != 413 or e.code != REQUEST_TOO_LARGE or len(batch) < 2:
-                raise
-        half = len(batch) // 2
-        first = self._encode_within_budget(batch[:half], start, resize)
-        try:
-            return first + self._encode_within_budget(batch[half:], start + half, resize)
-        except BitclusterError as e:
-            raise e.items_from(half) from None
+        most = self.batch_size
+        if isinstance(group, np.ndarray):  # sent as JSON numbers: within the vendor's bound on them
+            most = min(most, json_rows_per_request(*group.shape[1:]))
+        start, smaller = 0, None  # smaller: the size to try after a refusal
+        while start < len(group):
+            n = smaller or min(most, self.vendor_batch_limit or most, len(group) - start)
+            batch = group[start:start + n]
+            try:
+                response = send(batch, start)
+            except BitclusterError as e:
+                if e.status != 413 or e.code != REQUEST_TOO_LARGE or n < 2:
+                    raise e.items_from(start) from None
+                smaller = n // 2
+                continue
+            model_id = response.headers.get(MODEL_ID_HEADER)
+            if smaller:
+                self.vendor_batch_limit, self._limit_model_id = n, model_id
+            elif self.vendor_batch_limit is not None and model_id != self._limit_model_id:
+                self.vendor_batch_limit = self._limit_model_id = None
+            smaller = None
+            yield batch, response
+            start += n
 
-    def _encode_batch(self, batch: np.ndarray | list, start: int,
-                      resize: bool) -> tuple[str, int, np.ndarray, httpx.Response]:
-        """One request: an (n, H, W[, 3]) pixel batch as JSON, or image files as a multipart form."""
+    def _post_images(self, batch: ImageGroup, start: int, *, accept: str, resize: bool = False) -> httpx.Response:
+        """``POST /v1/encode`` of an (n, H, W[, 3]) pixel batch as JSON, or of image files as a multipart form
+        (named by their place ``start + i`` in the group), answered as ``accept``."""
         if isinstance(batch, np.ndarray):
             body = {"content": json.dumps({"pixels": batch.tolist()}).encode(),
-                    "headers": {"Content-Type": JSON, "Accept": OCTET_STREAM}}
+                    "headers": {"Content-Type": JSON, "Accept": accept}}
         else:
             files = [("files", (f"{start + i}", _read_file(f), OCTET_STREAM)) for i, f in enumerate(batch)]
-            body = {"files": files, "headers": {"Accept": OCTET_STREAM}}
-        response = self._request("vendor", "POST", "/v1/encode", params={"resize": "true"} if resize else None,
-                                 **body)
-        model_id, bits = response.headers[MODEL_ID_HEADER], int(response.headers[CODE_BITS_HEADER])
-        packed = codes_from_bytes(response.content, bits)
-        if len(packed) != len(batch):
-            raise BitclusterError(502, "bad_response", f"sent {len(batch)} images, got {len(packed)} codes",
-                                  str(response.url))
-        return model_id, bits, packed, response
+            body = {"files": files, "headers": {"Accept": accept}}
+        return self._request("vendor", "POST", "/v1/encode", params={"resize": "true"} if resize else None, **body)
 
     def classify(self, codes: CodesLike) -> np.ndarray:
         """Assign codes to clusters at the consumer; returns (N,) int64.
@@ -230,15 +247,13 @@ class BitclusterClient:
     def cluster_entropy_coded(self, images: np.ndarray) -> tuple[np.ndarray, int]:
         """The round trip with the entropy-coded format: the vendor's stream goes to the consumer as is.
 
-        Returns the (N,) int64 clusters and the bytes of code that crossed from vendor to consumer.
+        ``images`` is a grey (N, H, W) or RGB (N, H, W, 3) pixel batch, sent in batches as :meth:`encode`
+        sends them (halved while over the vendor's request budget). Returns the (N,) int64 clusters and
+        the bytes of code that crossed from vendor to consumer.
         """
         out, wire_bytes = [], 0
-        step = min(self.batch_size, json_rows_per_request(*np.shape(images)[1:]))
-        for start in range(0, len(images), step):
-            batch = np.asarray(images[start:start + step])
-            coded = self._request("vendor", "POST", "/v1/encode",
-                                  content=json.dumps({"pixels": batch.tolist()}).encode(),
-                                  headers={"Content-Type": JSON, "Accept": ENTROPY_CODED})
+        send = partial(self._post_images, accept=ENTROPY_CODED)
+        for _, coded in self._vendor_batches(np.asarray(images), send):
             headers = {"Content-Type": ENTROPY_CODED,
                        **{k: coded.headers[k] for k in (MODEL_ID_HEADER, CODE_BITS_HEADER, COUNT_HEADER)}}
             wire_bytes += len(coded.content)
