@@ -75,6 +75,11 @@ def cache_key(x_hash: str, clusters: int, seed: int, config: TeacherConfig) -> s
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def teachers_dir(cache_dir: Path) -> Path:
+    """Where the entries, their locks and their temporaries live: the parent of every :func:`entry_dir`."""
+    return Path(cache_dir) / "teachers"
+
+
 def entry_dir(cache_dir: Path, key: str) -> Path:
     return Path(cache_dir) / "teachers" / key
 
@@ -118,6 +123,50 @@ def build_lock(cache_dir: Path, key: str, on_wait: Callable[[Path], None] | None
         path.unlink(missing_ok=True)  # while holding it: see the docstring
         fcntl.flock(f.fileno(), fcntl.LOCK_UN)
         f.close()
+
+
+@contextlib.contextmanager
+def build_lock_if_free(cache_dir: Path, key: str) -> Iterator[bool]:
+    """:func:`build_lock` without waiting: yields True holding the lock, False when a live build holds it.
+
+    For maintenance (``bitcluster cache prune``): what it removes of ``key`` it removes holding the
+    lock, so that no build is under way meanwhile. Held, it ends as :func:`build_lock` does (the lock
+    file is unlinked), which is how a stale lock file of a killed build goes away.
+    """
+    path = lock_path(cache_dir, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        f = open(path, "a+b")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            yield False
+            return
+        if _same_file(f, path):
+            break
+        f.close()  # its holder removed it between our open and our flock: lock the file now at the path
+    try:
+        yield True
+    finally:
+        path.unlink(missing_ok=True)  # while holding it: see build_lock
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()
+
+
+def lock_is_held(cache_dir: Path, key: str) -> bool:
+    """Whether a live build holds the lock of ``key`` now; creates and removes nothing (``--dry-run``)."""
+    try:
+        f = open(lock_path(cache_dir, key), "rb")
+    except FileNotFoundError:
+        return False
+    with f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return False
 
 
 def _same_file(f, path: Path) -> bool:
