@@ -6,6 +6,7 @@ import typer
 
 from bitcluster.bulk.command import bulk_command
 from bitcluster.cli import refit_commands, service_commands, training_commands, watch_commands
+from bitcluster.cli.cache_commands import cache_app
 from bitcluster.cli.search_commands import search_app
 
 app = typer.Typer(help="Clustering in the compressed domain: train, export, serve.", no_args_is_help=True,
@@ -22,6 +23,7 @@ app.command()(service_commands.demo)
 app.command()(watch_commands.watch)
 app.command()(refit_commands.refit)
 app.add_typer(search_app, name="search")
+app.add_typer(cache_app, name="cache")
 data_app.command("fetch")(training_commands.data_fetch)
 
 if __name__ == "__main__":
