@@ -81,7 +81,12 @@ def teachers_dir(cache_dir: Path) -> Path:
 
 
 def entry_dir(cache_dir: Path, key: str) -> Path:
-    return Path(cache_dir) / "teachers" / key
+    return teachers_dir(cache_dir) / key
+
+
+def decisions_dir(cache_dir: Path) -> Path:
+    """Where :mod:`.centring` keeps its ``auto`` decisions (``<key>.json``), beside the teachers."""
+    return Path(cache_dir) / "centring"
 
 
 def is_complete(entry: Path) -> bool:

@@ -21,12 +21,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bitcluster.training.teacher.cache import (METADATA, build_lock_if_free, entry_dir, is_complete, lock_is_held,
-                                               lock_path, remove_stale_temporaries, teachers_dir)
+from bitcluster.training.teacher.cache import (METADATA, build_lock_if_free, decisions_dir, entry_dir, is_complete,
+                                               lock_is_held, lock_path, remove_stale_temporaries, teachers_dir)
 from bitcluster.training.teacher.centring import CHOICE_SETTINGS
 from bitcluster.training.teacher.config import RECIPE_VERSION
 
-DECISIONS = "centring"  # beside "teachers": where teacher.centring keeps its decisions (<key>.json)
 # A decision's temporary (.<key>.json.<pid>) lives between a write and a rename: one older than this
 # belongs to a process that died in between.
 DECISION_TEMPORARY_SECONDS = 3600.0
@@ -154,7 +153,7 @@ def read_cache(root: Path, recipe: int = RECIPE_VERSION) -> CacheContents:
             teachers.append(_read_teacher(path, recipe))
     teachers.sort(key=lambda t: (t.metadata.get("created") is None, str(t.metadata.get("created")), t.key))
     decisions, decision_temporaries = [], []
-    for path in _children(root / DECISIONS):
+    for path in _children(decisions_dir(root)):
         if path.name.startswith(".") and path.is_file():
             decision_temporaries.append(path)
         elif path.suffix == ".json" and path.is_file():

@@ -24,7 +24,7 @@ import numpy as np
 
 from bitcluster.core.centring import CENTRES, CENTRING
 from bitcluster.data import Dataset
-from bitcluster.training.teacher.cache import TeacherCache, data_hash
+from bitcluster.training.teacher.cache import TeacherCache, data_hash, decisions_dir
 from bitcluster.training.teacher.config import TeacherConfig
 from bitcluster.training.teacher.features import pca_features
 from bitcluster.training.teacher.pseudo_labels import pseudo_labels
@@ -105,7 +105,7 @@ def _cached_choice(data: Dataset, clusters: int, seed: int, config: TeacherConfi
     settings = {name: getattr(config, name) for name in CHOICE_SETTINGS}
     spec = {"data": data_hash(data.x_train), "clusters": clusters, "seed": seed, "images": images, "runs": runs,
             "settings": settings}
-    path = cache.root() / "centring" / (hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+    path = decisions_dir(cache.root()) / (hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
                                         + ".json")
     if cache.enabled and path.is_file():
         stored = json.loads(path.read_text())
