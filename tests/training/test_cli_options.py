@@ -122,3 +122,14 @@ def test_loop_hooks_run_around_every_epoch():
     _, history = _fit_line(0, epochs=2, hooks=hooks)
     assert calls == [("before", 0), ("after", 0), ("before", 1), ("after", 1)]
     assert [row["extra"] for row in history] == [0, 10]
+
+
+def test_a_bad_centring_is_refused_with_the_choices_before_anything_is_loaded(tmp_path):
+    result = runner.invoke(cli.app, ["train", "--method", "vab", "--centring", "middle", "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0 and "centring is one of auto, none, mass, not 'middle'" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_method_declares_its_centring_vab_auto_the_baselines_none_as_their_papers():
+    assert METHODS["vab"].centring == "auto"
+    assert {name for name, method in METHODS.items() if method.centring != "none"} == {"vab"}
