@@ -105,8 +105,8 @@ def _cached_choice(data: Dataset, clusters: int, seed: int, config: TeacherConfi
     settings = {name: getattr(config, name) for name in CHOICE_SETTINGS}
     spec = {"data": data_hash(data.x_train), "clusters": clusters, "seed": seed, "images": images, "runs": runs,
             "settings": settings}
-    path = decisions_dir(cache.root()) / (hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
-                                        + ".json")
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
+    path = decisions_dir(cache.root()) / f"{key}.json"
     if cache.enabled and path.is_file():
         stored = json.loads(path.read_text())
         say(f"centring: {stored['centre']} (decided before, read from {path})")
