@@ -276,13 +276,47 @@ def test_hard_gumbel_softmax_is_one_hot_with_the_relaxed_gradient():
 
 # --- the convolutional autoencoder -------------------------------------------------------------
 
+# The parameter names in the model.safetensors of a convae run saved before colour: the network
+# must keep them to load those runs.
+PRE_COLOUR_CONV_PARAMETERS = [f"{net}.{layer}.{p}" for net, layers in (("g_a", (1, 3, 5, 8)), ("g_s", (0, 3, 5, 7)))
+                              for layer in layers for p in ("weight", "bias")]
+
+
+@pytest.mark.parametrize("image_channels", [1, 3])
 @pytest.mark.parametrize("size", [(8, 8), (32, 32), (28, 28), (7, 9)])
-def test_conv_autoencoder_fits_any_image_size(size):
+def test_conv_autoencoder_fits_any_image_size(size, image_channels):
     h, w = size
-    model = ConvAutoencoder(h, w)
-    out = model(torch.rand(2, h * w))
-    assert out["z"].shape == (2, 10) and out["x_logits"].shape == (2, h * w)
+    model = ConvAutoencoder(h, w, image_channels=image_channels)
+    out = model(torch.rand(2, h * w * image_channels))
+    assert out["z"].shape == (2, 10) and out["x_logits"].shape == (2, h * w * image_channels)
     assert conv_sizes(32, 32)[-1] == (4, 4) and conv_sizes(8, 8)[-1] == (1, 1)
+    assert list(model.state_dict()) == PRE_COLOUR_CONV_PARAMETERS
+
+
+def test_conv_autoencoder_reads_and_writes_rgb_vectors_in_hwc_order():
+    h, w = 7, 9
+    images = torch.rand(2, h, w, 3)                       # (N, H, W, C), flattened as Preprocessing does
+    model = ConvAutoencoder(h, w, image_channels=3)
+    torch.testing.assert_close(model.g_a[0](images.flatten(1)), images.permute(0, 3, 1, 2), rtol=0, atol=0)
+    torch.testing.assert_close(model.g_s[-1](images.permute(0, 3, 1, 2)), images.flatten(1), rtol=0, atol=0)
+    # the decoder's plane c is channel c of every pixel of the flat output
+    last = model.g_s[-2]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([1.0, 2.0, 3.0]))
+        x_logits = model(images.flatten(1))["x_logits"]
+    torch.testing.assert_close(x_logits.unflatten(1, (h, w, 3)), torch.tensor([1.0, 2.0, 3.0]).expand(2, h, w, 3))
+
+
+def test_a_conv_architecture_from_before_colour_builds_the_grey_network():
+    from bitcluster.training.methods.ae_mixtures import build_autoencoder
+
+    old = {"architecture": "conv", "clusterer": "kmeans", "clusters": 10, "latent": 10, "n_pixels": 64, "height": 8,
+           "width": 8, "hidden": [500, 500, 2000], "channels": [32, 64, 128], "bits_per_dim": 3}
+    autoencoder = build_autoencoder(old)
+    assert autoencoder.g_a[1].in_channels == 1 and autoencoder.g_s[-2].out_channels == 1
+    assert autoencoder(torch.rand(2, 64))["x_logits"].shape == (2, 64)
+    assert build_autoencoder({**old, "n_pixels": 192, "image_channels": 3}).g_a[1].in_channels == 3
 
 
 # --- export of the latent methods --------------------------------------------------------------

@@ -16,8 +16,9 @@ some methods can do is declared in their :class:`Method` entry, never discovered
   bfloat16 autocast (``--precision bf16``, or ``auto`` where the hardware has it); the others
   train in float32 whatever is asked;
 * ``trains_on_colour``: it learns from RGB images as well as grey ones (dense networks take the
-  H * W * 3 vector as they take H * W); the others refuse RGB data before training
-  (:func:`check_channels_trainable`);
+  H * W * 3 vector as they take H * W; the convolutional autoencoder reads it as three planes);
+  a method declared without it refuses RGB data before training (:func:`check_channels_trainable`).
+  Every registered method has it today;
 * ``centring``: how its runs centre the images unless asked otherwise (``auto``, ``mass`` or
   ``none``; :mod:`bitcluster.training.teacher.centring`): ``auto`` for ``vab``, whose teacher and
   student both gain where objects move about the frame; ``none`` for the baselines, which train
@@ -121,8 +122,6 @@ class Method:
 
 
 _LATENT = {"rate_set_after_training": True, "protocol_notes": True}
-# The convolutional autoencoder reads its input as one grey plane (H, W).
-_GREY_ONLY = {"trains_on_colour": False}
 
 METHODS: dict[str, Method] = {m.name: m for m in [
     Method("vab", "VAB with pre-training and unsupervised pseudo-labels (ours, the default)",
@@ -136,10 +135,10 @@ METHODS: dict[str, Method] = {m.name: m for m in [
            "ae_mixtures", "AEKMeansConfig", uses_teacher=True, **_LATENT),
     Method("ae-gmm", "dense autoencoder P-500-500-2000-10, then a GMM on its latent", "ae_mixtures", "AEGMMConfig",
            uses_teacher=True, **_LATENT),
-    Method("convae-kmeans", "convolutional autoencoder, then K-means on its latent (grey images only)",
-           "ae_mixtures", "ConvAEKMeansConfig", uses_teacher=True, **_LATENT, **_GREY_ONLY),
-    Method("convae-gmm", "convolutional autoencoder, then a GMM on its latent (grey images only)", "ae_mixtures",
-           "ConvAEGMMConfig", uses_teacher=True, **_LATENT, **_GREY_ONLY),
+    Method("convae-kmeans", "convolutional autoencoder, then K-means on its latent",
+           "ae_mixtures", "ConvAEKMeansConfig", uses_teacher=True, **_LATENT),
+    Method("convae-gmm", "convolutional autoencoder, then a GMM on its latent", "ae_mixtures",
+           "ConvAEGMMConfig", uses_teacher=True, **_LATENT),
     Method("vade", "VaDE: VAE with a learnable Gaussian-mixture prior (Jiang et al. 2017)", "vade", "VaDEConfig",
            uses_teacher=True, **_LATENT),
     Method("kdae", "k-DAE: one autoencoder per cluster (needs the raw image: not exportable)", "kdae", "KDAEConfig",

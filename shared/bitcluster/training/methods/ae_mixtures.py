@@ -10,7 +10,8 @@ The dense variants start, by default (``pretraining="shared"``), from the teache
 Bhattarai's network, trained until its loss flattens rather than for a fixed 50 epochs, on the
 Bernoulli loss rather than the squared error (both stated in ``protocol_notes``).
 ``pretraining="own"`` trains it in the run for ``epochs`` epochs with ``loss``. The conv variants
-keep their own convolutional autoencoder, which the shared stage does not train.
+keep their own convolutional autoencoder, which the shared stage does not train; it reads grey
+images as one plane and RGB images as three.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import ClassVar
 
 import torch
 
+from bitcluster.core.channels import GREY
 from bitcluster.core.mixture import GaussianMixtureParams
 from bitcluster.data import Dataset
 from bitcluster.training.quantiser import UniformQuantiser, bits_per_dim_for
@@ -115,14 +117,28 @@ def build_autoencoder(model: dict) -> DenseAutoencoder | ConvAutoencoder:
     """The (untrained) network described by a run's ``config["model"]``."""
     if model["architecture"] == "dense":
         return DenseAutoencoder(model["n_pixels"], model["latent"], model["hidden"])
-    return ConvAutoencoder(model["height"], model["width"], model["latent"], model["channels"])
+    return ConvAutoencoder(model["height"], model["width"], model["latent"], model["channels"],
+                           image_channels=conv_image_channels(model))
+
+
+def conv_image_channels(model: dict) -> int:
+    """The image channels (1 grey, 3 RGB) a conv run's network reads.
+
+    Conv runs written before colour record none: they trained on grey images only.
+    """
+    return int(model.get("image_channels", GREY))
 
 
 def architecture(cfg: AEClusteringConfig, data: Dataset) -> dict:
+    """``config.json["model"]``: ``channels`` are the conv layers' widths; ``image_channels`` (conv only) the
+    images' channels. A dense network needs no more than ``n_pixels``, which counts the channels already."""
     p = data.preprocessing
-    return {"architecture": cfg.architecture, "clusterer": cfg.clusterer, "clusters": cfg.clusters,
-            "latent": cfg.latent, "n_pixels": data.n_pixels, "height": p.height, "width": p.width,
-            "hidden": cfg.hidden, "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
+    model = {"architecture": cfg.architecture, "clusterer": cfg.clusterer, "clusters": cfg.clusters,
+             "latent": cfg.latent, "n_pixels": data.n_pixels, "height": p.height, "width": p.width,
+             "hidden": cfg.hidden, "channels": cfg.channels, "bits_per_dim": bits_per_dim_for(cfg.bits, cfg.latent)}
+    if cfg.architecture == "conv":
+        model["image_channels"] = p.channels
+    return model
 
 
 def train(data: Dataset, cfg: AEClusteringConfig, progress: bool = True,
@@ -181,6 +197,8 @@ def reuse_autoencoder(run_dir: Path, model: dict, cfg: AEClusteringConfig) -> tu
     theirs, ours = dict(other.get("model", {})), dict(model)
     for d in (theirs, ours):
         d.pop("clusterer", None)
+        if d.get("architecture") == "conv":
+            d["image_channels"] = conv_image_channels(d)
     keys = ("pretraining", "seed") if cfg.pretraining == "shared" else ("pretraining", "epochs", "seed", "lr",
                                                                          "batch_size", "loss")
     same_training = {k: other.get("train", {}).get(k, "own" if k == "pretraining" else None) for k in keys}

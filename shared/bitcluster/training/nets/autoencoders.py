@@ -6,8 +6,8 @@ the reconstruction).
 
 * :class:`DenseAutoencoder` -- ``P-500-500-2000-10`` and its mirror (DEC, VaDE, Bhattarai);
 * :class:`ConvAutoencoder` -- three strided convolutions and a dense 10-d latent (Bhattarai,
-  after DCEC), sized for any image: each convolution halves height and width, rounding up
-  (32 -> 16 -> 8 -> 4 for MNIST, 8 -> 4 -> 2 -> 1 for digits);
+  after DCEC), sized for any image, grey or RGB: each convolution halves height and width,
+  rounding up (32 -> 16 -> 8 -> 4 for MNIST, 8 -> 4 -> 2 -> 1 for digits);
 * :class:`GaussianEncoder` -- ``q(z|x) = N(mu(x), diag sigma^2(x))`` on a dense trunk, shared by
   VaDE, k-DVAE and variational clustering.
 
@@ -85,18 +85,59 @@ def conv_sizes(height: int, width: int, layers: int = 3) -> list[tuple[int, int]
     return sizes
 
 
+class FlatToPlanes(nn.Module):
+    """Input vectors (N, H*W*C) in HWC order -> image planes (N, C, H, W), as convolutions read them."""
+
+    def __init__(self, height: int, width: int, channels: int):
+        super().__init__()
+        self.height, self.width, self.channels = height, width, channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels == 1:
+            # HWC and CHW are the same order for one channel: without a transpose, a grey model
+            # traces to the same ONNX nodes as before colour
+            return x.unflatten(1, (1, self.height, self.width))
+        return x.unflatten(1, (self.height, self.width, self.channels)).permute(0, 3, 1, 2)
+
+
+class PlanesToFlat(nn.Module):
+    """Image planes (N, C, H, W) -> vectors (N, H*W*C) in HWC order: the inverse of :class:`FlatToPlanes`."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels == 1:
+            return x.flatten(1)
+        return x.permute(0, 2, 3, 1).flatten(1)
+
+
 class ConvAutoencoder(Autoencoder):
     """Conv 32 5x5/2 - Conv 64 5x5/2 - Conv 128 3x3/2 - dense d; the decoder mirrors it with transposed convs.
 
-    Images come in flat (N, H*W) like everywhere else in bitcluster and are reshaped here.
+    Images come in flat (N, H*W*C) in HWC order like everywhere else in bitcluster
+    (:meth:`~bitcluster.core.preprocessing.Preprocessing.images`); ``g_a`` turns them into C planes
+    and ``g_s`` gives its logits back in the same flat HWC order, so the reconstruction loss
+    compares like with like.
+
+    Parameters
+    ----------
+    height, width : the image size
+    latent : d
+    channels : the convolutions' widths (default :data:`CONV_CHANNELS`)
+    image_channels : C, 1 grey or 3 RGB
     """
 
-    def __init__(self, height: int, width: int, latent: int = 10, channels: list[int] | None = None):
+    def __init__(self, height: int, width: int, latent: int = 10, channels: list[int] | None = None, *,
+                 image_channels: int = 1):
         super().__init__()
-        c = [1, *(CONV_CHANNELS if channels is None else channels)]
+        c = [image_channels, *(CONV_CHANNELS if channels is None else channels)]
         sizes = conv_sizes(height, width, len(c) - 1)
         h, w = sizes[-1]
-        encoder: list[nn.Module] = [nn.Unflatten(1, (1, height, width))]
+        # FlatToPlanes and PlanesToFlat hold no weights and sit where nn.Unflatten and nn.Flatten
+        # did, so a grey run saved before colour loads into the same parameter names
+        encoder: list[nn.Module] = [FlatToPlanes(height, width, image_channels)]
         for i, k in enumerate(CONV_KERNELS[:len(c) - 1]):
             encoder += [nn.Conv2d(c[i], c[i + 1], k, stride=2, padding=k // 2), nn.ReLU()]
         encoder += [nn.Flatten(), nn.Linear(c[-1] * h * w, latent)]
@@ -111,7 +152,7 @@ class ConvAutoencoder(Autoencoder):
             decoder.append(nn.ConvTranspose2d(c[i + 1], c[i], k, stride=2, padding=k // 2, output_padding=pad_out))
             if i > 0:
                 decoder.append(nn.ReLU())
-        decoder.append(nn.Flatten())
+        decoder.append(PlanesToFlat(image_channels))
         self.g_s = nn.Sequential(*decoder)
 
 
