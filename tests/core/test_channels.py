@@ -61,7 +61,7 @@ def test_a_model_converts_the_other_kind_by_the_rule_and_says_which_way():
 def test_a_manifest_from_before_colour_reads_as_grey_and_new_ones_record_channels():
     old = {"height": 8, "width": 8, "resize": "bilinear"}
     assert Preprocessing.from_dict(old) == Preprocessing(8, 8) and Preprocessing.from_dict(old).channels == 1
-    assert Preprocessing(8, 8, channels=3).to_dict() == {**old, "channels": 3}
+    assert Preprocessing(8, 8, channels=3).to_dict() == {**old, "channels": 3, "centre": "none"}
     assert Preprocessing.from_dict(Preprocessing(8, 8, channels=3).to_dict()).n_pixels == 192
     with pytest.raises(ValueError, match="channels must be 1"):
         Preprocessing(8, 8, channels=4)
