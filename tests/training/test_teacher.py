@@ -160,9 +160,13 @@ def test_default_teacher_on_digits_beats_kmeans_on_pixels(digits_teacher):
 
     from bitcluster.core.metrics import cluster_accuracy
 
+    from bitcluster.training.teacher.centring import resolve_centring
+
     data = load_dataset("digits")
     kmeans_acc = cluster_accuracy(data.y_train, KMeans(10, n_init=10, random_state=0).fit(data.x_train).labels_)
-    teacher = build_teacher(data, 10, 0, progress=False)  # the session's, built once by its defaults
+    # the images as a default run makes them (centring auto, the session's cached decision), then its teacher
+    images, _ = resolve_centring(data, 10, 0, "auto", config=TeacherConfig(), cache=TeacherCache())
+    teacher = build_teacher(images, 10, 0, progress=False)  # the session's, built once by its defaults
     assert teacher.metadata["key"] == digits_teacher["key"]
     assert teacher.metadata["features"]["kind"] == "pca" and teacher.metadata["autoencoder"] is None
     assert cluster_accuracy(data.y_train, teacher.labels) >= kmeans_acc + 0.06
